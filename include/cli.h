@@ -1,0 +1,51 @@
+/* cli: the command line. main() finds the subcommand, cli_parse reads the
+ * options every subcommand shares, and each cli_* function runs one
+ * subcommand. Errors are printed here, as one line "lmterm: ...". */
+#ifndef LMTERM_CLI_H
+#define LMTERM_CLI_H
+
+#include "model.h"
+#include "sampler.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct cli_options {
+    const char *command; /* "chat", "run", ... */
+    const char *model_path;
+    enum model_precision precision;
+    int threads, n_ctx, n_predict;
+    sampler_params sampling;
+    const char *prompt, *system_prompt, *resume_path, *config_path, *output_path;
+    bool plain, stats, no_bos, no_special, json;
+    /* synth */
+    const char *arch, *shape, *type;
+    uint64_t seed;
+    bool seed_set;
+    /* bench */
+    int bench_prompt, bench_gen, bench_reps;
+    /* positional arguments left after the options */
+    int n_args;
+    char **args;
+} cli_options;
+
+enum { CLI_DONE = -1, CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 }; /* DONE: --help or --version answered */
+
+/* Parses argv (after the subcommand). Returns CLI_OK, or CLI_USAGE after
+ * printing what is wrong. */
+int cli_parse(int argc, char **argv, cli_options *o);
+void cli_usage(FILE *out);
+/* Prints "lmterm: msg" to stderr and returns CLI_ERROR. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Loads opt->model_path with the options' context, threads and precision;
+ * prints the error and returns NULL on failure. */
+model *cli_load_model(const cli_options *o);
+
+int cli_run(cli_options *o);
+int cli_tokenize(cli_options *o);
+int cli_logits(cli_options *o);
+int cli_info(cli_options *o);
+int cli_synth(cli_options *o);
+
+#endif

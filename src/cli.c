@@ -1,0 +1,199 @@
+/* cli: option parsing and the helpers the subcommands share. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage:\n"
+    "  lmterm [OPTIONS]                          full-screen chat (default)\n"
+    "  lmterm chat --plain [OPTIONS]             line-by-line chat, for pipes and screen readers\n"
+    "  lmterm run -p TEXT [OPTIONS]              one-shot generation to stdout\n"
+    "  lmterm tokenize [--no-bos] [--no-special] TEXT   token ids, one line\n"
+    "  lmterm logits [-c N] TEXT                 last-position logits, one a line, id order\n"
+    "  lmterm bench [-p 512] [-n 128] [--reps 5] [--json]   prompt and generation speed\n"
+    "  lmterm info                               architecture, sizes, types, template\n"
+    "  lmterm synth --arch A --shape S --type T -o FILE     random-weight model of a real shape\n"
+    "  lmterm quantize IN OUT TYPE               write a GGUF at another precision\n"
+    "\n"
+    "options:\n"
+    "  -m, --model FILE        GGUF model file\n"
+    "      --precision P       native, fp32, fp16, int8 or int4 (default native)\n"
+    "  -t, --threads N         worker threads (default: physical cores)\n"
+    "  -c, --ctx-size N        context size in tokens\n"
+    "  -n, --n-predict N       most tokens to generate\n"
+    "  -p, --prompt TEXT       prompt (run); prompt tokens (bench)\n"
+    "      --temp T            temperature (0: greedy)\n"
+    "      --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S\n"
+    "  -s, --system TEXT       system prompt\n"
+    "  -r, --resume FILE       resume a saved conversation\n"
+    "      --config FILE       configuration file\n"
+    "      --plain, --stats    plain chat; per-reply statistics on stderr\n"
+    "  -o, --output FILE       output file (synth)\n"
+    "      --arch, --shape, --type   model to synthesise (synth)\n"
+    "  -h, --help              this text\n"
+    "      --version           version\n";
+
+void cli_usage(FILE *out) { fputs(usage_text, out); }
+
+int cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lmterm: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_ERROR;
+}
+
+enum {
+    OPT_PRECISION = 256, OPT_TEMP, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED,
+    OPT_CONFIG, OPT_PLAIN, OPT_STATS, OPT_NO_BOS, OPT_NO_SPECIAL, OPT_JSON, OPT_ARCH,
+    OPT_SHAPE, OPT_TYPE, OPT_REPS, OPT_VERSION
+};
+
+static const struct option long_options[] = {
+    {"model", required_argument, 0, 'm'},      {"precision", required_argument, 0, OPT_PRECISION},
+    {"threads", required_argument, 0, 't'},    {"ctx-size", required_argument, 0, 'c'},
+    {"n-predict", required_argument, 0, 'n'},  {"prompt", required_argument, 0, 'p'},
+    {"temp", required_argument, 0, OPT_TEMP},  {"top-k", required_argument, 0, OPT_TOP_K},
+    {"top-p", required_argument, 0, OPT_TOP_P}, {"min-p", required_argument, 0, OPT_MIN_P},
+    {"repeat-penalty", required_argument, 0, OPT_REPEAT},
+    {"seed", required_argument, 0, OPT_SEED}, {"system", required_argument, 0, 's'},
+    {"resume", required_argument, 0, 'r'},    {"config", required_argument, 0, OPT_CONFIG},
+    {"plain", no_argument, 0, OPT_PLAIN},     {"stats", no_argument, 0, OPT_STATS},
+    {"no-bos", no_argument, 0, OPT_NO_BOS},   {"no-special", no_argument, 0, OPT_NO_SPECIAL},
+    {"json", no_argument, 0, OPT_JSON},       {"arch", required_argument, 0, OPT_ARCH},
+    {"shape", required_argument, 0, OPT_SHAPE}, {"type", required_argument, 0, OPT_TYPE},
+    {"reps", required_argument, 0, OPT_REPS}, {"output", required_argument, 0, 'o'},
+    {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, OPT_VERSION},
+    {0, 0, 0, 0}};
+
+static bool parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_float(const char *s, float lo, float hi, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
+static int bad_value(const char *opt, const char *val) {
+    fprintf(stderr, "lmterm: invalid value '%s' for %s\n", val, opt);
+    return CLI_USAGE;
+}
+
+static void set_defaults(cli_options *o) {
+    memset(o, 0, sizeof *o);
+    o->precision = MODEL_PRECISION_NATIVE;
+    o->n_predict = -1;
+    o->sampling = sampler_default_params();
+    o->bench_prompt = 512;
+    o->bench_gen = 128;
+    o->bench_reps = 5;
+}
+
+/* The integer and float options, kept apart to keep cli_parse short. */
+static int parse_number_option(int c, const char *arg, cli_options *o) {
+    long v;
+    float f;
+    switch (c) {
+    case 't': if (!parse_long(arg, 1, 1024, &v)) return bad_value("--threads", arg); o->threads = (int)v; break;
+    case 'c': if (!parse_long(arg, 16, 1 << 24, &v)) return bad_value("--ctx-size", arg); o->n_ctx = (int)v; break;
+    case 'n': if (!parse_long(arg, -1, 1 << 24, &v)) return bad_value("--n-predict", arg); o->n_predict = (int)v; o->bench_gen = (int)v; break;
+    case OPT_REPS: if (!parse_long(arg, 1, 1000, &v)) return bad_value("--reps", arg); o->bench_reps = (int)v; break;
+    case OPT_TEMP: if (!parse_float(arg, 0, 100, &f)) return bad_value("--temp", arg); o->sampling.temperature = f; break;
+    case OPT_TOP_K: if (!parse_long(arg, 0, 1 << 24, &v)) return bad_value("--top-k", arg); o->sampling.top_k = (int)v; break;
+    case OPT_TOP_P: if (!parse_float(arg, 0, 1, &f)) return bad_value("--top-p", arg); o->sampling.top_p = f; break;
+    case OPT_MIN_P: if (!parse_float(arg, 0, 1, &f)) return bad_value("--min-p", arg); o->sampling.min_p = f; break;
+    case OPT_REPEAT: if (!parse_float(arg, 0.01f, 100, &f)) return bad_value("--repeat-penalty", arg); o->sampling.repeat_penalty = f; break;
+    case OPT_SEED: {
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(arg, &end, 10);
+        if (errno || end == arg || *end) return bad_value("--seed", arg);
+        o->sampling.seed = o->seed = s;
+        o->seed_set = true;
+        break;
+    }
+    default: return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+int cli_parse(int argc, char **argv, cli_options *o) {
+    set_defaults(o);
+    /* getopt_long wants argv[0] to be the program: shift by one */
+    char **av = argv - 1;
+    int ac = argc + 1;
+    optind = 1;
+    opterr = 1;
+    int c;
+    while ((c = getopt_long(ac, av, "m:t:c:n:p:s:r:o:h", long_options, NULL)) != -1) {
+        int rc;
+        switch (c) {
+        case 'm': o->model_path = optarg; break;
+        case 'p':
+            o->prompt = optarg;
+            long v;
+            if (parse_long(optarg, 1, 1 << 20, &v)) o->bench_prompt = (int)v;
+            break;
+        case 's': o->system_prompt = optarg; break;
+        case 'r': o->resume_path = optarg; break;
+        case 'o': o->output_path = optarg; break;
+        case OPT_CONFIG: o->config_path = optarg; break;
+        case OPT_PLAIN: o->plain = true; break;
+        case OPT_STATS: o->stats = true; break;
+        case OPT_NO_BOS: o->no_bos = true; break;
+        case OPT_NO_SPECIAL: o->no_special = true; break;
+        case OPT_JSON: o->json = true; break;
+        case OPT_ARCH: o->arch = optarg; break;
+        case OPT_SHAPE: o->shape = optarg; break;
+        case OPT_TYPE: o->type = optarg; break;
+        case OPT_PRECISION: {
+            int p = model_precision_from_name(optarg);
+            if (p < 0) return bad_value("--precision", optarg);
+            o->precision = (enum model_precision)p;
+            break;
+        }
+        case 'h': cli_usage(stdout); return CLI_DONE;
+        case OPT_VERSION: printf("lmterm %s\n", LMTERM_VERSION); return CLI_DONE;
+        case '?': fprintf(stderr, "(see lmterm --help)\n"); return CLI_USAGE;
+        default:
+            if ((rc = parse_number_option(c, optarg, o)) != CLI_OK) return rc;
+        }
+    }
+    o->n_args = ac - optind;
+    o->args = av + optind;
+    return CLI_OK;
+}
+
+static void quiet_progress(void *ctx, float f) {
+    (void)ctx;
+    (void)f;
+}
+
+model *cli_load_model(const cli_options *o) {
+    if (!o->model_path) {
+        cli_error("no model given (use -m FILE)");
+        return NULL;
+    }
+    model_options mo = {.n_ctx = o->n_ctx, .n_threads = o->threads, .precision = o->precision,
+                        .progress = quiet_progress};
+    lm_error err;
+    model *m = model_load(o->model_path, &mo, &err);
+    if (!m) cli_error("%s", err.msg);
+    return m;
+}

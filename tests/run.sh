@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test: the unit-test binary, then each tests/cli/*.sh and
+# tests/e2e/*.sh script. Each prints "ok NAME", "FAIL NAME" or "skip NAME: why"
+# lines; this script adds them up and ends with "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+: "${LMTERM_BIN:=$PWD/lmterm}" "${LMTERM_UNIT:=$PWD/build/release/unit-tests}"
+export LMTERM_BIN LMTERM_UNIT
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+run() {
+    "$@" 2>&1 | tee -a "$log" | grep -v -E '^[0-9]+ passed, [0-9]+ failed'
+}
+
+echo "== unit tests"
+run "$LMTERM_UNIT"
+for group in cli e2e; do
+    for t in tests/$group/*.sh; do
+        [ -e "$t" ] || continue
+        echo "== $t"
+        run bash "$t"
+    done
+done
+
+passed=$(grep -c '^ok ' "$log")
+failed=$(grep -c '^FAIL ' "$log")
+skipped=$(grep -c '^skip ' "$log")
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
