@@ -29,8 +29,10 @@ typedef struct gguf_str {
 } gguf_str;
 
 /* One metadata key/value. Scalars are decoded; arrays point into the mapping.
- * For an array of strings, elements are validated at open and can be walked
- * with gguf_array_strings. Nested arrays are validated and exposed raw. */
+ * Array data is exactly the file's element bytes: fixed-size values packed, a
+ * string array as (u64 length, bytes) pairs (walk it with gguf_array_strings),
+ * a nested array as (u32 element type, u64 count, elements) records. Every
+ * element, at every depth (at most 8), is checked at open. */
 typedef struct gguf_kv {
     gguf_str key;
     enum gguf_value_type type;
@@ -52,14 +54,14 @@ typedef struct gguf_kv {
 #define GGUF_MAX_DIMS 4
 
 typedef struct gguf_tensor {
-    char name[128];   /* NUL-terminated copy (GGUF limits names to 64 bytes) */
-    uint32_t n_dims;  /* 1..4 */
+    char name[128];            /* NUL-terminated copy; up to 127 bytes accepted (GGUF says 64) */
+    uint32_t n_dims;           /* 1..4 */
     int64_t ne[GGUF_MAX_DIMS]; /* elements per dimension, fastest first; unused = 1 */
-    uint32_t type;    /* ggml type id (see quant.h) */
-    uint64_t offset;  /* relative to the start of the data section */
+    uint32_t type;             /* ggml type id (see quant.h) */
+    uint64_t offset;           /* relative to the start of the data section */
     uint64_t n_elements;
     uint64_t nbytes;
-    const void *data; /* inside the mapping */
+    const void *data;     /* inside the mapping */
     uint64_t file_offset; /* where its directory entry starts, for messages */
 } gguf_tensor;
 
@@ -77,14 +79,18 @@ typedef struct gguf_file {
     bool owns_mapping; /* false for gguf_open_memory */
 } gguf_file;
 
-/* Opens and validates path. On error returns NULL and err says
- * "FILE: what is wrong (at byte N)". */
+/* Opens and validates path: counts, lengths and offsets against the file size,
+ * value and tensor types, shapes, alignment, overlapping tensor data, duplicate
+ * keys and tensor names. On error returns NULL and err says (one line)
+ * "FILE: what is wrong (at byte N)", N being where the bad item starts. Tensors
+ * may come in any order; general.alignment (default 32) must be a power of two
+ * up to 1 MiB. */
 gguf_file *gguf_open(const char *path, lm_error *err);
 /* Parses a buffer the caller keeps alive (tests, fuzzing). name is used in messages. */
 gguf_file *gguf_open_memory(const void *data, size_t size, const char *name, lm_error *err);
 void gguf_close(gguf_file *f);
 
-/* Lookup; NULL when absent. */
+/* Lookup (linear); NULL when absent. */
 const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key);
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);
 
@@ -138,7 +144,11 @@ void gguf_writer_copy_kv(gguf_writer *w, const gguf_file *f, const char *const *
  * write (fill NULL), or NULL with fill/ctx producing it. */
 void gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                             const int64_t *ne, const void *data, gguf_tensor_fill fill, void *ctx);
-/* Writes a GGUF v3 file atomically (temporary file, fsync, rename). */
+/* Writes a GGUF v3 file atomically (temporary file in the same folder, fsync,
+ * rename; the old file survives any failure). Tensors go in the order added, at
+ * offsets aligned to general.alignment if a kv sets it, else 32, with the
+ * layout llama.cpp writes. A bad setter or add_tensor call (unknown type, bad
+ * shape, duplicate name) is reported here. Setting a key again replaces it. */
 int gguf_writer_write(gguf_writer *w, const char *path, lm_error *err);
 
 #endif

@@ -55,6 +55,20 @@ const char *tokenizer_token_text(const tokenizer *t, int32_t id);
 int tokenizer_encode(const tokenizer *t, const char *text, size_t len, bool add_bos,
                      bool parse_special, lm_tokens *out, lm_error *err);
 
+/* A piece of a prompt: text whose special-token markup is parsed (templates)
+ * or not (what a user typed). */
+typedef struct tokenizer_fragment {
+    const char *text;
+    size_t len;
+    bool parse_special;
+} tokenizer_fragment;
+
+/* Encodes the concatenation of fragments exactly as tokenizer_encode would
+ * encode the joined text with parse_special, except that special-token text
+ * inside a fragment with parse_special false stays plain text. */
+int tokenizer_encode_fragments(const tokenizer *t, const tokenizer_fragment *frags, size_t n,
+                               bool add_bos, lm_tokens *out, lm_error *err);
+
 /* Appends the bytes a token stands for to out: SPM "▁" becomes a space, byte
  * tokens <0xNN> their byte, BPE byte-level symbols their bytes. Control tokens
  * give their text only when special is true. */

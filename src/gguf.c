@@ -34,15 +34,15 @@
 
 /* Bytes of one element of each fixed-size value type; 0 for STRING and ARRAY. */
 static const uint8_t value_size[GGUF_VALUE_TYPE_COUNT] = {
-    [GGUF_UINT8] = 1,   [GGUF_INT8] = 1,   [GGUF_UINT16] = 2,  [GGUF_INT16] = 2,
-    [GGUF_UINT32] = 4,  [GGUF_INT32] = 4,  [GGUF_FLOAT32] = 4, [GGUF_BOOL] = 1,
-    [GGUF_UINT64] = 8,  [GGUF_INT64] = 8,  [GGUF_FLOAT64] = 8,
+    [GGUF_UINT8] = 1,  [GGUF_INT8] = 1,  [GGUF_UINT16] = 2,  [GGUF_INT16] = 2,
+    [GGUF_UINT32] = 4, [GGUF_INT32] = 4, [GGUF_FLOAT32] = 4, [GGUF_BOOL] = 1,
+    [GGUF_UINT64] = 8, [GGUF_INT64] = 8, [GGUF_FLOAT64] = 8,
 };
 
 const char *gguf_value_type_name(enum gguf_value_type t) {
     static const char *const names[GGUF_VALUE_TYPE_COUNT] = {
-        "UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32",
-        "BOOL",  "STRING", "ARRAY", "UINT64", "INT64", "FLOAT64",
+        "UINT8", "INT8",   "UINT16", "INT16",  "UINT32", "INT32",   "FLOAT32",
+        "BOOL",  "STRING", "ARRAY",  "UINT64", "INT64",  "FLOAT64",
     };
     return (unsigned)t < GGUF_VALUE_TYPE_COUNT ? names[t] : "?";
 }
@@ -56,11 +56,12 @@ typedef struct reader {
     lm_error *err;
 } reader;
 
-static uint64_t left(const reader *r) { return r->size - r->pos; }
+static uint64_t left(const reader *r) {
+    return r->size - r->pos;
+}
 
 /* "NAME: what is wrong (at byte AT)"; returns -1. */
-__attribute__((format(printf, 3, 4))) static int bad(reader *r, uint64_t at, const char *fmt,
-                                                      ...) {
+__attribute__((format(printf, 3, 4))) static int bad(reader *r, uint64_t at, const char *fmt, ...) {
     char what[400];
     va_list ap;
     va_start(ap, fmt);
@@ -105,8 +106,9 @@ static int read_str(reader *r, gguf_str *out, const char *what) {
     uint64_t at = r->pos, len;
     if (read_u64(r, &len, what)) return -1;
     if (len > left(r))
-        return bad(r, at, "string of %" PRIu64 " bytes in %s runs past the end of the file (%" PRIu64
-                          " bytes left)",
+        return bad(r, at,
+                   "string of %" PRIu64 " bytes in %s runs past the end of the file (%" PRIu64
+                   " bytes left)",
                    len, what, left(r));
     out->ptr = (const char *)r->p + r->pos;
     out->len = len;
@@ -122,10 +124,18 @@ static uint64_t load_uint(const uint8_t *p, unsigned size) {
     uint32_t u32;
     uint64_t u64;
     switch (size) {
-    case 1: memcpy(&u8, p, 1); return u8;
-    case 2: memcpy(&u16, p, 2); return u16;
-    case 4: memcpy(&u32, p, 4); return u32;
-    default: memcpy(&u64, p, 8); return u64;
+    case 1:
+        memcpy(&u8, p, 1);
+        return u8;
+    case 2:
+        memcpy(&u16, p, 2);
+        return u16;
+    case 4:
+        memcpy(&u32, p, 4);
+        return u32;
+    default:
+        memcpy(&u64, p, 8);
+        return u64;
     }
 }
 
@@ -169,8 +179,9 @@ static int read_array(reader *r, gguf_kv *kv, int depth, const char *what) {
     if (value_size[t]) {
         uint64_t nbytes;
         if (lm_mul_overflows(n, value_size[t], &nbytes) || nbytes > left(r))
-            return bad(r, at, "array of %" PRIu64 " %s values in %s runs past the end of the file (%" PRIu64
-                              " bytes left)",
+            return bad(r, at,
+                       "array of %" PRIu64
+                       " %s values in %s runs past the end of the file (%" PRIu64 " bytes left)",
                        n, gguf_value_type_name(t), what, left(r));
         for (uint64_t i = 0; t == GGUF_BOOL && i < n; i++)
             if (r->p[start + i] > 1)
@@ -179,22 +190,25 @@ static int read_array(reader *r, gguf_kv *kv, int depth, const char *what) {
         r->pos += nbytes;
     } else if (t == GGUF_STRING) {
         if (n > left(r) / MIN_STRING_BYTES)
-            return bad(r, at, "array of %" PRIu64 " strings in %s runs past the end of the file (%" PRIu64
-                              " bytes left)",
+            return bad(r, at,
+                       "array of %" PRIu64 " strings in %s runs past the end of the file (%" PRIu64
+                       " bytes left)",
                        n, what, left(r));
         for (uint64_t i = 0; i < n; i++) {
             uint64_t len, sat = r->pos;
             if (read_u64(r, &len, what)) return -1;
             if (len > left(r))
-                return bad(r, sat, "string %" PRIu64 " of %" PRIu64 " bytes in %s runs past the end of the file (%" PRIu64
-                                   " bytes left)",
+                return bad(r, sat,
+                           "string %" PRIu64 " of %" PRIu64
+                           " bytes in %s runs past the end of the file (%" PRIu64 " bytes left)",
                            i, len, what, left(r));
             r->pos += len;
         }
     } else {
         if (n > left(r) / MIN_NESTED_ARRAY_BYTES)
-            return bad(r, at, "array of %" PRIu64 " arrays in %s runs past the end of the file (%" PRIu64
-                              " bytes left)",
+            return bad(r, at,
+                       "array of %" PRIu64 " arrays in %s runs past the end of the file (%" PRIu64
+                       " bytes left)",
                        n, what, left(r));
         for (uint64_t i = 0; i < n; i++)
             if (read_array(r, NULL, depth + 1, what)) return -1;
@@ -220,9 +234,12 @@ static int read_value(reader *r, gguf_kv *kv, const char *what) {
     unsigned size = value_size[t];
     if (need(r, size, what)) return -1;
     const uint8_t *p = r->p + r->pos;
-    if (type_is_signed(kv->type)) kv->v.i64 = load_int(p, size);
-    else if (t == GGUF_FLOAT32 || t == GGUF_FLOAT64) kv->v.f64 = load_float(p, kv->type);
-    else kv->v.u64 = load_uint(p, size);
+    if (type_is_signed(kv->type))
+        kv->v.i64 = load_int(p, size);
+    else if (t == GGUF_FLOAT32 || t == GGUF_FLOAT64)
+        kv->v.f64 = load_float(p, kv->type);
+    else
+        kv->v.u64 = load_uint(p, size);
     if (t == GGUF_BOOL && kv->v.u64 > 1)
         return bad(r, r->pos, "bool in %s is %" PRIu64 " (must be 0 or 1)", what, kv->v.u64);
     r->pos += size;
@@ -235,8 +252,8 @@ static int read_kv(reader *r, gguf_kv *kv, uint64_t index) {
     snprintf(what, sizeof what, "the key of metadata entry %" PRIu64, index);
     if (read_str(r, &kv->key, what)) return -1;
     if (kv->key.len == 0 || kv->key.len > MAX_KEY_LEN)
-        return bad(r, kv->file_offset, "metadata entry %" PRIu64 " has a key of %" PRIu64
-                                       " bytes (1 to %d allowed)",
+        return bad(r, kv->file_offset,
+                   "metadata entry %" PRIu64 " has a key of %" PRIu64 " bytes (1 to %d allowed)",
                    index, kv->key.len, MAX_KEY_LEN);
     if (memchr(kv->key.ptr, 0, (size_t)kv->key.len))
         return bad(r, kv->file_offset, "metadata entry %" PRIu64 " has a NUL byte in its key",
@@ -282,8 +299,8 @@ static int check_duplicate_keys(reader *r, gguf_file *f) {
     int rc = 0;
     for (uint64_t i = 1; i < f->n_kv && !rc; i++) {
         if (cmp_kv_key(&sorted[i - 1], &sorted[i]) != 0) continue;
-        const gguf_kv *later = sorted[i]->file_offset > sorted[i - 1]->file_offset ? sorted[i]
-                                                                                    : sorted[i - 1];
+        const gguf_kv *later =
+            sorted[i]->file_offset > sorted[i - 1]->file_offset ? sorted[i] : sorted[i - 1];
         char shown[72];
         rc = bad(r, later->file_offset, "duplicate key '%s'",
                  show(shown, later->key.ptr, later->key.len));
@@ -342,8 +359,9 @@ static int read_header(reader *r, gguf_file *f) {
     r->pos = 4;
     if (read_u32(r, &f->version, "the version")) return -1;
     if (f->version == 1)
-        return bad(r, 4, "GGUF version 1 is not supported (only versions 2 and 3); convert the "
-                         "file again with a current llama.cpp");
+        return bad(r, 4,
+                   "GGUF version 1 is not supported (only versions 2 and 3); convert the "
+                   "file again with a current llama.cpp");
     if (f->version != 2 && f->version != 3) {
         uint32_t swapped = __builtin_bswap32(f->version);
         if (swapped >= 1 && swapped <= 3)
@@ -391,9 +409,12 @@ static int read_alignment(reader *r, gguf_file *f) {
     const gguf_kv *kv = gguf_find_kv(f, "general.alignment");
     if (!kv) return 0;
     uint64_t a;
-    if (type_is_unsigned(kv->type)) a = kv->v.u64;
-    else if (type_is_signed(kv->type) && kv->v.i64 >= 0) a = (uint64_t)kv->v.i64;
-    else return bad(r, kv->file_offset, "general.alignment is not a non-negative integer");
+    if (type_is_unsigned(kv->type))
+        a = kv->v.u64;
+    else if (type_is_signed(kv->type) && kv->v.i64 >= 0)
+        a = (uint64_t)kv->v.i64;
+    else
+        return bad(r, kv->file_offset, "general.alignment is not a non-negative integer");
     if (a == 0 || (a & (a - 1)) != 0 || a > MAX_ALIGNMENT)
         return bad(r, kv->file_offset,
                    "general.alignment %" PRIu64 " is not a power of two between 1 and %u", a,
@@ -414,7 +435,9 @@ static int tensor_sizes(reader *r, gguf_tensor *t, uint64_t at) {
     t->n_elements = n;
     uint64_t row = (uint64_t)t->ne[0];
     if (row % qi->block_size)
-        return bad(r, at, "tensor '%s' rows of %" PRIu64 " values are not a multiple of the %s block size %" PRIu32,
+        return bad(r, at,
+                   "tensor '%s' rows of %" PRIu64
+                   " values are not a multiple of the %s block size %" PRIu32,
                    t->name, row, qi->name, qi->block_size);
     uint64_t row_bytes;
     if (lm_mul_overflows(row / qi->block_size, qi->type_size, &row_bytes) ||
@@ -430,9 +453,9 @@ static int read_tensor_info(reader *r, gguf_tensor *t, uint64_t index) {
     gguf_str name;
     if (read_str(r, &name, what)) return -1;
     if (name.len > MAX_NAME_LEN)
-        return bad(r, t->file_offset, "tensor %" PRIu64 " has a name of %" PRIu64
-                                      " bytes, longer than %d",
-                   index, name.len, MAX_NAME_LEN);
+        return bad(r, t->file_offset,
+                   "tensor %" PRIu64 " has a name of %" PRIu64 " bytes, longer than %d", index,
+                   name.len, MAX_NAME_LEN);
     if (memchr(name.ptr, 0, (size_t)name.len))
         return bad(r, t->file_offset, "tensor %" PRIu64 " has a NUL byte in its name", index);
     memcpy(t->name, name.ptr, (size_t)name.len);
@@ -484,8 +507,9 @@ static int place_tensor(reader *r, gguf_file *f, gguf_tensor *t) {
 static int read_tensors(reader *r, gguf_file *f) {
     uint64_t n = f->n_tensors, cap = 0;
     if (n > left(r) / MIN_TENSOR_BYTES)
-        return bad(r, r->pos, "tensor count %" PRIu64 " is too large for the %" PRIu64
-                              " bytes left after the metadata",
+        return bad(r, r->pos,
+                   "tensor count %" PRIu64 " is too large for the %" PRIu64
+                   " bytes left after the metadata",
                    n, left(r));
     f->n_tensors = 0;
     for (uint64_t i = 0; i < n; i++) {
@@ -546,8 +570,10 @@ gguf_file *gguf_open(const char *path, lm_error *err) {
     }
     close(fd); /* the mapping keeps the file */
     gguf_file *f = gguf_open_memory(map, map ? (size_t)size : 0, path, err);
-    if (f) f->owns_mapping = map != NULL;
-    else if (map) munmap(map, (size_t)size);
+    if (f)
+        f->owns_mapping = map != NULL;
+    else if (map)
+        munmap(map, (size_t)size);
     return f;
 }
 
@@ -565,9 +591,12 @@ void gguf_close(gguf_file *f) {
 bool gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out) {
     const gguf_kv *kv = gguf_find_kv(f, key);
     if (!kv) return false;
-    if (type_is_unsigned(kv->type)) *out = kv->v.u64;
-    else if (type_is_signed(kv->type) && kv->v.i64 >= 0) *out = (uint64_t)kv->v.i64;
-    else return false;
+    if (type_is_unsigned(kv->type))
+        *out = kv->v.u64;
+    else if (type_is_signed(kv->type) && kv->v.i64 >= 0)
+        *out = (uint64_t)kv->v.i64;
+    else
+        return false;
     return true;
 }
 
@@ -581,9 +610,12 @@ bool gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out) {
 bool gguf_get_i64(const gguf_file *f, const char *key, int64_t *out) {
     const gguf_kv *kv = gguf_find_kv(f, key);
     if (!kv) return false;
-    if (type_is_signed(kv->type)) *out = kv->v.i64;
-    else if (type_is_unsigned(kv->type) && kv->v.u64 <= INT64_MAX) *out = (int64_t)kv->v.u64;
-    else return false;
+    if (type_is_signed(kv->type))
+        *out = kv->v.i64;
+    else if (type_is_unsigned(kv->type) && kv->v.u64 <= INT64_MAX)
+        *out = (int64_t)kv->v.u64;
+    else
+        return false;
     return true;
 }
 

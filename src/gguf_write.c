@@ -44,7 +44,9 @@ struct gguf_writer {
     bool failed;
 };
 
-gguf_writer *gguf_writer_new(void) { return lm_xcalloc(1, sizeof(gguf_writer)); }
+gguf_writer *gguf_writer_new(void) {
+    return lm_xcalloc(1, sizeof(gguf_writer));
+}
 
 void gguf_writer_free(gguf_writer *w) {
     if (!w) return;
@@ -58,7 +60,7 @@ void gguf_writer_free(gguf_writer *w) {
 }
 
 __attribute__((format(printf, 2, 3))) static void writer_error(gguf_writer *w, const char *fmt,
-                                                                ...) {
+                                                               ...) {
     if (w->failed) return; /* keep the first */
     va_list ap;
     va_start(ap, fmt);
@@ -69,8 +71,12 @@ __attribute__((format(printf, 2, 3))) static void writer_error(gguf_writer *w, c
 
 /* ---- metadata ---- */
 
-static void put_u32(lm_buf *b, uint32_t v) { lm_buf_append(b, &v, 4); }
-static void put_u64(lm_buf *b, uint64_t v) { lm_buf_append(b, &v, 8); }
+static void put_u32(lm_buf *b, uint32_t v) {
+    lm_buf_append(b, &v, 4);
+}
+static void put_u64(lm_buf *b, uint64_t v) {
+    lm_buf_append(b, &v, 8);
+}
 
 static void put_str(lm_buf *b, const char *s, uint64_t len) {
     put_u64(b, len);
@@ -159,7 +165,9 @@ static bool has_prefix(const gguf_str *key, const char *const *skip) {
 static void copy_one(gguf_writer *w, const char *key, const gguf_kv *kv) {
     lm_buf *b = kv_slot(w, key, kv->type);
     switch (kv->type) {
-    case GGUF_STRING: put_str(b, kv->v.str.ptr, kv->v.str.len); break;
+    case GGUF_STRING:
+        put_str(b, kv->v.str.ptr, kv->v.str.len);
+        break;
     case GGUF_ARRAY: /* the file's bytes are already in the format we write */
         put_u32(b, (uint32_t)kv->v.arr.type);
         put_u64(b, kv->v.arr.count);
@@ -170,13 +178,15 @@ static void copy_one(gguf_writer *w, const char *key, const gguf_kv *kv) {
         lm_buf_append(b, &f, 4);
         break;
     }
-    case GGUF_FLOAT64: lm_buf_append(b, &kv->v.f64, 8); break;
+    case GGUF_FLOAT64:
+        lm_buf_append(b, &kv->v.f64, 8);
+        break;
     default: {
         /* integers and bool: the low bytes of the 64-bit value, little-endian */
         static const uint8_t size[GGUF_VALUE_TYPE_COUNT] = {
-            [GGUF_UINT8] = 1,  [GGUF_INT8] = 1,  [GGUF_UINT16] = 2, [GGUF_INT16] = 2,
-            [GGUF_UINT32] = 4, [GGUF_INT32] = 4, [GGUF_BOOL] = 1,   [GGUF_UINT64] = 8,
-            [GGUF_INT64] = 8,
+            [GGUF_UINT8] = 1, [GGUF_INT8] = 1,   [GGUF_UINT16] = 2,
+            [GGUF_INT16] = 2, [GGUF_UINT32] = 4, [GGUF_INT32] = 4,
+            [GGUF_BOOL] = 1,  [GGUF_UINT64] = 8, [GGUF_INT64] = 8,
         };
         lm_buf_append(b, &kv->v.u64, size[kv->type]);
     }
@@ -222,7 +232,8 @@ static bool check_tensor(gguf_writer *w, writer_tensor *t, const char *name, con
     const quant_type_info *qi = quant_info(t->type);
     if (len >= sizeof t->name)
         writer_error(w, "tensor name '%.40s...' is longer than 127 bytes", name);
-    else if (!qi) writer_error(w, "tensor '%s' has unknown type %" PRIu32, name, t->type);
+    else if (!qi)
+        writer_error(w, "tensor '%s' has unknown type %" PRIu32, name, t->type);
     else if (t->n_dims < 1 || t->n_dims > GGUF_MAX_DIMS)
         writer_error(w, "tensor '%s' has %" PRIu32 " dimensions", name, t->n_dims);
     else if (!t->data == !t->fill)
@@ -239,7 +250,9 @@ static bool check_tensor(gguf_writer *w, writer_tensor *t, const char *name, con
     }
     uint64_t row = (uint64_t)t->ne[0], row_bytes = row / qi->block_size * qi->type_size;
     if (row % qi->block_size)
-        writer_error(w, "tensor '%s' rows of %" PRIu64 " values are not a multiple of the %s block size %" PRIu32,
+        writer_error(w,
+                     "tensor '%s' rows of %" PRIu64
+                     " values are not a multiple of the %s block size %" PRIu32,
                      name, row, qi->name, qi->block_size);
     else if (lm_mul_overflows(row_bytes, n / row, &t->nbytes))
         writer_error(w, "tensor '%s' is too large", name);
@@ -250,8 +263,7 @@ static bool check_tensor(gguf_writer *w, writer_tensor *t, const char *name, con
 }
 
 void gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
-                            const int64_t *ne, const void *data, gguf_tensor_fill fill,
-                            void *ctx) {
+                            const int64_t *ne, const void *data, gguf_tensor_fill fill, void *ctx) {
     writer_tensor t = {.type = type, .n_dims = n_dims, .data = data, .fill = fill, .ctx = ctx};
     if (!check_tensor(w, &t, name, ne)) return;
     if (w->n_tensors == w->cap_tensors) {
@@ -301,8 +313,12 @@ static void out_write(out_file *o, const void *data, size_t n) {
     }
 }
 
-static void out_u32(out_file *o, uint32_t v) { out_write(o, &v, 4); }
-static void out_u64(out_file *o, uint64_t v) { out_write(o, &v, 8); }
+static void out_u32(out_file *o, uint32_t v) {
+    out_write(o, &v, 4);
+}
+static void out_u64(out_file *o, uint64_t v) {
+    out_write(o, &v, 8);
+}
 
 static void out_pad(out_file *o, uint64_t alignment) {
     static const char zeros[256];
@@ -318,18 +334,19 @@ static void out_pad(out_file *o, uint64_t alignment) {
 
 /* Places each tensor at the next aligned offset and returns the largest size
  * a fill callback will need. */
-static int layout(gguf_writer *w, uint64_t alignment, uint64_t *max_fill, lm_error *err) {
+static int layout(gguf_writer *w, uint64_t alignment, uint64_t *max_fill, const char *path,
+                  lm_error *err) {
     uint64_t off = 0;
     *max_fill = 0;
     for (size_t i = 0; i < w->n_tensors; i++) {
         writer_tensor *t = &w->tensors[i];
         t->offset = off;
         if (lm_add_overflows(off, t->nbytes, &off) || lm_add_overflows(off, alignment - 1, &off))
-            return lm_fail(err, "tensor data is too large");
+            return lm_fail(err, "%s: tensor data is too large", path);
         off = off / alignment * alignment;
         if (t->fill && t->nbytes > *max_fill) *max_fill = t->nbytes;
     }
-    if (*max_fill > SIZE_MAX) return lm_fail(err, "a tensor is too large for memory");
+    if (*max_fill > SIZE_MAX) return lm_fail(err, "%s: a tensor is too large for memory", path);
     return 0;
 }
 
@@ -374,8 +391,10 @@ static int write_data(gguf_writer *w, out_file *o, uint64_t alignment, uint64_t 
             data = buf;
         }
         if (rc) break;
-        if (o->written - start != t->offset)
+        if (o->written - start != t->offset) { /* layout() and this loop disagree */
             rc = lm_fail(err, "%s: internal error: tensor '%s' misplaced", path, t->name);
+            break;
+        }
         out_write(o, data, (size_t)t->nbytes);
         out_pad(o, alignment);
     }
@@ -396,7 +415,7 @@ static void sync_dir(const char *path) {
 int gguf_writer_write(gguf_writer *w, const char *path, lm_error *err) {
     uint64_t alignment = writer_alignment(w), max_fill;
     if (w->failed) return lm_fail(err, "%s: %s", path, w->first_err.msg);
-    if (layout(w, alignment, &max_fill, err)) return -1;
+    if (layout(w, alignment, &max_fill, path, err)) return -1;
 
     size_t plen = strlen(path) + 16;
     char *tmp = lm_xmalloc(plen);
@@ -417,8 +436,10 @@ int gguf_writer_write(gguf_writer *w, const char *path, lm_error *err) {
     if (close(o.fd) != 0 && !o.err) o.err = errno;
     if (!rc && !o.err && rename(tmp, path) != 0) o.err = errno;
     if (!rc && o.err) rc = lm_fail(err, "%s: cannot write: %s", path, strerror(o.err));
-    if (rc) unlink(tmp); /* the old file, if any, is untouched */
-    else sync_dir(path);
+    if (rc)
+        unlink(tmp); /* the old file, if any, is untouched */
+    else
+        sync_dir(path);
     free(o.buf);
     free(tmp);
     return rc;

@@ -67,11 +67,17 @@ static inline int32_t tok_lookup(const tokenizer *t, const char *s, size_t n) {
     return strmap_find(&t->by_text, s, n, -1, NULL, 0);
 }
 
+/* Sequence length from the lead byte alone, as llama.cpp counts characters
+ * when it cuts text into symbols: a stray continuation byte stands alone. */
+static inline uint32_t utf8_lead_len(unsigned char c) {
+    return c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+}
+
 /* Encodes one fragment of plain text (no special tokens) and appends its ids.
  * space_prefix: SentencePiece's leading "▁". */
 int spm_encode(const tokenizer *t, const char *text, size_t len, bool space_prefix,
                lm_tokens *out, lm_error *err);
-int bpe_encode(const tokenizer *t, const char *text, size_t len, lm_tokens *out);
+int bpe_encode(const tokenizer *t, const char *text, size_t len, lm_tokens *out, lm_error *err);
 /* Appends the bytes a byte-level BPE token text stands for. */
 void bpe_decode_text(const char *text, size_t len, lm_buf *out);
 

@@ -9,8 +9,18 @@ export LMTERM_BIN LMTERM_UNIT
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# Runs one test program; a crash or an unexpected exit status counts as a failure.
 run() {
-    "$@" 2>&1 | tee -a "$log" | grep -v -E '^[0-9]+ passed, [0-9]+ failed'
+    local out rc
+    out=$(mktemp)
+    "$@" >"$out" 2>&1
+    rc=$?
+    grep -v -E '^[0-9]+ passed, [0-9]+ failed' "$out"
+    cat "$out" >>"$log"
+    if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$out"; then
+        echo "FAIL $* (exit status $rc)" | tee -a "$log"
+    fi
+    rm -f "$out"
 }
 
 echo "== unit tests"
