@@ -40,25 +40,72 @@ typedef uint16_t quant_f16;  /* IEEE half, bit pattern */
 typedef uint16_t quant_bf16; /* bfloat16, bit pattern */
 
 /* Block layouts, exactly as in GGUF files. */
-typedef struct { quant_f16 d; uint8_t qs[QK4_0 / 2]; } block_q4_0;
-typedef struct { quant_f16 d, m; uint8_t qs[QK4_1 / 2]; } block_q4_1;
-typedef struct { quant_f16 d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;
-typedef struct { quant_f16 d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } block_q5_1;
-typedef struct { quant_f16 d; int8_t qs[QK8_0]; } block_q8_0;
-typedef struct { quant_f16 d, s; int8_t qs[QK8_1]; } block_q8_1; /* s = d * sum(qs) */
-typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; quant_f16 d, dmin; } block_q2_K;
-typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; quant_f16 d; } block_q3_K;
-typedef struct { quant_f16 d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K / 2]; } block_q4_K;
-typedef struct { quant_f16 d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
-typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; quant_f16 d; } block_q6_K;
-typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
+typedef struct {
+    quant_f16 d;
+    uint8_t qs[QK4_0 / 2];
+} block_q4_0;
+typedef struct {
+    quant_f16 d, m;
+    uint8_t qs[QK4_1 / 2];
+} block_q4_1;
+typedef struct {
+    quant_f16 d;
+    uint8_t qh[4];
+    uint8_t qs[QK5_0 / 2];
+} block_q5_0;
+typedef struct {
+    quant_f16 d, m;
+    uint8_t qh[4];
+    uint8_t qs[QK5_1 / 2];
+} block_q5_1;
+typedef struct {
+    quant_f16 d;
+    int8_t qs[QK8_0];
+} block_q8_0;
+typedef struct {
+    quant_f16 d, s;
+    int8_t qs[QK8_1];
+} block_q8_1; /* s = d * sum(qs) */
+typedef struct {
+    uint8_t scales[QK_K / 16];
+    uint8_t qs[QK_K / 4];
+    quant_f16 d, dmin;
+} block_q2_K;
+typedef struct {
+    uint8_t hmask[QK_K / 8];
+    uint8_t qs[QK_K / 4];
+    uint8_t scales[12];
+    quant_f16 d;
+} block_q3_K;
+typedef struct {
+    quant_f16 d, dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qs[QK_K / 2];
+} block_q4_K;
+typedef struct {
+    quant_f16 d, dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];
+    uint8_t qs[QK_K / 2];
+} block_q5_K;
+typedef struct {
+    uint8_t ql[QK_K / 2];
+    uint8_t qh[QK_K / 4];
+    int8_t scales[QK_K / 16];
+    quant_f16 d;
+} block_q6_K;
+typedef struct {
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];
+} block_q8_K;
 
 typedef struct quant_type_info {
-    const char *name;      /* "Q4_0", as llama.cpp prints it */
-    uint32_t block_size;   /* weights per block (1 for float types) */
-    uint32_t type_size;    /* bytes per block */
-    bool can_dequantize;   /* we can read it */
-    bool can_quantize;     /* we can write it from F32 */
+    const char *name;             /* "Q4_0", as llama.cpp prints it */
+    uint32_t block_size;          /* weights per block (1 for float types) */
+    uint32_t type_size;           /* bytes per block */
+    bool can_dequantize;          /* we can read it */
+    bool can_quantize;            /* we can write it from F32 */
     enum quant_type vec_dot_type; /* the activation format its dot product takes */
 } quant_type_info;
 

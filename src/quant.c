@@ -71,7 +71,9 @@ quant_f16 quant_f32_to_f16(float f) {
     return sign | (uint16_t)shift_round_even(mant, 126 - exp);
 }
 
-float quant_bf16_to_f32(quant_bf16 h) { return bits_float((uint32_t)h << 16); }
+float quant_bf16_to_f32(quant_bf16 h) {
+    return bits_float((uint32_t)h << 16);
+}
 
 quant_bf16 quant_f32_to_bf16(float f) {
     uint32_t x = float_bits(f);
@@ -152,7 +154,9 @@ static inline uint32_t load_qh(const uint8_t qh[4]) {
     return bits;
 }
 
-static inline void store_qh(uint8_t qh[4], uint32_t bits) { memcpy(qh, &bits, sizeof bits); }
+static inline void store_qh(uint8_t qh[4], uint32_t bits) {
+    memcpy(qh, &bits, sizeof bits);
+}
 
 /* Weight j of a block: its 4-bit code is the low nibble of qs[j] for j < 16,
  * the high nibble of qs[j - 16] otherwise. */
@@ -160,7 +164,9 @@ static inline int low_nibble_code(const uint8_t *qs, int j) {
     return j < 16 ? qs[j] & 0x0f : qs[j - 16] >> 4;
 }
 
-static inline int fifth_bit(uint32_t qh, int j) { return (int)((qh >> j) & 1) << 4; }
+static inline int fifth_bit(uint32_t qh, int j) {
+    return (int)((qh >> j) & 1) << 4;
+}
 
 static void dequantize_q4_0(const void *src, float *dst, int64_t nb) {
     const block_q4_0 *b = src;
@@ -320,7 +326,9 @@ static float q8_scale(const float *x, float *id) {
     return d;
 }
 
-static inline int8_t q8_code(float v) { return (int8_t)trunc_to_int(roundf(v), -128, 127); }
+static inline int8_t q8_code(float v) {
+    return (int8_t)trunc_to_int(roundf(v), -128, 127);
+}
 
 static void quantize_q8_0(const float *x, void *dst, int64_t nb) {
     block_q8_0 *b = dst;
@@ -436,7 +444,8 @@ typedef struct type_entry {
 } type_entry;
 
 /* Every type we know can be read and written. */
-#define ENTRY(id, nm, blck, size, act, deq, q, d) [id] = {{nm, blck, size, true, true, act}, deq, q, d}
+#define ENTRY(id, nm, blck, size, act, deq, q, d)                                                  \
+    [id] = {{nm, blck, size, true, true, act}, deq, q, d}
 
 static const type_entry types[QT_COUNT] = {
     ENTRY(QT_F32, "F32", 1, 4, QT_F32, dequantize_f32, quantize_f32, dot_f32),

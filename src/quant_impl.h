@@ -33,7 +33,9 @@ static inline int quant_nearest_int(float v) {
     return (bits & 0x007fffff) - 0x00400000;
 }
 
-static inline float fp16(quant_f16 h) { return quant_f16_to_f32(h); }
+static inline float fp16(quant_f16 h) {
+    return quant_f16_to_f32(h);
+}
 
 void quant_dequantize_q2_K(const void *src, float *dst, int64_t nb);
 void quant_dequantize_q3_K(const void *src, float *dst, int64_t nb);

@@ -16,7 +16,9 @@
 
 #define GROUP_MAX_EPS 1e-15f /* below this a group counts as all zeros */
 
-static inline int clamp_int(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static inline int clamp_int(int v, int lo, int hi) {
+    return v < lo ? lo : v > hi ? hi : v;
+}
 
 /* ---- scale layouts ---- */
 
@@ -100,8 +102,8 @@ static inline int q6_code(const block_q6_K *b, int e) {
 static void pack_2bit(const uint8_t *L, uint8_t *qs) {
     for (int j = 0; j < QK_K; j += 128)
         for (int l = 0; l < 32; l++)
-            qs[j / 4 + l] = (uint8_t)(L[j + l] | L[j + l + 32] << 2 | L[j + l + 64] << 4 |
-                                      L[j + l + 96] << 6);
+            qs[j / 4 + l] =
+                (uint8_t)(L[j + l] | L[j + l + 32] << 2 | L[j + l + 64] << 4 | L[j + l + 96] << 6);
 }
 
 /* Packs the low nibbles of 256 codes into Q4_K / Q5_K order. */
@@ -324,7 +326,8 @@ static float fit_symmetric(int n, int nmax, const float *x, int8_t *L) {
         }
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
             for (int i = 0; i < n; i++)
-                L[i] = (int8_t)(nmax + clamp_int(quant_nearest_int(iscale * x[i]), -nmax, nmax - 1));
+                L[i] =
+                    (int8_t)(nmax + clamp_int(quant_nearest_int(iscale * x[i]), -nmax, nmax - 1));
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
@@ -483,7 +486,8 @@ void quant_quantize_q2_K(const float *x, void *dst, int64_t nb) {
             if (!d) continue;
             const float dm = fp16(y->dmin) * (y->scales[g] >> 4);
             for (int l = 0; l < 16; l++)
-                L[16 * g + l] = (uint8_t)clamp_int(quant_nearest_int((x[16 * g + l] + dm) / d), 0, 3);
+                L[16 * g + l] =
+                    (uint8_t)clamp_int(quant_nearest_int((x[16 * g + l] + dm) / d), 0, 3);
         }
         pack_2bit(L, y->qs);
     }
@@ -518,7 +522,8 @@ void quant_quantize_q3_K(const float *x, void *dst, int64_t nb) {
             const float d = fp16(y->d) * q3_K_scale(y->scales, g);
             if (!d) continue;
             for (int l = 0; l < 16; l++)
-                L[16 * g + l] = (int8_t)(clamp_int(quant_nearest_int(x[16 * g + l] / d), -4, 3) + 4);
+                L[16 * g + l] =
+                    (int8_t)(clamp_int(quant_nearest_int(x[16 * g + l] / d), -4, 3) + 4);
         }
         /* Codes 0..7: the third bit goes to hmask, the low two to qs. */
         uint8_t low[QK_K];
@@ -566,7 +571,8 @@ static void quantize_k4(const float *x, uint8_t *L, uint8_t *scales, quant_f16 *
         if (!d) continue;
         const float dm = fp16(*dmin_out) * m;
         for (int l = 0; l < 32; l++)
-            L[32 * g + l] = (uint8_t)clamp_int(quant_nearest_int((x[32 * g + l] + dm) / d), 0, nmax);
+            L[32 * g + l] =
+                (uint8_t)clamp_int(quant_nearest_int((x[32 * g + l] + dm) / d), 0, nmax);
     }
 }
 
@@ -621,7 +627,8 @@ void quant_quantize_q6_K(const float *x, void *dst, int64_t nb) {
             const float d = fp16(y->d) * y->scales[g];
             if (!d) continue;
             for (int l = 0; l < 16; l++)
-                L[16 * g + l] = (int8_t)(clamp_int(quant_nearest_int(x[16 * g + l] / d), -32, 31) + 32);
+                L[16 * g + l] =
+                    (int8_t)(clamp_int(quant_nearest_int(x[16 * g + l] / d), -32, 31) + 32);
         }
         /* Codes 0..63: low nibbles to ql, top two bits to qh. */
         for (int j = 0; j < QK_K; j += 128) {
@@ -630,7 +637,8 @@ void quant_quantize_q6_K(const float *x, void *dst, int64_t nb) {
                 const int8_t *c = L + j + l;
                 ql[l] = (uint8_t)((c[0] & 0x0f) | (c[64] & 0x0f) << 4);
                 ql[l + 32] = (uint8_t)((c[32] & 0x0f) | (c[96] & 0x0f) << 4);
-                qh[l] = (uint8_t)(c[0] >> 4 | (c[32] >> 4) << 2 | (c[64] >> 4) << 4 | (c[96] >> 4) << 6);
+                qh[l] = (uint8_t)(c[0] >> 4 | (c[32] >> 4) << 2 | (c[64] >> 4) << 4 |
+                                  (c[96] >> 4) << 6);
             }
         }
     }

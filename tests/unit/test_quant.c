@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -18,7 +19,9 @@
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
-static void rng_seed(uint64_t seed) { rng_state = seed ? seed : 1; }
+static void rng_seed(uint64_t seed) {
+    rng_state = seed ? seed : 1;
+}
 
 static uint64_t xorshift(void) {
     rng_state ^= rng_state << 13;
@@ -27,7 +30,9 @@ static uint64_t xorshift(void) {
     return rng_state;
 }
 
-static float uniform(void) { return (float)(xorshift() >> 40) / 16777216.0f; } /* [0, 1) */
+static float uniform(void) {
+    return (float)(xorshift() >> 40) / 16777216.0f;
+} /* [0, 1) */
 
 static float gaussian(void) {
     float u = uniform() + 1e-7f, v = uniform();
@@ -55,13 +60,13 @@ TEST(quant_table_describes_every_type) {
         uint32_t block_size, type_size;
         enum quant_type vec_dot_type;
     } want[] = {
-        {"F32", QT_F32, 1, 4, QT_F32},          {"F16", QT_F16, 1, 2, QT_F16},
-        {"BF16", QT_BF16, 1, 2, QT_BF16},       {"Q4_0", QT_Q4_0, 32, 18, QT_Q8_0},
-        {"Q4_1", QT_Q4_1, 32, 20, QT_Q8_1},     {"Q5_0", QT_Q5_0, 32, 22, QT_Q8_0},
-        {"Q5_1", QT_Q5_1, 32, 24, QT_Q8_1},     {"Q8_0", QT_Q8_0, 32, 34, QT_Q8_0},
-        {"Q8_1", QT_Q8_1, 32, 36, QT_Q8_1},     {"Q2_K", QT_Q2_K, 256, 84, QT_Q8_K},
-        {"Q3_K", QT_Q3_K, 256, 110, QT_Q8_K},   {"Q4_K", QT_Q4_K, 256, 144, QT_Q8_K},
-        {"Q5_K", QT_Q5_K, 256, 176, QT_Q8_K},   {"Q6_K", QT_Q6_K, 256, 210, QT_Q8_K},
+        {"F32", QT_F32, 1, 4, QT_F32},        {"F16", QT_F16, 1, 2, QT_F16},
+        {"BF16", QT_BF16, 1, 2, QT_BF16},     {"Q4_0", QT_Q4_0, 32, 18, QT_Q8_0},
+        {"Q4_1", QT_Q4_1, 32, 20, QT_Q8_1},   {"Q5_0", QT_Q5_0, 32, 22, QT_Q8_0},
+        {"Q5_1", QT_Q5_1, 32, 24, QT_Q8_1},   {"Q8_0", QT_Q8_0, 32, 34, QT_Q8_0},
+        {"Q8_1", QT_Q8_1, 32, 36, QT_Q8_1},   {"Q2_K", QT_Q2_K, 256, 84, QT_Q8_K},
+        {"Q3_K", QT_Q3_K, 256, 110, QT_Q8_K}, {"Q4_K", QT_Q4_K, 256, 144, QT_Q8_K},
+        {"Q5_K", QT_Q5_K, 256, 176, QT_Q8_K}, {"Q6_K", QT_Q6_K, 256, 210, QT_Q8_K},
         {"Q8_K", QT_Q8_K, 256, 292, QT_Q8_K},
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
@@ -144,8 +149,8 @@ TEST(quant_f16_rounds_to_nearest_even) {
         {1.0f, 0x3c00},
         {0.1f, 0x2e66},
         {-0.0f, 0x8000},
-        {1.0f + 0x1p-11f, 0x3c00},        /* halfway between 0x3c00 and 0x3c01: even */
-        {1.0f + 3 * 0x1p-11f, 0x3c02},    /* halfway between 0x3c01 and 0x3c02: even */
+        {1.0f + 0x1p-11f, 0x3c00},            /* halfway between 0x3c00 and 0x3c01: even */
+        {1.0f + 3 * 0x1p-11f, 0x3c02},        /* halfway between 0x3c01 and 0x3c02: even */
         {1.0f + 0x1p-11f + 0x1p-20f, 0x3c01}, /* just above halfway */
         {65504.0f, 0x7bff},
         {65519.99f, 0x7bff},
@@ -156,7 +161,7 @@ TEST(quant_f16_rounds_to_nearest_even) {
         {-INFINITY, 0xfc00},
         {0x1p-14f, 0x0400},
         {0x1p-24f, 0x0001},
-        {0x1p-25f, 0x0000},            /* half a subnormal step: even is zero */
+        {0x1p-25f, 0x0000}, /* half a subnormal step: even is zero */
         {0x1p-25f * 1.0000001f, 0x0001},
         {3 * 0x1p-25f, 0x0002},        /* 1.5 steps: even is 2 */
         {5 * 0x1p-25f, 0x0002},        /* 2.5 steps: even is 2 */
@@ -184,8 +189,8 @@ __attribute__((target("f16c"))) static quant_f16 f16c_encode(float f) {
 /* The CPU's own converter (what llama.cpp's x86 builds use) as an oracle. */
 TEST(quant_f16_matches_f16c_hardware) {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("f16c")) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_F16C)) {
         test_skip("CPU has no F16C");
         return;
     }
@@ -447,7 +452,7 @@ TEST(quant_quantize_known_legacy_blocks) {
     memset(x, 0, sizeof x);
     block_q5_0 q5;
     CHECK(quant_quantize_row(QT_Q5_0, x, &q5, 32));
-    CHECK_EQ_INT(q5.d, 0);
+    CHECK(quant_f16_to_f32(q5.d) == 0.0f); /* -0: zero divided by -16 */
     for (int j = 0; j < 16; j++) CHECK_EQ_INT(q5.qs[j], 0x00);
     for (int j = 0; j < 4; j++) CHECK_EQ_INT(q5.qh[j], 0xff); /* code 16 = 0b10000 */
 }
@@ -458,7 +463,7 @@ TEST(quant_quantize_q8_K_maps_extreme_to_127) {
     x[77] = -63.5f;
     block_q8_K q;
     CHECK(quant_quantize_row(QT_Q8_K, x, &q, 256));
-    CHECK(q.d == 1 / (-127.0f / -63.5f)); /* the extreme's sign goes into d */
+    CHECK(q.d == 1 / (-127.0f / -63.5f)); /* the extreme becomes code -127 */
     CHECK_EQ_INT(q.qs[77], -127);
     for (int g = 0; g < 16; g++) {
         int sum = 0;
@@ -480,16 +485,17 @@ static void random_row(float *x, int n, float scale) {
     for (int i = 0; i < n; i++) x[i] = gaussian() * scale * (i % 64 == 17 ? 4.0f : 1.0f);
 }
 
-/* Relative RMS error of quantize + dequantize on gaussian rows, with bounds
- * about 1.25x what each format reaches (F16 and BF16 by their precision). */
+/* Relative RMS error of quantize + dequantize on gaussian rows with outliers,
+ * bounded at about 1.25x what each format reaches here (QUANT_VERBOSE=1 prints
+ * the values). */
 TEST(quant_round_trip_error_is_bounded) {
     static const struct {
         enum quant_type type;
         double max_rel_rmse;
     } cases[] = {
-        {QT_F16, 3e-4},  {QT_BF16, 2.3e-3}, {QT_Q8_0, 0.007}, {QT_Q8_1, 0.007}, {QT_Q8_K, 0.009},
-        {QT_Q4_0, 0.11}, {QT_Q4_1, 0.10},   {QT_Q5_0, 0.055}, {QT_Q5_1, 0.05},  {QT_Q2_K, 0.37},
-        {QT_Q3_K, 0.19}, {QT_Q4_K, 0.09},   {QT_Q5_K, 0.045}, {QT_Q6_K, 0.023},
+        {QT_F16, 2.7e-4}, {QT_BF16, 2.2e-3}, {QT_Q8_0, 0.0085}, {QT_Q8_1, 0.0087}, {QT_Q8_K, 0.016},
+        {QT_Q4_0, 0.14},  {QT_Q4_1, 0.11},   {QT_Q5_0, 0.07},   {QT_Q5_1, 0.053},  {QT_Q2_K, 0.40},
+        {QT_Q3_K, 0.22},  {QT_Q4_K, 0.10},   {QT_Q5_K, 0.052},  {QT_Q6_K, 0.027},
     };
     enum { N = 1024 };
     static float x[N], y[N];
@@ -508,6 +514,7 @@ TEST(quant_round_trip_error_is_bounded) {
             }
         }
         double rel = sqrt(err2 / sum2);
+        if (getenv("QUANT_VERBOSE")) printf("  %s %.5f\n", quant_info(cases[c].type)->name, rel);
         CHECK_MSG(rel <= cases[c].max_rel_rmse, "%s: relative rms error %.5f > %.5f",
                   quant_info(cases[c].type)->name, rel, cases[c].max_rel_rmse);
         CHECK_MSG(rel > cases[c].max_rel_rmse / 10, "%s: error %.6f is implausibly small",
@@ -527,8 +534,9 @@ TEST(quant_legacy_max_error_per_block) {
     for (int round = 0; round < 12; round++) {
         float scale = powf(10.0f, (float)(round % 4) - 2.0f);
         random_row(x, N, scale);
-        for (enum quant_type t = QT_Q4_0; t <= QT_Q8_0; t++) {
-            if (!quant_info(t)) continue;
+        static const enum quant_type types[] = {QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q8_0};
+        for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
+            enum quant_type t = types[k];
             quant_quantize_row(t, x, q, N);
             quant_dequantize_row(t, q, y, N);
             const uint8_t *b = q;
@@ -567,7 +575,8 @@ TEST(quant_requantize_is_idempotent) {
             quant_quantize_row(t, y, q2, N);
             if (t == QT_Q8_1) {
                 for (int b = 0; b < N / 32; b++) {
-                    const block_q8_1 *a = (const block_q8_1 *)q1 + b, *c = (const block_q8_1 *)q2 + b;
+                    const block_q8_1 *a = (const block_q8_1 *)q1 + b,
+                                     *c = (const block_q8_1 *)q2 + b;
                     CHECK(a->d == c->d && memcmp(a->qs, c->qs, sizeof a->qs) == 0);
                 }
             } else {
@@ -645,8 +654,8 @@ TEST(quant_vec_dot_ref_known_values) {
     /* sum over j of (j+1) * (+1, -1, ...) = -16 per block */
     CHECK(quant_vec_dot_ref(QT_Q8_0, w, a, 64) == -16 * 0.5f * 1 + -16 * 0.25f * 2);
 
-    const float fx[3] = {1.5f, -2.0f, 1e-8f}, fy[3] = {2.0f, 0.25f, 1e8f};
-    CHECK(quant_vec_dot_ref(QT_F32, fx, fy, 3) == 3.0f);
+    const float fx[3] = {1.5f, -2.0f, 0x1p-30f}, fy[3] = {2.0f, 0.25f, 0x1p30f};
+    CHECK(quant_vec_dot_ref(QT_F32, fx, fy, 3) == 3.5f);
     /* Summing in double keeps the small term that a float sum would drop. */
     const float big[3] = {1e8f, 1.0f, -1e8f}, one[3] = {1.0f, 1.0f, 1.0f};
     CHECK(quant_vec_dot_ref(QT_F32, big, one, 3) == 1.0f);
@@ -739,7 +748,8 @@ TEST(quant_dequantizes_conformance_k_quants) {
             double sum2 = 0;
             bool finite = true;
             for (int64_t r = 0; r < rows; r++) {
-                quant_dequantize_row(t->type, (const uint8_t *)t->data + r * quant_row_size(t->type, n), y, n);
+                quant_dequantize_row(
+                    t->type, (const uint8_t *)t->data + r * quant_row_size(t->type, n), y, n);
                 for (int64_t j = 0; j < n; j++) {
                     finite = finite && isfinite(y[j]);
                     sum2 += (double)y[j] * y[j];
@@ -748,8 +758,8 @@ TEST(quant_dequantizes_conformance_k_quants) {
             free(y);
             double sd = sqrt(sum2 / (double)(n * rows));
             CHECK_MSG(finite, "%s %s: non-finite values", files[k], t->name);
-            CHECK_MSG(sd > 0.015 && sd < 0.025, "%s %s (%s): std %.4f, want about 0.02",
-                      files[k], t->name, quant_info(t->type)->name, sd);
+            CHECK_MSG(sd > 0.015 && sd < 0.025, "%s %s (%s): std %.4f, want about 0.02", files[k],
+                      t->name, quant_info(t->type)->name, sd);
             if (t->type < QT_COUNT) seen[t->type]++;
         }
         gguf_close(f);

@@ -287,6 +287,93 @@ TEST(tokenizer_stream_replaces_broken_bytes) {
     tokenizer_free(t);
 }
 
+/* ---- round trips over generated text ---- */
+
+/* Deterministic text: ASCII words and punctuation, multi-byte characters and,
+ * when raw, arbitrary bytes. */
+static size_t make_text(uint32_t *seed, bool raw, char *out, size_t cap) {
+    static const char *const parts[] = {"the", " ", "  ", "\n", "\t", "'s", "42", "1234", ".",
+                                        "!?", "\xc3\xa9", "\xe6\x97\xa5", "\xf0\x9f\xa6\x99",
+                                        "\xe2\x96\x81", "<|", "|>", "<s>", "\r\n", "\xc2\xa0"};
+    size_t n = 0;
+    for (int k = 0; k < 40; k++) {
+        *seed = *seed * 1103515245u + 12345u;
+        uint32_t r = *seed >> 8;
+        if (raw && r % 5 == 0) {
+            if (n < cap) out[n++] = (char)(r >> 8);
+            continue;
+        }
+        const char *p = parts[r % (sizeof parts / sizeof *parts)];
+        size_t len = strlen(p);
+        if (n + len > cap) break;
+        memcpy(out + n, p, len);
+        n += len;
+    }
+    return n;
+}
+
+/* SentencePiece cannot tell a "▁" in the text from a space: compare with
+ * every "▁" read as a space. */
+static void unescape_spaces(lm_buf *b) {
+    size_t k = 0;
+    for (size_t i = 0; i < b->len; i++) {
+        bool mark = i + 3 <= b->len && memcmp(b->data + i, "\xe2\x96\x81", 3) == 0;
+        b->data[k++] = mark ? ' ' : b->data[i];
+        i += mark ? 2 : 0;
+    }
+    b->len = k;
+}
+
+/* Decoding the ids of any text gives the text back (SentencePiece puts a space
+ * in front). BPE turns invalid UTF-8 into U+FFFD, so it gets valid text only. */
+static void check_round_trips(const tokenizer *t, bool raw) {
+    uint32_t seed = 7;
+    for (int round = 0; round < 200; round++) {
+        char text[512];
+        size_t n = make_text(&seed, raw, text, sizeof text);
+        lm_tokens ids = encode(t, text, n, false, false);
+        lm_buf back = {0}, want = {0};
+        for (size_t i = 0; i < ids.n; i++) tokenizer_piece(t, ids.ids[i], true, &back);
+        if (tokenizer_kind(t) == TOKENIZER_SPM) {
+            lm_buf_append(&want, " ", 1);
+            lm_buf_append(&want, text, n);
+            unescape_spaces(&want);
+            unescape_spaces(&back);
+        } else {
+            lm_buf_append(&want, text, n);
+        }
+        CHECK_MSG(back.len == want.len && memcmp(back.data, want.data, back.len) == 0,
+                  "round %d: \"%.*s\" came back as \"%.*s\"", round, (int)want.len, want.data,
+                  (int)back.len, back.data);
+        lm_buf_free(&back);
+        lm_buf_free(&want);
+        lm_tokens_free(&ids);
+    }
+}
+
+TEST(tokenizer_round_trip_phi3) {
+    tokenizer *t = load_conformance("phi3-e64-Q4_0.gguf");
+    if (!t) return;
+    check_round_trips(t, true);
+    tokenizer_free(t);
+}
+
+TEST(tokenizer_round_trip_llama3) {
+    tokenizer *t = load_conformance("llama3-e32-Q4_0.gguf");
+    if (!t) return;
+    check_round_trips(t, false);
+    /* any bytes at all encode without trouble */
+    uint32_t seed = 99;
+    for (int round = 0; round < 200; round++) {
+        char text[512];
+        size_t n = make_text(&seed, true, text, sizeof text);
+        lm_tokens ids = encode(t, text, n, true, true);
+        CHECK(ids.n >= 1);
+        lm_tokens_free(&ids);
+    }
+    tokenizer_free(t);
+}
+
 /* ---- hand-made vocabularies ---- */
 
 /* A SentencePiece vocabulary: <unk> <s> </s>, the 256 byte tokens, then words. */
@@ -417,7 +504,7 @@ TEST(tokenizer_rejects_bad_vocabulary) {
 /* A byte-level BPE vocabulary: the 256 byte characters, then merged words. */
 static void write_bpe(const char *path) {
     static char alphabet[256][4];
-    const char *tokens[256 + 6];
+    const char *tokens[256 + 7];
     int n = 0;
     for (int b = 0; b < 256; b++) {
         uint32_t cp = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE ? (uint32_t)b
@@ -427,10 +514,10 @@ static void write_bpe(const char *path) {
         alphabet[b][utf8_encode(cp, alphabet[b])] = '\0';
         tokens[n++] = alphabet[b];
     }
-    const char *words[] = {"he", "ll", "hell", "hello", "\xc4\xa0w", "<|eot_id|>"};
-    for (int i = 0; i < 6; i++) tokens[n++] = words[i];
+    const char *words[] = {"he", "ll", "hell", "hello", "\xc4\xa0w", "xyz", "<|eot_id|>"};
+    for (int i = 0; i < 7; i++) tokens[n++] = words[i];
     const char *merges[] = {"l l", "h e", "he ll", "hell o", "\xc4\xa0 w"};
-    int32_t types[256 + 6];
+    int32_t types[256 + 7];
     for (int i = 0; i < n; i++) types[i] = TOKEN_NORMAL;
     types[n - 1] = TOKEN_CONTROL;
 
@@ -455,10 +542,12 @@ TEST(tokenizer_bpe_small) {
     tokenizer *t = load_path(path, &err);
     CHECK_MSG(t != NULL, "%s", err.msg);
     if (!t) return;
-    enum { HE = 256, LL, HELL, HELLO, SP_W, EOT };
+    enum { HE = 256, LL, HELL, HELLO, SP_W, XYZ, EOT };
     /* byte of ' ' is U+0120 "Ġ", which is token 0x20 */
     check_ids(t, "hello world", false, IDS(HELLO, SP_W, 'o', 'r', 'l', 'd'));
     check_ids(t, "hell", false, IDS(HELL));
+    /* a word that is a token is taken whole, though no merge leads to it */
+    check_ids(t, "xyz xyz", false, IDS(XYZ, 0x20, 'x', 'y', 'z'));
     check_ids(t, "x<|eot_id|>", true, IDS('x', EOT));
     check_ids(t, "I'm 12345", false, IDS('I', '\'', 'm', 0x20, '1', '2', '3', '4', '5'));
     check_ids(t, "\xc3\xa9", false, IDS(0xC3, 0xA9));
