@@ -96,13 +96,16 @@ static void strmap_free(strmap *m) {
 
 /* ---- loading ---- */
 
-static const char *file_name(const gguf_file *f) { return f->path ? f->path : "vocabulary"; }
+static const char *file_name(const gguf_file *f) {
+    return f->path ? f->path : "vocabulary";
+}
 
 /* tokenizer.ggml.model and .pre decide the algorithm and its defaults. */
 static int read_model(tokenizer *t, const gguf_file *f, lm_error *err) {
     gguf_str model = {0}, pre = {0};
     if (!gguf_get_str(f, "tokenizer.ggml.model", &model))
-        return lm_fail(err, "%s: no tokenizer.ggml.model: the file has no vocabulary", file_name(f));
+        return lm_fail(err, "%s: no tokenizer.ggml.model: the file has no vocabulary",
+                       file_name(f));
     bool has_pre = gguf_get_str(f, "tokenizer.ggml.pre", &pre);
 
 #define IS(s, lit) ((s).len == sizeof(lit) - 1 && memcmp((s).ptr, lit, sizeof(lit) - 1) == 0)
@@ -115,17 +118,21 @@ static int read_model(tokenizer *t, const gguf_file *f, lm_error *err) {
         return 0;
     }
     if (!IS(model, "gpt2"))
-        return lm_fail(err, "%s: tokenizer model \"%.*s\" is not supported (lmterm reads \"llama\" "
-                       "and \"gpt2\" vocabularies)", file_name(f), (int)model.len, model.ptr);
+        return lm_fail(err,
+                       "%s: tokenizer model \"%.*s\" is not supported (lmterm reads \"llama\" "
+                       "and \"gpt2\" vocabularies)",
+                       file_name(f), (int)model.len, model.ptr);
     t->kind = TOKENIZER_BPE;
     t->bos = 11, t->eos = 11, t->unk = -1;
-    if (has_pre && (IS(pre, "llama3") || IS(pre, "llama-v3") || IS(pre, "llama-bpe") ||
-                    IS(pre, "falcon3"))) {
+    if (has_pre &&
+        (IS(pre, "llama3") || IS(pre, "llama-v3") || IS(pre, "llama-bpe") || IS(pre, "falcon3"))) {
         t->ignore_merges = true;
         t->add_bos = true;
     } else if (has_pre && !IS(pre, "dbrx") && !IS(pre, "smaug-bpe") && !IS(pre, "default")) {
-        return lm_fail(err, "%s: BPE pre-tokenizer \"%.*s\" is not supported (lmterm reads "
-                       "Llama-3 vocabularies: \"llama-bpe\")", file_name(f), (int)pre.len, pre.ptr);
+        return lm_fail(err,
+                       "%s: BPE pre-tokenizer \"%.*s\" is not supported (lmterm reads "
+                       "Llama-3 vocabularies: \"llama-bpe\")",
+                       file_name(f), (int)pre.len, pre.ptr);
     }
     /* dbrx and smaug-bpe split as Llama-3 does. Older Llama-3 conversions have no
      * pre at all; llama.cpp then uses a generic split, we use Llama-3's. */
@@ -133,12 +140,13 @@ static int read_model(tokenizer *t, const gguf_file *f, lm_error *err) {
     return 0;
 }
 
-/* An optional numeric array with exactly one entry per token. */
-static const gguf_kv *per_token_array(const gguf_file *f, const char *key, uint64_t n,
-                                      bool want_float, lm_error *err, int *rc) {
-    *rc = 0;
+/* An optional numeric array with one entry per token: *out stays NULL when the
+ * key is absent. */
+static int per_token_array(const gguf_file *f, const char *key, uint64_t n, bool want_float,
+                           const gguf_kv **out, lm_error *err) {
     const gguf_kv *kv = gguf_find_kv(f, key);
-    if (!kv) return NULL;
+    *out = NULL;
+    if (!kv) return 0;
     bool ok = kv->type == GGUF_ARRAY;
     if (ok) {
         enum gguf_value_type et = kv->v.arr.type;
@@ -146,29 +154,33 @@ static const gguf_kv *per_token_array(const gguf_file *f, const char *key, uint6
                         : (et == GGUF_INT32 || et == GGUF_UINT32 || et == GGUF_INT8 ||
                            et == GGUF_UINT8 || et == GGUF_INT16 || et == GGUF_UINT16);
     }
-    if (!ok) {
-        *rc = lm_fail(err, "%s: %s is not an array of %s", file_name(f), key,
-                      want_float ? "float32" : "integers");
-        return NULL;
-    }
-    if (kv->v.arr.count != n) {
-        *rc = lm_fail(err, "%s: %s has %llu entries but tokenizer.ggml.tokens has %llu",
-                      file_name(f), key, (unsigned long long)kv->v.arr.count,
-                      (unsigned long long)n);
-        return NULL;
-    }
-    return kv;
+    if (!ok)
+        return lm_fail(err, "%s: %s is not an array of %s", file_name(f), key,
+                       want_float ? "float32" : "integers");
+    if (kv->v.arr.count != n)
+        return lm_fail(err, "%s: %s has %llu entries but tokenizer.ggml.tokens has %llu",
+                       file_name(f), key, (unsigned long long)kv->v.arr.count,
+                       (unsigned long long)n);
+    *out = kv;
+    return 0;
 }
 
 static uint16_t attr_of_type(int64_t type) {
     switch (type) {
-    case TOKEN_NORMAL: return ATTR_NORMAL;
-    case TOKEN_UNKNOWN: return ATTR_UNKNOWN;
-    case TOKEN_CONTROL: return ATTR_CONTROL;
-    case TOKEN_USER_DEFINED: return ATTR_USER_DEFINED;
-    case TOKEN_UNUSED: return ATTR_UNUSED;
-    case TOKEN_BYTE: return ATTR_BYTE;
-    default: return 0; /* undefined */
+    case TOKEN_NORMAL:
+        return ATTR_NORMAL;
+    case TOKEN_UNKNOWN:
+        return ATTR_UNKNOWN;
+    case TOKEN_CONTROL:
+        return ATTR_CONTROL;
+    case TOKEN_USER_DEFINED:
+        return ATTR_USER_DEFINED;
+    case TOKEN_UNUSED:
+        return ATTR_UNUSED;
+    case TOKEN_BYTE:
+        return ATTR_BYTE;
+    default:
+        return 0; /* undefined */
     }
 }
 
@@ -195,8 +207,37 @@ static gguf_str *string_array(const gguf_file *f, const char *key, bool allow_em
     return v;
 }
 
-/* Copies a string into the arena at *at and records it in *ref. Token texts are
- * limited to 4 GiB by strref; GGUF strings that long cannot be real tokens. */
+/* The vocabulary as the file stores it. */
+typedef struct vocab_arrays {
+    gguf_str *tokens, *merges; /* views into the mapping */
+    uint64_t n, n_merges;
+    const gguf_kv *scores, *types; /* NULL when absent */
+} vocab_arrays;
+
+static void free_arrays(vocab_arrays *a) {
+    free(a->tokens);
+    free(a->merges);
+}
+
+/* Finds the arrays and checks that they agree in length. */
+static int read_arrays(const tokenizer *t, const gguf_file *f, vocab_arrays *a, lm_error *err) {
+    if (!(a->tokens = string_array(f, "tokenizer.ggml.tokens", false, &a->n, err))) return -1;
+    if (t->kind == TOKENIZER_BPE &&
+        !(a->merges = string_array(f, "tokenizer.ggml.merges", true, &a->n_merges, err)))
+        return -1;
+    if (per_token_array(f, "tokenizer.ggml.scores", a->n, true, &a->scores, err) < 0 ||
+        per_token_array(f, "tokenizer.ggml.token_type", a->n, false, &a->types, err) < 0)
+        return -1;
+    for (uint64_t i = 0; i < a->n; i++)
+        if (a->tokens[i].len >= UINT32_MAX)
+            return lm_fail(err, "%s: token %llu is too long", file_name(f), (unsigned long long)i);
+    for (uint64_t i = 0; i < a->n_merges; i++)
+        if (a->merges[i].len >= UINT32_MAX)
+            return lm_fail(err, "%s: merge %llu is too long", file_name(f), (unsigned long long)i);
+    return 0;
+}
+
+/* Copies a string into the arena at *at (NUL-terminated) and records it in *ref. */
 static void arena_put(char *arena, size_t *at, const char *s, size_t n, strref *ref) {
     memcpy(arena + *at, s, n);
     arena[*at + n] = '\0';
@@ -205,63 +246,42 @@ static void arena_put(char *arena, size_t *at, const char *s, size_t n, strref *
     *at += n + 1;
 }
 
-/* Copies tokens and merges into one arena; fills text, score, attr and merges. */
-static int copy_vocabulary(tokenizer *t, const gguf_file *f, lm_error *err) {
-    uint64_t n = 0, n_merges = 0;
-    gguf_str *tokens = string_array(f, "tokenizer.ggml.tokens", false, &n, err);
-    if (!tokens) return -1;
-    gguf_str *merges = NULL;
-    if (t->kind == TOKENIZER_BPE && !(merges = string_array(f, "tokenizer.ggml.merges", true, &n_merges, err))) {
-        free(tokens);
-        return -1;
-    }
+enum { EMPTY_NAME_MAX = 24 }; /* "[EMPTY_4294967295]" and its NUL */
 
-    int rc = 0;
-    const gguf_kv *scores = per_token_array(f, "tokenizer.ggml.scores", n, true, err, &rc);
-    const gguf_kv *types = rc ? NULL : per_token_array(f, "tokenizer.ggml.token_type", n, false, err, &rc);
+/* Copies tokens and merges into one arena and fills text, score, attr and merges. */
+static int copy_vocabulary(tokenizer *t, const vocab_arrays *a, const gguf_file *f, lm_error *err) {
+    size_t size = 1;
+    for (uint64_t i = 0; i < a->n; i++)
+        size += (a->tokens[i].len ? a->tokens[i].len : EMPTY_NAME_MAX) + 1;
+    for (uint64_t i = 0; i < a->n_merges; i++) size += a->merges[i].len + 1;
 
-    size_t size = 0;
-    for (uint64_t i = 0; i < n && !rc; i++) {
-        if (tokens[i].len >= UINT32_MAX) rc = lm_fail(err, "%s: token %llu is too long", file_name(f), (unsigned long long)i);
-        size += (tokens[i].len ? tokens[i].len : 24) + 1; /* room for "[EMPTY_i]" */
-    }
-    for (uint64_t i = 0; i < n_merges && !rc; i++) {
-        if (merges[i].len >= UINT32_MAX) rc = lm_fail(err, "%s: merge %llu is too long", file_name(f), (unsigned long long)i);
-        size += merges[i].len + 1;
-    }
+    t->n_vocab = (int32_t)a->n;
+    t->n_merges = (int32_t)a->n_merges;
+    t->arena = malloc(size);
+    t->text = malloc(a->n * sizeof *t->text);
+    t->score = malloc(a->n * sizeof *t->score);
+    t->attr = malloc(a->n * sizeof *t->attr);
+    t->merges = malloc((a->n_merges ? a->n_merges : 1) * sizeof *t->merges);
+    if (!t->arena || !t->text || !t->score || !t->attr || !t->merges)
+        return lm_fail(err, "%s: out of memory for a vocabulary of %llu tokens", file_name(f),
+                       (unsigned long long)a->n);
 
-    t->n_vocab = (int32_t)n;
-    t->n_merges = (int32_t)n_merges;
-    if (!rc) {
-        t->arena = malloc(size ? size : 1);
-        t->text = malloc(n * sizeof *t->text);
-        t->score = malloc(n * sizeof *t->score);
-        t->attr = malloc(n * sizeof *t->attr);
-        t->merges = malloc((n_merges ? n_merges : 1) * sizeof *t->merges);
-        if (!t->arena || !t->text || !t->score || !t->attr || !t->merges)
-            rc = lm_fail(err, "%s: out of memory for a vocabulary of %llu tokens", file_name(f), (unsigned long long)n);
-    }
-    if (!rc) {
-        size_t at = 0;
-        for (uint64_t i = 0; i < n; i++) {
-            /* llama.cpp names an empty token so that it can never match text */
-            char empty[24];
-            const char *s = tokens[i].ptr;
-            size_t len = tokens[i].len;
-            if (len == 0) {
-                len = (size_t)snprintf(empty, sizeof empty, "[EMPTY_%llu]", (unsigned long long)i);
-                s = empty;
-            }
-            arena_put(t->arena, &at, s, len, &t->text[i]);
-            t->score[i] = scores ? (float)gguf_array_f64(scores, i) : 0.0f;
-            t->attr[i] = types ? attr_of_type(gguf_array_i64(types, i)) : ATTR_NORMAL;
+    size_t at = 0;
+    for (uint64_t i = 0; i < a->n; i++) {
+        const char *s = a->tokens[i].ptr;
+        size_t len = a->tokens[i].len;
+        char empty[EMPTY_NAME_MAX];
+        if (len == 0) { /* llama.cpp names an empty token so that no text can match it */
+            len = (size_t)snprintf(empty, sizeof empty, "[EMPTY_%llu]", (unsigned long long)i);
+            s = empty;
         }
-        for (uint64_t i = 0; i < n_merges; i++)
-            arena_put(t->arena, &at, merges[i].ptr, merges[i].len, &t->merges[i]);
+        arena_put(t->arena, &at, s, len, &t->text[i]);
+        t->score[i] = a->scores ? (float)gguf_array_f64(a->scores, i) : 0.0f;
+        t->attr[i] = a->types ? attr_of_type(gguf_array_i64(a->types, i)) : ATTR_NORMAL;
     }
-    free(tokens);
-    free(merges);
-    return rc;
+    for (uint64_t i = 0; i < a->n_merges; i++)
+        arena_put(t->arena, &at, a->merges[i].ptr, a->merges[i].len, &t->merges[i]);
+    return 0;
 }
 
 /* Special ids from the file's keys; an id out of range keeps the default. */
@@ -276,7 +296,8 @@ static void read_special_ids(tokenizer *t, const gguf_file *f) {
     };
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         uint32_t id;
-        if (gguf_get_u32(f, keys[i].key, &id) && id < (uint32_t)t->n_vocab) *keys[i].id = (int32_t)id;
+        if (gguf_get_u32(f, keys[i].key, &id) && id < (uint32_t)t->n_vocab)
+            *keys[i].id = (int32_t)id;
     }
     int32_t *all[] = {&t->bos, &t->eos, &t->eot, &t->eom, &t->unk, &t->pad};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
@@ -291,22 +312,24 @@ static void read_special_ids(tokenizer *t, const gguf_file *f) {
  * the file does not name them, and makes each one a control token. Where
  * several texts match, llama.cpp takes whichever its hash map yields first; we
  * take the lowest id. The fim ids matter to us only as end-of-generation. */
-static const char *const eot_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
-    "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", NULL};
+static const char *const eot_texts[] = {"<|eot_id|>",
+                                        "<|im_end|>",
+                                        "<|end|>",
+                                        "<end_of_turn>",
+                                        "<|endoftext|>",
+                                        "<EOT>",
+                                        "<｜end▁of▁sentence｜>",
+                                        NULL};
 static const char *const eom_texts[] = {"<|eom_id|>", NULL};
-static const char *const fim_pre_texts[] = {"<|fim_prefix|>", "<fim-prefix>",
-                                            "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
+static const char *const fim_pre_texts[] = {"<|fim_prefix|>", "<fim-prefix>", "<｜fim▁begin｜>",
                                             "<PRE>", NULL};
-static const char *const fim_suf_texts[] = {"<|fim_suffix|>", "<fim-suffix>",
-                                            "<\xef\xbd\x9c" "fim\xe2\x96\x81hole\xef\xbd\x9c>",
+static const char *const fim_suf_texts[] = {"<|fim_suffix|>", "<fim-suffix>", "<｜fim▁hole｜>",
                                             "<SUF>", NULL};
-static const char *const fim_mid_texts[] = {"<|fim_middle|>", "<fim-middle>",
-                                            "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>",
+static const char *const fim_mid_texts[] = {"<|fim_middle|>", "<fim-middle>", "<｜fim▁end｜>",
                                             "<MID>", NULL};
 static const char *const fim_pad_texts[] = {"<|fim_pad|>", "<fim-pad>", "<PAD>", NULL};
-static const char *const fim_rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
-                                            "<REPO>", NULL};
+static const char *const fim_rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>",
+                                            NULL};
 static const char *const fim_sep_texts[] = {"<|file_sep|>", NULL};
 /* Texts that end generation wherever they are (note: a shorter list than eot_texts). */
 static const char *const eog_texts[] = {"<|eot_id|>",    "<|im_end|>", "<|end|>", "<end_of_turn>",
@@ -385,7 +408,9 @@ static int list_special_tokens(tokenizer *t, lm_error *err) {
     return 0;
 }
 
-static char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
+static char ascii_lower(char c) {
+    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
 
 /* Whether name[0..n), lower-cased, contains what. */
 static bool name_contains(const char *name, size_t n, const char *what) {
@@ -401,8 +426,10 @@ static bool name_contains(const char *name, size_t n, const char *what) {
 static void set_rstrip(tokenizer *t, const char *text, bool on) {
     int32_t id = tok_lookup(t, text, strlen(text));
     if (id < 0) return;
-    if (on) t->attr[id] |= ATTR_RSTRIP;
-    else t->attr[id] &= (uint16_t)~ATTR_RSTRIP;
+    if (on)
+        t->attr[id] |= ATTR_RSTRIP;
+    else
+        t->attr[id] &= (uint16_t)~ATTR_RSTRIP;
 }
 
 /* Phi-3's special tokens swallow the white space that follows them, a rule
@@ -432,7 +459,12 @@ static void find_byte_tokens(tokenizer *t) {
 
 tokenizer *tokenizer_load(const gguf_file *f, lm_error *err) {
     tokenizer *t = lm_xcalloc(1, sizeof *t);
-    if (read_model(t, f, err) < 0 || copy_vocabulary(t, f, err) < 0) goto fail;
+    vocab_arrays arrays = {0};
+    int rc = read_model(t, f, err);
+    if (rc == 0) rc = read_arrays(t, f, &arrays, err);
+    if (rc == 0) rc = copy_vocabulary(t, &arrays, f, err);
+    free_arrays(&arrays);
+    if (rc < 0) goto fail;
     if (strmap_build(&t->by_text, t->text, t->n_vocab, false) < 0 ||
         (t->kind == TOKENIZER_BPE && strmap_build(&t->by_pair, t->merges, t->n_merges, true) < 0)) {
         lm_fail(err, "%s: out of memory indexing the vocabulary", file_name(f));
@@ -464,13 +496,25 @@ void tokenizer_free(tokenizer *t) {
 
 /* ---- queries ---- */
 
-enum tokenizer_kind tokenizer_kind(const tokenizer *t) { return t->kind; }
-int32_t tokenizer_n_vocab(const tokenizer *t) { return t->n_vocab; }
-int32_t tokenizer_bos(const tokenizer *t) { return t->bos; }
-int32_t tokenizer_eos(const tokenizer *t) { return t->eos; }
-bool tokenizer_adds_bos(const tokenizer *t) { return t->add_bos; }
+enum tokenizer_kind tokenizer_kind(const tokenizer *t) {
+    return t->kind;
+}
+int32_t tokenizer_n_vocab(const tokenizer *t) {
+    return t->n_vocab;
+}
+int32_t tokenizer_bos(const tokenizer *t) {
+    return t->bos;
+}
+int32_t tokenizer_eos(const tokenizer *t) {
+    return t->eos;
+}
+bool tokenizer_adds_bos(const tokenizer *t) {
+    return t->add_bos;
+}
 
-static bool valid_id(const tokenizer *t, int32_t id) { return id >= 0 && id < t->n_vocab; }
+static bool valid_id(const tokenizer *t, int32_t id) {
+    return id >= 0 && id < t->n_vocab;
+}
 
 enum token_type tokenizer_token_type(const tokenizer *t, int32_t id) {
     if (!valid_id(t, id)) return TOKEN_UNDEFINED;
@@ -488,7 +532,9 @@ bool tokenizer_is_eog(const tokenizer *t, int32_t id) {
     return valid_id(t, id) && (t->attr[id] & ATTR_EOG);
 }
 
-int32_t tokenizer_find(const tokenizer *t, const char *s) { return tok_lookup(t, s, strlen(s)); }
+int32_t tokenizer_find(const tokenizer *t, const char *s) {
+    return tok_lookup(t, s, strlen(s));
+}
 
 const char *tokenizer_token_text(const tokenizer *t, int32_t id) {
     return valid_id(t, id) ? t->text[id].ptr : "";
@@ -517,7 +563,9 @@ static void frag_push(fragments *fs, size_t off, size_t len, int32_t token) {
 }
 
 /* C-locale isspace, as llama.cpp strips around special tokens. */
-static bool ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static bool ascii_space(char c) {
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 /* Splits the plain text fragment fr at every occurrence of special token id,
  * left to right, trimming white space as the token's strip flags say. */
@@ -557,8 +605,10 @@ static void partition(const tokenizer *t, const char *text, size_t len, bool par
         if (!memmem(text, len, t->text[id].ptr, t->text[id].len)) continue; /* the common case */
         next.n = 0;
         for (size_t i = 0; i < fs->n; i++) {
-            if (fs->v[i].token >= 0) frag_push(&next, 0, 0, fs->v[i].token);
-            else split_fragment(t, text, fs->v[i], id, &next);
+            if (fs->v[i].token >= 0)
+                frag_push(&next, 0, 0, fs->v[i].token);
+            else
+                split_fragment(t, text, fs->v[i], id, &next);
         }
         fragments swap = *fs;
         *fs = next;
@@ -599,7 +649,7 @@ static char byte_token_value(const strref *s) {
     int v = 0;
     for (uint32_t i = 3; i < 5 && i < s->len; i++) {
         char c = s->ptr[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
+        int d = c >= '0' && c <= '9'   ? c - '0'
                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                        : -1;
@@ -632,8 +682,10 @@ void tokenizer_piece(const tokenizer *t, int32_t id, bool special, lm_buf *out) 
     } else if (a & ATTR_USER_DEFINED) {
         lm_buf_append(out, s->ptr, s->len);
     } else if (a & ATTR_NORMAL) {
-        if (t->kind == TOKENIZER_SPM) append_unescaped(s, out);
-        else bpe_decode_text(s->ptr, s->len, out);
+        if (t->kind == TOKENIZER_SPM)
+            append_unescaped(s, out);
+        else
+            bpe_decode_text(s->ptr, s->len, out);
     } else if ((a & ATTR_BYTE) && t->kind == TOKENIZER_SPM) {
         char b = byte_token_value(s);
         lm_buf_append(out, &b, 1);
@@ -649,8 +701,10 @@ static void append_valid(const char *s, size_t n, lm_buf *out) {
     while (i < n) {
         uint32_t cp;
         int k = utf8_decode(s + i, n - i, &cp);
-        if (cp == 0xFFFD && k == 1) lm_buf_append(out, "\xef\xbf\xbd", 3);
-        else lm_buf_append(out, s + i, (size_t)k);
+        if (cp == 0xFFFD && k == 1)
+            lm_buf_append(out, "\xef\xbf\xbd", 3);
+        else
+            lm_buf_append(out, s + i, (size_t)k);
         i += (size_t)k;
     }
 }

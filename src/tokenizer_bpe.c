@@ -14,7 +14,9 @@
 
 /* ---- code points, read and written as llama.cpp does ---- */
 
-static bool is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
+static bool is_cont(unsigned char c) {
+    return (c & 0xC0) == 0x80;
+}
 
 /* Decodes one code point without checking for overlong forms or surrogates;
  * a bad byte becomes U+FFFD and is skipped alone. Values past U+10FFFF (which
@@ -26,11 +28,16 @@ static uint32_t decode_cp(const unsigned char *s, size_t n, size_t *used) {
         *used = 1;
         return s[0];
     }
-    if (!(s[0] & 0x40)) len = 0;
-    else if (!(s[0] & 0x20)) len = 2, cp = s[0] & 0x1Fu;
-    else if (!(s[0] & 0x10)) len = 3, cp = s[0] & 0x0Fu;
-    else if (!(s[0] & 0x08)) len = 4, cp = s[0] & 0x07u;
-    else len = 0;
+    if (!(s[0] & 0x40))
+        len = 0;
+    else if (!(s[0] & 0x20))
+        len = 2, cp = s[0] & 0x1Fu;
+    else if (!(s[0] & 0x10))
+        len = 3, cp = s[0] & 0x0Fu;
+    else if (!(s[0] & 0x08))
+        len = 4, cp = s[0] & 0x07u;
+    else
+        len = 0;
     if (len == 0 || len > n) goto bad;
     for (size_t i = 1; i < len; i++) {
         if (!is_cont(s[i])) goto bad;
@@ -115,9 +122,13 @@ static bool is_other(uint32_t cp) {
     return !unicode_is_whitespace(cp) && !unicode_is_letter(cp) && !unicode_is_number(cp);
 }
 
-static bool is_newline(uint32_t cp) { return cp == '\r' || cp == '\n'; }
+static bool is_newline(uint32_t cp) {
+    return cp == '\r' || cp == '\n';
+}
 
-static uint32_t ascii_lower(uint32_t cp) { return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp; }
+static uint32_t ascii_lower(uint32_t cp) {
+    return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
+}
 
 /* The end of the word that starts at cp[pos]; the alternatives are tried in the
  * pattern's order. */
@@ -163,9 +174,9 @@ static size_t word_end(const uint32_t *cp, size_t n, size_t pos) {
         if (is_newline(cp[end])) after_newline = end + 1;
         end++;
     }
-    if (after_newline) return after_newline;         /* \s*[\r\n]+ */
-    if (end - pos > 1 && end < n) return end - 1;     /* \s+(?!\S): leave one for the next word */
-    if (end > pos) return end;                        /* \s+ */
+    if (after_newline) return after_newline;      /* \s*[\r\n]+ */
+    if (end - pos > 1 && end < n) return end - 1; /* \s+(?!\S): leave one for the next word */
+    if (end > pos) return end;                    /* \s+ */
     return pos + 1;
 }
 
@@ -232,8 +243,8 @@ typedef struct session {
 static void try_merge(session *s, int left, int right) {
     if (left < 0 || right < 0) return;
     const symbol *l = &s->sym[left], *r = &s->sym[right];
-    int32_t rank = strmap_find(&s->t->by_pair, s->word.data + l->off, l->n, ' ',
-                               s->word.data + r->off, r->n);
+    int32_t rank =
+        strmap_find(&s->t->by_pair, s->word.data + l->off, l->n, ' ', s->word.data + r->off, r->n);
     if (rank >= 0) heap_push(&s->queue, (bigram){left, right, rank, l->n + r->n});
 }
 

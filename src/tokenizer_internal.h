@@ -42,9 +42,9 @@ int32_t strmap_find(const strmap *m, const char *a, size_t an, int sep, const ch
 struct tokenizer {
     enum tokenizer_kind kind;
     int32_t n_vocab;
-    char *arena;   /* every token and merge text, each NUL-terminated */
-    strref *text;  /* [n_vocab] */
-    float *score;  /* [n_vocab] */
+    char *arena;    /* every token and merge text, each NUL-terminated */
+    strref *text;   /* [n_vocab] */
+    float *score;   /* [n_vocab] */
     uint16_t *attr; /* [n_vocab] */
     strmap by_text; /* token text -> id (the last id when a text repeats) */
 
@@ -75,8 +75,8 @@ static inline uint32_t utf8_lead_len(unsigned char c) {
 
 /* Encodes one fragment of plain text (no special tokens) and appends its ids.
  * space_prefix: SentencePiece's leading "▁". */
-int spm_encode(const tokenizer *t, const char *text, size_t len, bool space_prefix,
-               lm_tokens *out, lm_error *err);
+int spm_encode(const tokenizer *t, const char *text, size_t len, bool space_prefix, lm_tokens *out,
+               lm_error *err);
 int bpe_encode(const tokenizer *t, const char *text, size_t len, lm_tokens *out, lm_error *err);
 /* Appends the bytes a byte-level BPE token text stands for. */
 void bpe_decode_text(const char *text, size_t len, lm_buf *out);

@@ -99,8 +99,8 @@ static int emit(const session *s, const symbol *sym, lm_tokens *out, lm_error *e
     }
     for (uint32_t i = 0; i < sym->n; i++) {
         int32_t b = s->t->byte_token[(unsigned char)p[i]];
-        if (b < 0) return lm_fail(err, "the vocabulary has no token for byte 0x%02X",
-                                  (unsigned char)p[i]);
+        if (b < 0)
+            return lm_fail(err, "the vocabulary has no token for byte 0x%02X", (unsigned char)p[i]);
         lm_tokens_push(out, b);
     }
     return 0;
@@ -120,8 +120,8 @@ static void escape_spaces(const char *text, size_t len, bool space_prefix, lm_bu
     lm_buf_append(out, text + start, len - start);
 }
 
-int spm_encode(const tokenizer *t, const char *text, size_t len, bool space_prefix,
-               lm_tokens *out, lm_error *err) {
+int spm_encode(const tokenizer *t, const char *text, size_t len, bool space_prefix, lm_tokens *out,
+               lm_error *err) {
     lm_buf buf = {0};
     escape_spaces(text, len, space_prefix, &buf);
     if (buf.len == 0 || buf.len >= INT32_MAX) {

@@ -150,7 +150,9 @@ static void run_conformance(const char *model, const char *jsonl) {
 
 /* ---- conformance ---- */
 
-TEST(tokenizer_conformance_phi3) { run_conformance("phi3-e64-Q4_0.gguf", "tokenize-phi3.jsonl"); }
+TEST(tokenizer_conformance_phi3) {
+    run_conformance("phi3-e64-Q4_0.gguf", "tokenize-phi3.jsonl");
+}
 
 TEST(tokenizer_conformance_llama3) {
     run_conformance("llama3-e32-Q4_0.gguf", "tokenize-llama3.jsonl");
@@ -279,10 +281,12 @@ TEST(tokenizer_stream_replaces_broken_bytes) {
     tokenizer_stream_push(t, &s, e6, true, &out);
     CHECK_EQ_INT(out.len, 0);
     tokenizer_stream_push(t, &s, a, true, &out);
-    CHECK_EQ_STR(lm_buf_cstr(&out), "\xef\xbf\xbd" "A");
+    CHECK_EQ_STR(lm_buf_cstr(&out), "\xef\xbf\xbd"
+                                    "A");
     tokenizer_stream_push(t, &s, e6, true, &out);
     tokenizer_stream_flush(&s, &out);
-    CHECK_EQ_STR(lm_buf_cstr(&out), "\xef\xbf\xbd" "A\xef\xbf\xbd");
+    CHECK_EQ_STR(lm_buf_cstr(&out), "\xef\xbf\xbd"
+                                    "A\xef\xbf\xbd");
     lm_buf_free(&out);
     tokenizer_free(t);
 }
@@ -292,9 +296,25 @@ TEST(tokenizer_stream_replaces_broken_bytes) {
 /* Deterministic text: ASCII words and punctuation, multi-byte characters and,
  * when raw, arbitrary bytes. */
 static size_t make_text(uint32_t *seed, bool raw, char *out, size_t cap) {
-    static const char *const parts[] = {"the", " ", "  ", "\n", "\t", "'s", "42", "1234", ".",
-                                        "!?", "\xc3\xa9", "\xe6\x97\xa5", "\xf0\x9f\xa6\x99",
-                                        "\xe2\x96\x81", "<|", "|>", "<s>", "\r\n", "\xc2\xa0"};
+    static const char *const parts[] = {"the",
+                                        " ",
+                                        "  ",
+                                        "\n",
+                                        "\t",
+                                        "'s",
+                                        "42",
+                                        "1234",
+                                        ".",
+                                        "!?",
+                                        "\xc3\xa9",
+                                        "\xe6\x97\xa5",
+                                        "\xf0\x9f\xa6\x99",
+                                        "\xe2\x96\x81",
+                                        "<|",
+                                        "|>",
+                                        "<s>",
+                                        "\r\n",
+                                        "\xc2\xa0"};
     size_t n = 0;
     for (int k = 0; k < 40; k++) {
         *seed = *seed * 1103515245u + 12345u;
@@ -377,8 +397,17 @@ TEST(tokenizer_round_trip_llama3) {
 /* ---- hand-made vocabularies ---- */
 
 /* A SentencePiece vocabulary: <unk> <s> </s>, the 256 byte tokens, then words. */
-static const char *const spm_words[] = {"\xe2\x96\x81", "a", "b", "c", "ab", "\xe2\x96\x81" "a",
-                                        "\xe2\x96\x81" "ab", "bc", "<|user|>"};
+static const char *const spm_words[] = {"\xe2\x96\x81",
+                                        "a",
+                                        "b",
+                                        "c",
+                                        "ab",
+                                        "\xe2\x96\x81"
+                                        "a",
+                                        "\xe2\x96\x81"
+                                        "ab",
+                                        "bc",
+                                        "<|user|>"};
 static const float spm_scores[] = {-1, -2, -3, -4, -5, -6, -7, -1.5f, 0};
 
 static void write_spm(const char *path, const char *name, bool bad_scores) {
@@ -449,8 +478,8 @@ TEST(tokenizer_spm_small) {
     check_ids(t, "a\xc3\xa9", false, IDS(SP_A, 3 + 0xC3, 3 + 0xA9));
     /* each fragment after a special token gets its own "▁" */
     check_ids(t, "a<|user|>b", true, IDS(SP_A, USER, SP, B));
-    check_ids(t, "<|user|>", false, IDS(SP, 3 + '<', 3 + '|', 3 + 'u', 3 + 's', 3 + 'e', 3 + 'r',
-                                        3 + '|', 3 + '>'));
+    check_ids(t, "<|user|>", false,
+              IDS(SP, 3 + '<', 3 + '|', 3 + 'u', 3 + 's', 3 + 'e', 3 + 'r', 3 + '|', 3 + '>'));
     lm_tokens bos = encode(t, "", 0, true, true);
     CHECK_EQ_INT(bos.n, 1);
     if (bos.n) CHECK_EQ_INT(bos.ids[0], 1);
@@ -507,7 +536,8 @@ static void write_bpe(const char *path) {
     const char *tokens[256 + 7];
     int n = 0;
     for (int b = 0; b < 256; b++) {
-        uint32_t cp = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE ? (uint32_t)b
+        uint32_t cp = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE
+                          ? (uint32_t)b
                       : b <= 0x20 ? 0x100u + (uint32_t)b
                       : b == 0xAD ? 0x143u
                                   : 0x121u + (uint32_t)b - 0x7F;
