@@ -42,6 +42,8 @@ void chat_set_system(chat *c, const char *text);
 chat_message *chat_add(chat *c, enum chat_role role, const char *content);
 /* Removes the last message (regenerate, edit). */
 void chat_pop(chat *c);
+/* Gives an assistant message the ids it was generated as (copied; n may be 0). */
+void chat_message_set_ids(chat_message *m, const int32_t *ids, size_t n);
 
 /* The template's text for messages (system message included when msgs has
  * one), exactly as llama.cpp's llama_chat_apply_template writes it. */
@@ -49,9 +51,13 @@ void chat_render(enum chat_template_kind k, const chat_message *msgs, size_t n, 
                  lm_buf *out);
 
 /* The engine request for the conversation followed by the assistant's
- * generation prompt: one block for the system prompt (kept), one droppable
- * block per earlier turn, and the last user message's block (kept). Template
- * markup is parsed for special tokens; message text never is. */
+ * generation prompt: one block for the system prompt (kept; none when the
+ * prompt is empty), one droppable block per earlier turn (a user message and
+ * the reply after it), and the last user message's block (kept). Template
+ * markup is parsed for special tokens; message text never is; a reply with
+ * ids goes in as those ids. Sets add_bos (BOS comes from the engine, never
+ * from the template), max_tokens -1 and the default sampling: the caller
+ * adjusts those and reply_reserve. *r is overwritten, not freed. */
 void chat_build_request(const chat *c, engine_request *r);
 
 #endif

@@ -127,5 +127,8 @@ int engine_reset(engine *e);
 
 /* A snapshot of the statistics, safe from any thread. */
 engine_stats engine_get_stats(engine *e);
+/* Appends to out the tokens of the last prompt the engine read (after
+ * dropping blocks, BOS included): for tests and diagnostics. */
+void engine_last_prompt(engine *e, lm_tokens *out);
 
 #endif

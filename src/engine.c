@@ -53,6 +53,7 @@ struct engine {
 
     pthread_mutex_t stats_mu;
     engine_stats stats;
+    lm_tokens last_prompt; /* under stats_mu */
 };
 
 /* ---- requests ---- */
@@ -275,7 +276,8 @@ static int build_prompt(engine *e, const engine_request *r, lm_tokens *prompt, i
     int n_blocks = r->n_blocks;
     lm_tokens *blocks = lm_xcalloc((size_t)n_blocks + 1, sizeof *blocks);
     bool *dropped = lm_xcalloc((size_t)n_blocks + 1, sizeof *dropped);
-    size_t total = r->add_bos && tokenizer_bos(tok) >= 0 ? 1 : 0;
+    bool bos = r->add_bos && tokenizer_adds_bos(tok) && tokenizer_bos(tok) >= 0;
+    size_t total = bos ? 1 : 0;
     int rc = 0;
     for (int b = 0; b < n_blocks && rc == 0; b++) {
         rc = tokenize_block(tok, &r->blocks[b], &blocks[b], err);
@@ -291,9 +293,10 @@ static int build_prompt(engine *e, const engine_request *r, lm_tokens *prompt, i
         total -= blocks[b].n;
         (*n_dropped)++;
     }
+    if (rc == 0 && total == 0) rc = lm_fail(err, "the prompt is empty");
     if (rc == 0 && total + 1 > limit)
         rc = lm_fail(err, "the prompt needs %zu tokens, more than the context of %zu", total, limit);
-    if (rc == 0 && r->add_bos && tokenizer_bos(tok) >= 0) lm_tokens_push(prompt, tokenizer_bos(tok));
+    if (rc == 0 && bos) lm_tokens_push(prompt, tokenizer_bos(tok));
     for (int b = 0; b < n_blocks; b++) {
         for (size_t i = 0; rc == 0 && !dropped[b] && i < blocks[b].n; i++)
             lm_tokens_push(prompt, blocks[b].ids[i]);
@@ -397,6 +400,19 @@ static enum engine_stop_reason generate_tokens(engine *e, int id, const engine_r
     return reason;
 }
 
+static void remember_prompt(engine *e, const lm_tokens *prompt) {
+    pthread_mutex_lock(&e->stats_mu);
+    e->last_prompt.n = 0;
+    for (size_t i = 0; i < prompt->n; i++) lm_tokens_push(&e->last_prompt, prompt->ids[i]);
+    pthread_mutex_unlock(&e->stats_mu);
+}
+
+void engine_last_prompt(engine *e, lm_tokens *out) {
+    pthread_mutex_lock(&e->stats_mu);
+    for (size_t i = 0; i < e->last_prompt.n; i++) lm_tokens_push(out, e->last_prompt.ids[i]);
+    pthread_mutex_unlock(&e->stats_mu);
+}
+
 static void run_generate(engine *e, command *c) {
     lm_error err;
     lm_tokens prompt = {0};
@@ -405,6 +421,7 @@ static void run_generate(engine *e, command *c) {
     if (!e->m) {
         lm_fail(&err, "no model is loaded");
     } else if (build_prompt(e, &c->req, &prompt, &n_dropped, &err) == 0) {
+        remember_prompt(e, &prompt);
         sampler_set_params(e->smp, &c->req.sampling);
         int rc = read_prompt(e, c->id, &prompt, &err);
         reason = rc > 0 ? STOP_USER : STOP_ERROR;
@@ -514,6 +531,7 @@ void engine_free(engine *e) {
     sampler_free(e->smp);
     free(e->logits);
     lm_tokens_free(&e->cached);
+    lm_tokens_free(&e->last_prompt);
     close(e->wake[0]);
     close(e->wake[1]);
     pthread_mutex_destroy(&e->mu);

@@ -284,6 +284,12 @@ static int copy_vocabulary(tokenizer *t, const vocab_arrays *a, const gguf_file 
     return 0;
 }
 
+/* An id the file names under key, or -1. */
+static int32_t key_id(const tokenizer *t, const gguf_file *f, const char *key) {
+    uint32_t id;
+    return gguf_get_u32(f, key, &id) && id < (uint32_t)t->n_vocab ? (int32_t)id : -1;
+}
+
 /* Special ids from the file's keys; an id out of range keeps the default. */
 static void read_special_ids(tokenizer *t, const gguf_file *f) {
     const struct {
@@ -295,9 +301,8 @@ static void read_special_ids(tokenizer *t, const gguf_file *f) {
         {"tokenizer.ggml.unknown_token_id", &t->unk}, {"tokenizer.ggml.padding_token_id", &t->pad},
     };
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-        uint32_t id;
-        if (gguf_get_u32(f, keys[i].key, &id) && id < (uint32_t)t->n_vocab)
-            *keys[i].id = (int32_t)id;
+        int32_t id = key_id(t, f, keys[i].key);
+        if (id >= 0) *keys[i].id = id;
     }
     int32_t *all[] = {&t->bos, &t->eos, &t->eot, &t->eom, &t->unk, &t->pad};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
@@ -349,18 +354,28 @@ static void mark_eog(tokenizer *t, int32_t id) {
     if (id >= 0) t->attr[id] |= ATTR_EOG;
 }
 
+/* A fill-in-the-middle id: the key, its deprecated spelling, or found by text. */
+static int32_t fim_id(tokenizer *t, const gguf_file *f, const char *key, const char *old_key,
+                      const char *const *texts) {
+    int32_t id = key_id(t, f, key);
+    int32_t old = old_key ? key_id(t, f, old_key) : -1;
+    return detect_by_text(t, old >= 0 ? old : id, texts);
+}
+
 /* The end-of-generation set, as llama.cpp computes it: fim pad/repo/separator,
  * every token with an end-of-turn text, then eos, eot and eom. */
-static void find_end_tokens(tokenizer *t) {
-    int32_t fim_pad = -1, fim_rep = -1, fim_sep = -1;
+static void find_end_tokens(tokenizer *t, const gguf_file *f) {
     t->eot = detect_by_text(t, t->eot, eot_texts);
     t->eom = detect_by_text(t, t->eom, eom_texts);
-    detect_by_text(t, -1, fim_pre_texts);
-    detect_by_text(t, -1, fim_suf_texts);
-    detect_by_text(t, -1, fim_mid_texts);
-    fim_pad = detect_by_text(t, fim_pad, fim_pad_texts);
-    fim_rep = detect_by_text(t, fim_rep, fim_rep_texts);
-    fim_sep = detect_by_text(t, fim_sep, fim_sep_texts);
+    fim_id(t, f, "tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id",
+           fim_pre_texts);
+    fim_id(t, f, "tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id",
+           fim_suf_texts);
+    fim_id(t, f, "tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id",
+           fim_mid_texts);
+    int32_t fim_pad = fim_id(t, f, "tokenizer.ggml.fim_pad_token_id", NULL, fim_pad_texts);
+    int32_t fim_rep = fim_id(t, f, "tokenizer.ggml.fim_rep_token_id", NULL, fim_rep_texts);
+    int32_t fim_sep = fim_id(t, f, "tokenizer.ggml.fim_sep_token_id", NULL, fim_sep_texts);
 
     mark_eog(t, fim_pad);
     mark_eog(t, fim_rep);
@@ -386,7 +401,8 @@ static int by_length_desc(const void *pa, const void *pb) {
 }
 
 /* Control, user-defined and unknown tokens, longest first: the order in which
- * their texts are searched for in the input. */
+ * their texts are searched for in the input. Equal lengths go by id (llama.cpp
+ * leaves their order to std::sort). */
 static int list_special_tokens(tokenizer *t, lm_error *err) {
     int32_t n = 0;
     for (int32_t i = 0; i < t->n_vocab; i++)
@@ -471,7 +487,7 @@ tokenizer *tokenizer_load(const gguf_file *f, lm_error *err) {
         goto fail;
     }
     read_special_ids(t, f);
-    find_end_tokens(t);
+    find_end_tokens(t, f);
     if (list_special_tokens(t, err) < 0) goto fail;
     apply_phi3_strip(t, f);
     find_byte_tokens(t);
@@ -542,10 +558,22 @@ const char *tokenizer_token_text(const tokenizer *t, int32_t id) {
 
 /* ---- encoding ---- */
 
+/* Symbol positions are ints: keep texts (and their escaped or byte-level
+ * spellings, up to three times longer) well inside that range. */
+#define TOKENIZER_MAX_TEXT ((size_t)INT32_MAX / 4)
+
+/* Which special tokens may be recognised inside a piece of plain text. */
+enum match_mode {
+    MATCH_ALL,          /* control and user-defined tokens (parse_special) */
+    MATCH_USER_DEFINED, /* llama.cpp without parse_special still splits these */
+    MATCH_NONE,         /* text a user typed: never a special token */
+};
+
 /* A piece of the input: plain text [off, off+len), or a special token. */
 typedef struct fragment {
     size_t off, len;
     int32_t token; /* -1 for plain text */
+    enum match_mode mode;
 } fragment;
 
 typedef struct fragments {
@@ -553,13 +581,13 @@ typedef struct fragments {
     size_t n, cap;
 } fragments;
 
-static void frag_push(fragments *fs, size_t off, size_t len, int32_t token) {
+static void frag_push(fragments *fs, size_t off, size_t len, int32_t token, enum match_mode mode) {
     if (token < 0 && len == 0) return;
     if (fs->n == fs->cap) {
         fs->cap = fs->cap ? fs->cap * 2 : 8;
         fs->v = lm_xrealloc(fs->v, fs->cap * sizeof *fs->v);
     }
-    fs->v[fs->n++] = (fragment){off, len, token};
+    fs->v[fs->n++] = (fragment){off, len, token, mode};
 }
 
 /* C-locale isspace, as llama.cpp strips around special tokens. */
@@ -568,47 +596,40 @@ static bool ascii_space(char c) {
 }
 
 /* Splits the plain text fragment fr at every occurrence of special token id,
- * left to right, trimming white space as the token's strip flags say. */
+ * left to right. */
 static void split_fragment(const tokenizer *t, const char *text, fragment fr, int32_t id,
                            fragments *out) {
     const strref *tok = &t->text[id];
-    uint16_t attr = t->attr[id];
     size_t off = fr.off, len = fr.len;
     const char *hit;
     while (len > 0 && (hit = memmem(text + off, len, tok->ptr, tok->len)) != NULL) {
-        size_t match = (size_t)(hit - text);
-        size_t left = match - off;
-        if (attr & ATTR_LSTRIP)
-            while (left > 0 && ascii_space(text[off + left - 1])) left--;
-        frag_push(out, off, left, -1);
-        frag_push(out, 0, 0, id);
-        size_t end = off + len, right = match + tok->len;
-        if (attr & ATTR_RSTRIP)
-            while (right < end && ascii_space(text[right])) right++;
-        off = right;
-        len = end - right;
+        size_t match = (size_t)(hit - text), end = off + len;
+        frag_push(out, off, match - off, -1, fr.mode);
+        frag_push(out, 0, 0, id, fr.mode);
+        off = match + tok->len;
+        len = end - off;
     }
-    frag_push(out, off, len, -1);
+    frag_push(out, off, len, -1, fr.mode);
+}
+
+static bool may_match(const tokenizer *t, int32_t id, enum match_mode mode) {
+    if (mode == MATCH_NONE) return false;
+    return mode == MATCH_ALL || !(t->attr[id] & (ATTR_CONTROL | ATTR_UNKNOWN));
 }
 
 /* llama.cpp's tokenizer_st_partition: each special token in turn (longest
- * first) splits every plain fragment left so far. Without parse_special only
- * user-defined tokens are recognised. */
-static void partition(const tokenizer *t, const char *text, size_t len, bool parse_special,
-                      fragments *fs) {
+ * first) splits every plain fragment left so far that may hold it. */
+static void partition(const tokenizer *t, const char *text, size_t len, fragments *fs) {
     fragments next = {0};
-    if (len == 0) return;
-    frag_push(fs, 0, len, -1);
     for (int32_t k = 0; k < t->n_special; k++) {
         int32_t id = t->special[k];
-        if (!parse_special && (t->attr[id] & (ATTR_CONTROL | ATTR_UNKNOWN))) continue;
         if (!memmem(text, len, t->text[id].ptr, t->text[id].len)) continue; /* the common case */
         next.n = 0;
         for (size_t i = 0; i < fs->n; i++) {
-            if (fs->v[i].token >= 0)
-                frag_push(&next, 0, 0, fs->v[i].token);
-            else
+            if (fs->v[i].token < 0 && may_match(t, id, fs->v[i].mode))
                 split_fragment(t, text, fs->v[i], id, &next);
+            else
+                frag_push(&next, fs->v[i].off, fs->v[i].len, fs->v[i].token, fs->v[i].mode);
         }
         fragments swap = *fs;
         *fs = next;
@@ -617,19 +638,50 @@ static void partition(const tokenizer *t, const char *text, size_t len, bool par
     free(next.v);
 }
 
-int tokenizer_encode(const tokenizer *t, const char *text, size_t len, bool add_bos,
-                     bool parse_special, lm_tokens *out, lm_error *err) {
-    fragments fs = {0};
-    partition(t, text, len, parse_special, &fs);
-    if (add_bos && t->bos >= 0) lm_tokens_push(out, t->bos);
+/* Joins neighbouring plain fragments (text of different origins that touch),
+ * then lets special tokens swallow the white space beside them, as their
+ * strip flags say. Doing this after the split gives llama.cpp's result: white
+ * space never contains a special token. */
+static void join_and_strip(const tokenizer *t, const char *text, fragments *fs) {
+    size_t n = 0;
+    for (size_t i = 0; i < fs->n; i++) {
+        fragment f = fs->v[i];
+        if (n && f.token < 0 && fs->v[n - 1].token < 0 &&
+            fs->v[n - 1].off + fs->v[n - 1].len == f.off)
+            fs->v[n - 1].len += f.len;
+        else
+            fs->v[n++] = f;
+    }
+    fs->n = n;
+    for (size_t i = 0; i < fs->n; i++) {
+        fragment *f = &fs->v[i];
+        if (f->token < 0) continue;
+        uint16_t attr = t->attr[f->token];
+        if ((attr & ATTR_LSTRIP) && i > 0 && fs->v[i - 1].token < 0) {
+            fragment *p = &fs->v[i - 1];
+            while (p->len > 0 && ascii_space(text[p->off + p->len - 1])) p->len--;
+        }
+        if ((attr & ATTR_RSTRIP) && i + 1 < fs->n && fs->v[i + 1].token < 0) {
+            fragment *q = &fs->v[i + 1];
+            while (q->len > 0 && ascii_space(text[q->off])) q->off++, q->len--;
+        }
+    }
+}
 
+/* Encodes the fragments in order: special tokens as they are, plain text
+ * through the vocabulary's algorithm. */
+static int encode_parts(const tokenizer *t, const char *text, const fragments *fs, bool add_bos,
+                        lm_tokens *out, lm_error *err) {
+    if (add_bos && t->bos >= 0) lm_tokens_push(out, t->bos);
     int rc = 0;
     bool after_special = true; /* SPM puts "▁" before text that starts or follows a token */
-    for (size_t i = 0; i < fs.n && rc == 0; i++) {
-        const fragment *fr = &fs.v[i];
+    for (size_t i = 0; i < fs->n && rc == 0; i++) {
+        const fragment *fr = &fs->v[i];
         if (fr->token >= 0) {
             lm_tokens_push(out, fr->token);
             after_special = true;
+        } else if (fr->len == 0) {
+            continue; /* stripped away entirely */
         } else if (t->kind == TOKENIZER_SPM) {
             rc = spm_encode(t, text + fr->off, fr->len, t->add_space_prefix && after_special, out,
                             err);
@@ -638,7 +690,42 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, bool add_
             rc = bpe_encode(t, text + fr->off, fr->len, out, err);
         }
     }
+    return rc;
+}
+
+int tokenizer_encode(const tokenizer *t, const char *text, size_t len, bool add_bos,
+                     bool parse_special, lm_tokens *out, lm_error *err) {
+    fragments fs = {0};
+    if (len > TOKENIZER_MAX_TEXT)
+        return lm_fail(err, "a text of %zu bytes is too long to tokenize", len);
+    frag_push(&fs, 0, len, -1, parse_special ? MATCH_ALL : MATCH_USER_DEFINED);
+    partition(t, text, len, &fs);
+    join_and_strip(t, text, &fs);
+    int rc = encode_parts(t, text, &fs, add_bos, out, err);
     free(fs.v);
+    return rc;
+}
+
+int tokenizer_encode_fragments(const tokenizer *t, const tokenizer_fragment *frags, size_t n,
+                               bool add_bos, lm_tokens *out, lm_error *err) {
+    lm_buf joined = {0};
+    fragments fs = {0};
+    for (size_t i = 0; i < n; i++) {
+        frag_push(&fs, joined.len, frags[i].len, -1,
+                  frags[i].parse_special ? MATCH_ALL : MATCH_NONE);
+        lm_buf_append(&joined, frags[i].text, frags[i].len);
+    }
+    int rc = 0;
+    if (joined.len > TOKENIZER_MAX_TEXT) {
+        rc = lm_fail(err, "a text of %zu bytes is too long to tokenize", joined.len);
+    } else {
+        const char *text = joined.data ? joined.data : "";
+        partition(t, text, joined.len, &fs);
+        join_and_strip(t, text, &fs);
+        rc = encode_parts(t, text, &fs, add_bos, out, err);
+    }
+    free(fs.v);
+    lm_buf_free(&joined);
     return rc;
 }
 

@@ -135,7 +135,8 @@ static uint32_t ascii_lower(uint32_t cp) {
 static size_t word_end(const uint32_t *cp, size_t n, size_t pos) {
     uint32_t c = cp[pos];
 
-    /* (?i:'s|'t|'re|'ve|'m|'ll|'d) */
+    /* (?i:'s|'t|'re|'ve|'m|'ll|'d); no code point outside ASCII lower-cases to
+     * one of these letters */
     if (c == '\'' && pos + 1 < n) {
         uint32_t c1 = ascii_lower(cp[pos + 1]);
         if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return pos + 2;

@@ -124,10 +124,9 @@ int spm_encode(const tokenizer *t, const char *text, size_t len, bool space_pref
                lm_error *err) {
     lm_buf buf = {0};
     escape_spaces(text, len, space_prefix, &buf);
-    if (buf.len == 0 || buf.len >= INT32_MAX) {
-        bool too_long = buf.len > 0;
+    if (buf.len == 0) {
         lm_buf_free(&buf);
-        return too_long ? lm_fail(err, "text too long to tokenize") : 0;
+        return 0;
     }
 
     session s = {t, buf.data, NULL, {0}};

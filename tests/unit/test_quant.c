@@ -659,9 +659,140 @@ TEST(quant_vec_dot_ref_known_values) {
     /* Summing in double keeps the small term that a float sum would drop. */
     const float big[3] = {1e8f, 1.0f, -1e8f}, one[3] = {1.0f, 1.0f, 1.0f};
     CHECK(quant_vec_dot_ref(QT_F32, big, one, 3) == 1.0f);
+    /* ...but each product is rounded to float first: (1 + 2^-12)^2 loses its
+     * 2^-24 (a tie, to even), so this sum is exactly zero. */
+    const float p[2] = {1.0f + 0x1p-12f, 1.0f}, r[2] = {1.0f + 0x1p-12f, -(1.0f + 0x1p-11f)};
+    CHECK(quant_vec_dot_ref(QT_F32, p, r, 2) == 0.0f);
     quant_f16 hx[2] = {0x3c00, 0x4000}, hy[2] = {0x4200, 0xb800}; /* 1, 2 . 3, -0.5 */
     CHECK(quant_vec_dot_ref(QT_F16, hx, hy, 2) == 2.0f);
     CHECK(quant_vec_dot_ref(QT_Q4_0, w, a, 0) == 0.0f);
+}
+
+/* The grouping of the block scaling is part of each format's definition:
+ * Q4_0 computes (isum * dw) * da, the others (dw * da) * isum. With full fp16
+ * mantissas and a large odd isum the two groupings round differently. */
+TEST(quant_vec_dot_ref_keeps_ggml_operation_order) {
+    const quant_f16 h = 0x3bf9; /* 2041/2048 */
+    const float d = quant_f16_to_f32(h);
+    block_q8_0 a0 = {.d = h};
+    block_q8_1 a1 = {.d = h};
+    for (int j = 0; j < 32; j++) a0.qs[j] = a1.qs[j] = 127;
+    a0.qs[0] = a1.qs[0] = 126; /* the codes sum to 4063 */
+    block_q4_0 w40 = {.d = h};
+    block_q4_1 w41 = {.d = h};
+    block_q5_0 w50 = {.d = h};
+    block_q5_1 w51 = {.d = h};
+    block_q8_0 w80 = {.d = h};
+    memset(w40.qs, 0xff, sizeof w40.qs); /* code 15: weight 7 */
+    memset(w41.qs, 0xff, sizeof w41.qs); /* weight 15 (m = 0) */
+    memset(w50.qs, 0xff, sizeof w50.qs);
+    memset(w50.qh, 0xff, sizeof w50.qh); /* code 31: weight 15 */
+    memset(w51.qs, 0xff, sizeof w51.qs);
+    memset(w51.qh, 0xff, sizeof w51.qh); /* weight 31 */
+    memset(w80.qs, 127, sizeof w80.qs);
+    const struct {
+        enum quant_type type;
+        const void *w, *a;
+        int isum;
+        bool isum_first;
+    } cases[] = {
+        {QT_Q4_0, &w40, &a0, 7 * 4063, true},    {QT_Q4_1, &w41, &a1, 15 * 4063, false},
+        {QT_Q5_0, &w50, &a0, 15 * 4063, false},  {QT_Q5_1, &w51, &a1, 31 * 4063, false},
+        {QT_Q8_0, &w80, &a0, 127 * 4063, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        volatile float isum = (float)cases[i].isum, dw = d, da = d;
+        float isum_first = (isum * dw) * da, scales_first = (dw * da) * isum;
+        float want = cases[i].isum_first ? isum_first : scales_first;
+        CHECK(isum_first != scales_first); /* the case can tell them apart */
+        CHECK_MSG(quant_vec_dot_ref(cases[i].type, cases[i].w, cases[i].a, 32) == want,
+                  "%s: %a, want %a", quant_info(cases[i].type)->name,
+                  (double)quant_vec_dot_ref(cases[i].type, cases[i].w, cases[i].a, 32),
+                  (double)want);
+    }
+}
+
+/* ---- ggml's own answers ---- */
+
+/* Rows built from integers and powers of two only, so every platform makes the
+ * same floats: 24 random bits at a few magnitudes, an outlier in every 64, and
+ * for every fourth seed coarse values that produce many exact rounding ties. */
+static void golden_row(float *x, int n, uint64_t seed) {
+    rng_seed(seed);
+    for (int i = 0; i < n; i++) {
+        uint64_t r = xorshift();
+        int32_t v = (int32_t)(r >> 40) - (1 << 23);
+        int shift = 28 - (int)((r >> 8) % 3) * 2;
+        if (i % 64 == 17) shift -= 3;
+        if (seed % 4 == 3) v &= ~0xffff;
+        x[i] = (float)v * ldexpf(1.0f, -shift);
+    }
+}
+
+static uint64_t fnv1a(const void *p, size_t n) {
+    const uint8_t *b = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* Produced by ggml's quantize_row_*_ref, dequantize_row_* and generic
+ * ggml_vec_dot_*_q8_* at llama.cpp c392e5094, compiled without SIMD and
+ * without FMA contraction: over the golden rows, a hash of the quantized bytes
+ * (64 rows), of the floats those bytes dequantize to, and of the float bits of
+ * 32 dot products (little-endian hashes). They pin down every rounding step of
+ * the quantizers (K-quants included, which no conformance file can check) and
+ * the order of every float operation in dequantization and dot products. */
+TEST(quant_matches_ggml_golden_values) {
+    static const struct {
+        enum quant_type type;
+        uint64_t quantized, dequantized, dots;
+    } golden[] = {
+        {QT_Q4_0, 0x003bd31fd0153d54ull, 0xa1a1c1f19a81e967ull, 0xd4f1a19ce3f69e78ull},
+        {QT_Q4_1, 0x10fd23398f0007dcull, 0xcd368714e262a906ull, 0x0512f3c6f5a964a8ull},
+        {QT_Q5_0, 0xa433a8a0f04056a7ull, 0xe1d9b372924ae2dcull, 0x8588cfabd13b0256ull},
+        {QT_Q5_1, 0x5e29cbaff88f9661ull, 0x97660b8ed8e6fae5ull, 0xc943b1636f2a2e74ull},
+        {QT_Q8_0, 0xee60b075a505b2c0ull, 0x30f1bea296186d55ull, 0x7476659f082b5b22ull},
+        {QT_Q8_1, 0x3f35cfea7f96dd02ull, 0xf4439a0e871862e4ull, 0},
+        {QT_Q2_K, 0x71102cdbff621039ull, 0x492ac3285177d80aull, 0x535658cab12fcb17ull},
+        {QT_Q3_K, 0xc974b586222bd069ull, 0x7241dab96bbc1bbeull, 0xdb10f214d5e1074aull},
+        {QT_Q4_K, 0x93dbdaaaeb91eab9ull, 0xafe679107dc7ce09ull, 0x70fbfd0a82bf11faull},
+        {QT_Q5_K, 0xa902cf8718655550ull, 0x0e8f93c18de5ec29ull, 0xbd411393b71acf98ull},
+        {QT_Q6_K, 0x44fd78e3a3759ea5ull, 0xb3c28ce23a04c224ull, 0x6e5bb46fd25ac90eull},
+        {QT_Q8_K, 0x30e279842f6895a3ull, 0x280643bc75c98d58ull, 0},
+    };
+    enum { N = 1024 };
+    static float x[N], a[N], y[N];
+    static uint8_t q[N * 2], act[N * 2];
+    const uint64_t fnv_basis = 0xcbf29ce484222325ull, fnv_prime = 0x100000001b3ull;
+    for (size_t k = 0; k < sizeof golden / sizeof *golden; k++) {
+        enum quant_type t = golden[k].type;
+        const char *name = quant_info(t)->name;
+        size_t row = quant_row_size(t, N);
+        uint64_t hq = fnv_basis, hd = fnv_basis, hdot = fnv_basis;
+        for (uint64_t seed = 1; seed <= 64; seed++) {
+            golden_row(x, N, seed * 1000 + t);
+            quant_quantize_row(t, x, q, N);
+            hq = (hq ^ fnv1a(q, row)) * fnv_prime;
+            quant_dequantize_row(t, q, y, N);
+            hd = (hd ^ fnv1a(y, sizeof y)) * fnv_prime;
+        }
+        CHECK_MSG(hq == golden[k].quantized, "%s: quantized bytes differ from ggml's", name);
+        CHECK_MSG(hd == golden[k].dequantized, "%s: dequantized floats differ from ggml's", name);
+        if (!golden[k].dots) continue;
+        for (uint64_t seed = 1; seed <= 32; seed++) {
+            golden_row(x, N, seed * 2000 + t);
+            golden_row(a, N, seed * 3000 + t);
+            quant_quantize_row(t, x, q, N);
+            quant_quantize_row(quant_info(t)->vec_dot_type, a, act, N);
+            float dot = quant_vec_dot_ref(t, q, act, N);
+            hdot = (hdot ^ fnv1a(&dot, sizeof dot)) * fnv_prime;
+        }
+        CHECK_MSG(hdot == golden[k].dots, "%s: dot products differ from ggml's", name);
+    }
 }
 
 /* ---- llama-quantize's own output ---- */

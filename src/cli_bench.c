@@ -1,0 +1,227 @@
+/* cli: `lmterm bench`, the speed a user feels. As llama-bench does, the prompt
+ * test evaluates p random token ids as one batch, and the generation test
+ * evaluates n random ids one at a time from an empty cache; each runs --reps
+ * times after one warm-up run. Generation reads every weight once per token,
+ * so its speed is also given as a fraction of the bound set by the memory's
+ * read bandwidth, which is measured here, in the same run, with as many
+ * threads as the model uses. */
+#include "cli.h"
+#include "json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct bench_stats {
+    double median, min, max; /* tokens per second */
+} bench_stats;
+
+typedef struct bench_result {
+    bench_stats prompt, gen;
+    uint64_t peak_rss, bytes_per_token;
+    double bandwidth; /* bytes per second */
+} bench_result;
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts v in place. */
+static bench_stats stats_of(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, compare_doubles);
+    double median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return (bench_stats){median, v[0], v[n - 1]};
+}
+
+/* xorshift64*: reproducible random token ids. */
+static int32_t random_token(uint64_t *state, int n_vocab) {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return (int32_t)((*state * 2685821657736338717ull >> 33) % (uint64_t)n_vocab);
+}
+
+/* One prompt run: n ids as one batch. Returns tokens per second, or -1. */
+static double run_prompt(model *m, uint64_t *rng, int32_t *ids, int n, float *logits) {
+    int n_vocab = model_get_hparams(m)->n_vocab;
+    for (int i = 0; i < n; i++) ids[i] = random_token(rng, n_vocab);
+    model_kv_truncate(m, 0);
+    lm_error err;
+    double t0 = lm_now();
+    if (model_eval(m, ids, n, logits, NULL, &err)) {
+        cli_error("%s", err.msg);
+        return -1;
+    }
+    return n / (lm_now() - t0);
+}
+
+/* One generation run: n ids one at a time. Returns tokens per second, or -1. */
+static double run_gen(model *m, uint64_t *rng, int n, float *logits) {
+    int n_vocab = model_get_hparams(m)->n_vocab;
+    model_kv_truncate(m, 0);
+    lm_error err;
+    double t0 = lm_now();
+    for (int i = 0; i < n; i++) {
+        int32_t id = random_token(rng, n_vocab);
+        if (model_eval(m, &id, 1, logits, NULL, &err)) {
+            cli_error("%s", err.msg);
+            return -1;
+        }
+    }
+    return n / (lm_now() - t0);
+}
+
+/* A warm-up run, then reps timed runs of the prompt (gen false) or the
+ * generation test. Returns 0, or -1 after printing the error. */
+static int measure(model *m, const cli_options *o, bool gen, bench_stats *out) {
+    int n = gen ? o->bench_gen : o->bench_prompt;
+    int n_vocab = model_get_hparams(m)->n_vocab;
+    float *logits = lm_xmalloc((size_t)n_vocab * sizeof *logits);
+    int32_t *ids = lm_xmalloc((size_t)n * sizeof *ids);
+    double *tps = lm_xmalloc((size_t)o->bench_reps * sizeof *tps);
+    uint64_t rng = o->seed_set && o->seed ? o->seed : 0x9e3779b97f4a7c15ull;
+    int rc = 0;
+    for (int r = -1; r < o->bench_reps && rc == 0; r++) {
+        double v = gen ? run_gen(m, &rng, r < 0 ? 1 : n, logits)
+                       : run_prompt(m, &rng, ids, r < 0 ? (n < 32 ? n : 32) : n, logits);
+        if (v < 0) rc = -1;
+        if (r >= 0) tps[r] = v;
+    }
+    if (rc == 0) *out = stats_of(tps, o->bench_reps);
+    free(tps);
+    free(ids);
+    free(logits);
+    return rc;
+}
+
+/* ---- read bandwidth ---- */
+
+typedef struct stream_task {
+    const uint64_t *data;
+    size_t n;
+    uint64_t sums[64]; /* per thread, so the reads cannot be optimised away */
+} stream_task;
+
+static void stream_read(void *arg, int ith, int nth) {
+    stream_task *t = arg;
+    size_t per = (t->n / (size_t)nth) & ~(size_t)7;
+    size_t lo = per * (size_t)ith, hi = ith == nth - 1 ? t->n : lo + per;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = lo;
+    for (; i + 4 <= hi; i += 4) {
+        s0 += t->data[i];
+        s1 += t->data[i + 1];
+        s2 += t->data[i + 2];
+        s3 += t->data[i + 3];
+    }
+    for (; i < hi; i++) s0 += t->data[i];
+    t->sums[ith % 64] += s0 + s1 + s2 + s3;
+}
+
+/* Bytes per second of a streaming read of 1 GiB, far larger than the caches,
+ * split over n_threads threads; the best of five passes. 0 on failure. */
+static double read_bandwidth(int n_threads) {
+    const size_t bytes = (size_t)1 << 30;
+    uint64_t *data = lm_alloc_aligned(bytes);
+    threadpool *pool = threadpool_create(n_threads);
+    double best = 0;
+    if (data && pool) {
+        memset(data, 1, bytes); /* fault every page in before timing */
+        stream_task t = {.data = data, .n = bytes / sizeof *data};
+        for (int pass = 0; pass < 5; pass++) {
+            double t0 = lm_now();
+            threadpool_run(pool, stream_read, &t);
+            double bw = bytes / (lm_now() - t0);
+            if (bw > best) best = bw;
+        }
+    }
+    threadpool_free(pool);
+    lm_free_aligned(data);
+    return best;
+}
+
+/* Weight bytes read to generate one token: every matrix, but of the token
+ * embedding only one row, unless it is also the output matrix. */
+static uint64_t bytes_per_token(const model *m) {
+    const gguf_file *f = model_get_file(m);
+    const gguf_tensor *embd = gguf_find_tensor(f, "token_embd.weight");
+    uint64_t total = model_weight_bytes(m);
+    if (!embd || !gguf_find_tensor(f, "output.weight")) return total;
+    enum quant_type t = model_precision_type(model_get_precision(m), (enum quant_type)embd->type);
+    uint64_t row = quant_row_size(t, embd->ne[0]);
+    uint64_t embd_bytes = row * (uint64_t)embd->ne[1];
+    return embd_bytes < total ? total - embd_bytes + row : total;
+}
+
+/* ---- output ---- */
+
+static void print_json(const cli_options *o, const model *m, const bench_result *r) {
+    lm_buf b = {0};
+    double gb = r->bandwidth / 1e9;
+    double fraction = r->bandwidth > 0 ? r->gen.median * r->bytes_per_token / r->bandwidth : 0;
+    lm_buf_puts(&b, "{\"model\": ");
+    json_write_str(&b, o->model_path, strlen(o->model_path));
+    lm_buf_printf(&b,
+                  ", \"type\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
+                  "\"kernels\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"reps\": %d, "
+                  "\"prompt_tps\": %.3f, \"prompt_tps_min\": %.3f, \"prompt_tps_max\": %.3f, "
+                  "\"gen_tps\": %.3f, \"gen_tps_min\": %.3f, \"gen_tps_max\": %.3f, "
+                  "\"peak_rss_bytes\": %llu, \"weight_bytes\": %llu, \"bytes_per_token\": %llu, "
+                  "\"bandwidth_gbps\": %.2f, \"bandwidth_fraction\": %.3f}\n",
+                  quant_info(model_main_type(m))->name, model_precision_name(model_get_precision(m)),
+                  model_n_threads(m), kernels_backend(), o->bench_prompt, o->bench_gen,
+                  o->bench_reps, r->prompt.median, r->prompt.min, r->prompt.max, r->gen.median,
+                  r->gen.min, r->gen.max, (unsigned long long)r->peak_rss,
+                  (unsigned long long)model_weight_bytes(m),
+                  (unsigned long long)r->bytes_per_token, gb, fraction);
+    fputs(lm_buf_cstr(&b), stdout);
+    lm_buf_free(&b);
+}
+
+static void print_text(const cli_options *o, const model *m, const bench_result *r) {
+    char a[16], w[16];
+    printf("model:      %s (%s, %s weights, %s), %d threads, %s kernels\n", o->model_path,
+           quant_info(model_main_type(m))->name, lm_format_size(model_weight_bytes(m), w),
+           model_precision_name(model_get_precision(m)), model_n_threads(m), kernels_backend());
+    printf("prompt:     %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)\n", o->bench_prompt,
+           r->prompt.median, r->prompt.min, r->prompt.max, o->bench_reps);
+    printf("generation: %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)\n", o->bench_gen,
+           r->gen.median, r->gen.min, r->gen.max, o->bench_reps);
+    printf("memory:     peak RSS %s\n", lm_format_size(r->peak_rss, a));
+    if (r->bandwidth > 0) {
+        double bound = r->bandwidth / r->bytes_per_token;
+        printf("bandwidth:  %.1f GB/s read, %.3f GB per token: bound %.2f tok/s, "
+               "generation at %.0f%% of it\n",
+               r->bandwidth / 1e9, r->bytes_per_token / 1e9, bound, 100 * r->gen.median / bound);
+    }
+}
+
+int cli_bench(cli_options *o) {
+    if (o->bench_gen <= 0) return cli_error("bench needs -n >= 1 generated tokens");
+    cli_options lo = *o;
+    if (lo.n_ctx == 0) { /* a cache for the longer test only, as llama-bench sizes it */
+        int need = o->bench_prompt > o->bench_gen ? o->bench_prompt : o->bench_gen;
+        lo.n_ctx = need < 16 ? 16 : need;
+    }
+    model *m = cli_load_model(&lo);
+    if (!m) return CLI_ERROR;
+    if (model_n_ctx(m) < lo.n_ctx) {
+        model_free(m);
+        return cli_error("the model's context (%d) is shorter than the test (%d tokens)",
+                         model_n_ctx(m), lo.n_ctx);
+    }
+    bench_result r = {0};
+    if (measure(m, o, false, &r.prompt) || measure(m, o, true, &r.gen)) {
+        model_free(m);
+        return CLI_ERROR;
+    }
+    r.peak_rss = lm_peak_rss_bytes(); /* before the bandwidth test's buffer */
+    r.bytes_per_token = bytes_per_token(m);
+    r.bandwidth = read_bandwidth(model_n_threads(m));
+    if (o->json)
+        print_json(o, m, &r);
+    else
+        print_text(o, m, &r);
+    model_free(m);
+    return CLI_OK;
+}
