@@ -47,6 +47,7 @@ int cli_tokenize(cli_options *o);
 int cli_logits(cli_options *o);
 int cli_info(cli_options *o);
 int cli_synth(cli_options *o);
+int cli_quantize(cli_options *o);
 int cli_bench(cli_options *o);
 
 #endif

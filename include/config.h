@@ -74,8 +74,6 @@ const char *config_key_name(int key, char buf[16]);
 /* The YAML name of an action ("model_menu") and back (-1 when unknown). */
 const char *config_action_name(enum config_action a);
 int config_action_from_name(const char *name);
-/* The action key is bound to, or -1. */
-int config_action_for_key(const struct config *c, int key);
 
 /* ---- the configuration ---- */
 
@@ -122,6 +120,9 @@ typedef struct config {
     char *user_file; /* the user's file (read if it exists, written by save) */
     config_messages warnings;
 } config;
+
+/* The action key is bound to, or -1. */
+int config_action_for_key(const config *c, int key);
 
 /* Built-in defaults (no file read). Free with config_free. */
 void config_init_defaults(config *c);
@@ -226,6 +227,16 @@ bool config_yaml_float(const char *path, const char *key, const config_yaml_node
  * (newlines and tabs allowed when multiline). */
 bool config_yaml_string(const char *path, const char *key, const config_yaml_node *n,
                         size_t max_len, bool multiline, const char **out, lm_error *err);
+/* Building and writing a tree ("save as default"). The new nodes have line 0. */
+config_yaml_node *config_yaml_new_scalar(const char *text, enum config_yaml_style style);
+config_yaml_node *config_yaml_new_map(void);
+/* The value of key in map, or NULL. */
+config_yaml_node *config_yaml_get(const config_yaml_node *map, const char *key);
+/* Sets key to value (which map then owns), replacing an earlier value in place. */
+void config_yaml_put(config_yaml_node *map, const char *key, config_yaml_node *value);
+/* Appends the tree as a YAML document (block style) to out. */
+int config_yaml_emit(const config_yaml_node *root, lm_buf *out, lm_error *err);
+
 /* Formats "path:line:col: " + message into err; returns false. */
 bool config_yaml_fail(lm_error *err, const char *path, const config_yaml_node *n, const char *fmt,
                       ...) __attribute__((format(printf, 4, 5)));

@@ -11,7 +11,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"run", cli_run},   {"tokenize", cli_tokenize}, {"logits", cli_logits},
-    {"info", cli_info}, {"synth", cli_synth}, {"bench", cli_bench},
+    {"info", cli_info}, {"synth", cli_synth}, {"quantize", cli_quantize}, {"bench", cli_bench},
 };
 
 int main(int argc, char **argv) {

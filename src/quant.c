@@ -12,7 +12,8 @@
 #include <math.h>
 #include <strings.h>
 
-/* A fused multiply-add would change results; keep every product rounded. */
+/* A fused multiply-add would change results: keep every product rounded.
+ * clang obeys this pragma; gcc does not contract in ISO mode (-std=c11). */
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -31,18 +32,15 @@ static inline float bits_float(uint32_t u) {
     return f;
 }
 
+/* Branch-free, so that its cost does not depend on the data. */
 float quant_f16_to_f32(quant_f16 h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f;
-    uint32_t mant = h & 0x3ff;
-    if (exp == 0x1f) /* inf, or NaN made quiet as x86's vcvtph2ps does */
-        return bits_float(sign | 0x7f800000 | (mant << 13) | (mant ? 0x400000 : 0));
-    if (exp != 0) return bits_float(sign | ((exp + 112) << 23) | (mant << 13));
-    if (mant == 0) return bits_float(sign);
-    /* Subnormal: shift the leading one up to the implicit bit. */
-    int shift = __builtin_clz(mant) - 21;
-    mant = (mant << shift) & 0x3ff;
-    return bits_float(sign | ((uint32_t)(113 - shift) << 23) | (mant << 13));
+    uint32_t em = h & 0x7fff;                  /* exponent and mantissa */
+    uint32_t bits = (em << 13) + (112u << 23); /* a normal: re-bias the exponent 15 -> 127 */
+    if (em >= 0x7c00) bits += 112u << 23;      /* inf and NaN: exponent 255 */
+    if (em > 0x7c00) bits |= 0x400000;         /* NaN made quiet, as x86's vcvtph2ps does */
+    if (em < 0x400) bits = float_bits((float)em * 0x1p-24f); /* zero or subnormal: exact */
+    return bits_float(sign | bits);
 }
 
 /* Drops the low `shift` bits of v, rounding to nearest, ties to even. */
@@ -158,9 +156,9 @@ static inline void store_qh(uint8_t qh[4], uint32_t bits) {
     memcpy(qh, &bits, sizeof bits);
 }
 
-/* Weight j of a block: its 4-bit code is the low nibble of qs[j] for j < 16,
+/* The 4-bit code of weight j: the low nibble of qs[j] for j < 16,
  * the high nibble of qs[j - 16] otherwise. */
-static inline int low_nibble_code(const uint8_t *qs, int j) {
+static inline int nibble_code(const uint8_t *qs, int j) {
     return j < 16 ? qs[j] & 0x0f : qs[j - 16] >> 4;
 }
 
@@ -172,7 +170,7 @@ static void dequantize_q4_0(const void *src, float *dst, int64_t nb) {
     const block_q4_0 *b = src;
     for (int64_t i = 0; i < nb; i++, b++, dst += 32) {
         const float d = fp16(b->d);
-        for (int j = 0; j < 32; j++) dst[j] = (low_nibble_code(b->qs, j) - 8) * d;
+        for (int j = 0; j < 32; j++) dst[j] = (nibble_code(b->qs, j) - 8) * d;
     }
 }
 
@@ -180,7 +178,7 @@ static void dequantize_q4_1(const void *src, float *dst, int64_t nb) {
     const block_q4_1 *b = src;
     for (int64_t i = 0; i < nb; i++, b++, dst += 32) {
         const float d = fp16(b->d), m = fp16(b->m);
-        for (int j = 0; j < 32; j++) dst[j] = low_nibble_code(b->qs, j) * d + m;
+        for (int j = 0; j < 32; j++) dst[j] = nibble_code(b->qs, j) * d + m;
     }
 }
 
@@ -189,8 +187,7 @@ static void dequantize_q5_0(const void *src, float *dst, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, b++, dst += 32) {
         const float d = fp16(b->d);
         const uint32_t qh = load_qh(b->qh);
-        for (int j = 0; j < 32; j++)
-            dst[j] = ((low_nibble_code(b->qs, j) | fifth_bit(qh, j)) - 16) * d;
+        for (int j = 0; j < 32; j++) dst[j] = ((nibble_code(b->qs, j) | fifth_bit(qh, j)) - 16) * d;
     }
 }
 
@@ -199,8 +196,7 @@ static void dequantize_q5_1(const void *src, float *dst, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, b++, dst += 32) {
         const float d = fp16(b->d), m = fp16(b->m);
         const uint32_t qh = load_qh(b->qh);
-        for (int j = 0; j < 32; j++)
-            dst[j] = (low_nibble_code(b->qs, j) | fifth_bit(qh, j)) * d + m;
+        for (int j = 0; j < 32; j++) dst[j] = (nibble_code(b->qs, j) | fifth_bit(qh, j)) * d + m;
     }
 }
 
@@ -368,7 +364,7 @@ static float dot_q4_0(const void *w, const void *act, int64_t nb) {
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
         int isum = 0;
-        for (int j = 0; j < 32; j++) isum += (low_nibble_code(x[i].qs, j) - 8) * y[i].qs[j];
+        for (int j = 0; j < 32; j++) isum += (nibble_code(x[i].qs, j) - 8) * y[i].qs[j];
         sum += isum * fp16(x[i].d) * fp16(y[i].d);
     }
     return sum;
@@ -381,7 +377,7 @@ static float dot_q4_1(const void *w, const void *act, int64_t nb) {
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
         int isum = 0;
-        for (int j = 0; j < 32; j++) isum += low_nibble_code(x[i].qs, j) * y[i].qs[j];
+        for (int j = 0; j < 32; j++) isum += nibble_code(x[i].qs, j) * y[i].qs[j];
         sum += (fp16(x[i].d) * fp16(y[i].d)) * isum + fp16(x[i].m) * fp16(y[i].s);
     }
     return sum;
@@ -396,7 +392,7 @@ static float dot_q5_0(const void *w, const void *act, int64_t nb) {
         const uint32_t qh = load_qh(x[i].qh);
         int isum = 0;
         for (int j = 0; j < 32; j++)
-            isum += ((low_nibble_code(x[i].qs, j) | fifth_bit(qh, j)) - 16) * y[i].qs[j];
+            isum += ((nibble_code(x[i].qs, j) | fifth_bit(qh, j)) - 16) * y[i].qs[j];
         sum += (fp16(x[i].d) * fp16(y[i].d)) * isum;
     }
     return sum;
@@ -411,7 +407,7 @@ static float dot_q5_1(const void *w, const void *act, int64_t nb) {
         const uint32_t qh = load_qh(x[i].qh);
         int isum = 0;
         for (int j = 0; j < 32; j++)
-            isum += (low_nibble_code(x[i].qs, j) | fifth_bit(qh, j)) * y[i].qs[j];
+            isum += (nibble_code(x[i].qs, j) | fifth_bit(qh, j)) * y[i].qs[j];
         sum += (fp16(x[i].d) * fp16(y[i].d)) * isum + fp16(x[i].m) * fp16(y[i].s);
     }
     return sum;

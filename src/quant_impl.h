@@ -7,22 +7,6 @@
 
 #include <string.h>
 
-/* Our block layouts must be the bytes GGUF files hold. */
-_Static_assert(sizeof(block_q4_0) == 18, "block_q4_0");
-_Static_assert(sizeof(block_q4_1) == 20, "block_q4_1");
-_Static_assert(sizeof(block_q5_0) == 22, "block_q5_0");
-_Static_assert(sizeof(block_q5_1) == 24, "block_q5_1");
-_Static_assert(sizeof(block_q8_0) == 34, "block_q8_0");
-_Static_assert(sizeof(block_q8_1) == 36, "block_q8_1");
-_Static_assert(sizeof(block_q2_K) == 84, "block_q2_K");
-_Static_assert(sizeof(block_q3_K) == 110, "block_q3_K");
-_Static_assert(sizeof(block_q4_K) == 144, "block_q4_K");
-_Static_assert(sizeof(block_q5_K) == 176, "block_q5_K");
-_Static_assert(sizeof(block_q6_K) == 210, "block_q6_K");
-_Static_assert(sizeof(block_q8_K) == 292, "block_q8_K");
-
-/* Every routine below works on whole blocks: nb is the number of blocks. */
-
 /* Round to nearest, ties to even, for |v| <= 2^22: adding 1.5 * 2^23 leaves the
  * rounded integer in the low mantissa bits. ggml's K-quant code rounds this way,
  * so we must too (lrintf would agree only under the default rounding mode). */
@@ -37,6 +21,7 @@ static inline float fp16(quant_f16 h) {
     return quant_f16_to_f32(h);
 }
 
+/* The K-quant routines work on whole blocks: nb is the number of blocks. */
 void quant_dequantize_q2_K(const void *src, float *dst, int64_t nb);
 void quant_dequantize_q3_K(const void *src, float *dst, int64_t nb);
 void quant_dequantize_q4_K(const void *src, float *dst, int64_t nb);

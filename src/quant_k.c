@@ -10,7 +10,7 @@
 
 #include <math.h>
 
-#ifdef __clang__
+#ifdef __clang__ /* no fused multiply-adds: see quant.c */
 #pragma STDC FP_CONTRACT OFF
 #endif
 

@@ -222,7 +222,7 @@ static void build_bpe(vocab *v, int n_vocab) {
         char prev[64] = "\xC4\xA0"; /* Ġ: a space */
         size_t len = strlen(words[w]);
         for (size_t k = 0; k < len && k < 40; k++) {
-            char next[64], ch[2] = {words[w][k], 0};
+            char next[sizeof prev + 2], ch[2] = {words[w][k], 0};
             snprintf(next, sizeof next, "%s%c", prev, words[w][k]);
             if (!vocab_has(v, next)) {
                 vocab_add(v, next, 0, 1);

@@ -587,6 +587,30 @@ TEST(quant_requantize_is_idempotent) {
     }
 }
 
+/* Hostile input must not crash or hit undefined behaviour (the sanitizer
+ * build checks that): NaN, infinities and huge values in float rows, and
+ * arbitrary bytes, NaN scales included, in quantized rows. */
+TEST(quant_survives_non_finite_and_random_input) {
+    enum { N = 512 };
+    static float x[N], y[N];
+    static uint8_t q[N * 4];
+    const float specials[] = {NAN, INFINITY, -INFINITY, FLT_MAX, -FLT_MAX, 1e-45f, 0.0f};
+    rng_seed(4242);
+    for (enum quant_type t = 0; t < QT_COUNT; t++) {
+        if (!quant_info(t)) continue;
+        for (size_t k = 0; k < sizeof specials / sizeof *specials; k++) {
+            for (int i = 0; i < N; i++) x[i] = i % 5 == 0 ? specials[k] : gaussian();
+            CHECK(quant_quantize_row(t, x, q, N));
+            quant_dequantize_row(t, q, y, N);
+            for (int i = 0; i < N; i++) x[i] = specials[k];
+            CHECK(quant_quantize_row(t, x, q, N));
+        }
+        for (size_t i = 0; i < sizeof q; i++) q[i] = (uint8_t)xorshift();
+        quant_dequantize_row(t, q, y, N);
+        (void)quant_vec_dot_ref(t, q, q, N); /* both rows fit in q */
+    }
+}
+
 /* ---- reference dot products ---- */
 
 /* For Q4_1 and Q5_1 the dot product uses the activation block's s (d * sum of

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `lmterm quantize` writes the same weights llama-quantize does: the model it
+# makes from the F32 conformance file gives the very same logits as
+# llama.cpp's own quantized file of that type.
+source "$(dirname "$0")/../lib.sh"
+
+if dir=$(conformance_dir); then
+    for t in q4_0 q4_1 q5_0 q5_1 q8_0 bf16; do
+        T=$(echo $t | tr a-z A-Z)
+        if ! "$LM" quantize "$dir/models/phi3-e64-F32.gguf" "$TMP/q.gguf" $t 2>"$TMP/err"; then
+            fail "quantize_$t" "$(cat "$TMP/err")"
+            continue
+        fi
+        a=$("$LM" logits -m "$TMP/q.gguf" "The quick brown fox" | md5sum)
+        b=$("$LM" logits -m "$dir/models/phi3-e64-$T.gguf" "The quick brown fox" | md5sum)
+        [ "$a" = "$b" ] && ok "quantize_${t}_matches_llama_quantize" || fail "quantize_${t}_matches_llama_quantize"
+    done
+else
+    skip quantize_matches_llama_quantize "no ../shared/conformance"
+fi
+
+m=$TMP/small.gguf
+"$LM" synth --arch llama --shape small --type f32 -o "$m"
+if "$LM" quantize "$m" "$TMP/km.gguf" q4_k_m 2>"$TMP/err" && "$LM" info -m "$TMP/km.gguf" >"$TMP/info"; then
+    grep -q "Q4_K" "$TMP/info" && grep -q "Q6_K" "$TMP/info" && ok quantize_q4_k_m_mixes_types || fail quantize_q4_k_m_mixes_types "$(grep types "$TMP/info")"
+else
+    fail quantize_q4_k_m_mixes_types "$(cat "$TMP/err")"
+fi
+"$LM" quantize "$(tiny_model llama q8_0)" "$TMP/x.gguf" q9_9 2>"$TMP/err"
+[ $? -eq 1 ] && grep -q "unknown type" "$TMP/err" && ok quantize_unknown_type || fail quantize_unknown_type
