@@ -82,6 +82,35 @@ static int by_logit_desc(const void *a, const void *b) {
     return x->id - y->id;
 }
 
+/* Moves the k largest candidates to the front, in no particular order: a
+ * min-heap of k, so a 128k vocabulary costs one pass, not a sort. */
+static void swap_cand(candidate *a, candidate *b) {
+    candidate t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void sift_down(candidate *h, int k, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < k && by_logit_desc(&h[l], &h[m]) > 0) m = l;
+        if (r < k && by_logit_desc(&h[r], &h[m]) > 0) m = r;
+        if (m == i) return;
+        swap_cand(&h[i], &h[m]);
+        i = m;
+    }
+}
+
+static void select_top_k(candidate *c, int n, int k) {
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
+    for (int i = k; i < n; i++) {
+        if (by_logit_desc(&c[i], &c[0]) < 0) { /* better than the worst kept */
+            swap_cand(&c[i], &c[0]);
+            sift_down(c, k, 0);
+        }
+    }
+}
+
 /* Penalise each distinct recent token once, as llama.cpp's penalties do. */
 static void apply_repeat_penalty(sampler *s, const int32_t *recent, size_t n) {
     float pen = s->p.repeat_penalty;
@@ -118,8 +147,11 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *recent, s
             if (s->cand[i].logit > s->cand[best].logit) best = i;
         return best;
     }
+    if (s->p.top_k > 0 && s->p.top_k < n) {
+        select_top_k(s->cand, n, s->p.top_k);
+        n = s->p.top_k;
+    }
     qsort(s->cand, (size_t)n, sizeof *s->cand, by_logit_desc);
-    if (s->p.top_k > 0 && s->p.top_k < n) n = s->p.top_k;
     softmax(s->cand, n, 1.0f);
     if (s->p.top_p < 1.0f) {
         double cum = 0;

@@ -30,9 +30,10 @@ static uint64_t xorshift(void) {
     return rng_state;
 }
 
+/* Uniform in [0, 1). */
 static float uniform(void) {
     return (float)(xorshift() >> 40) / 16777216.0f;
-} /* [0, 1) */
+}
 
 static float gaussian(void) {
     float u = uniform() + 1e-7f, v = uniform();
