@@ -88,9 +88,13 @@ bench: lmterm
 fuzz:
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-install: lmterm
+# Installs the binary of this build ($(BIN)), so `make && sudo make install`
+# and `make install SAN=1` need no rebuild. The program finds its data as
+# ../share/lmterm beside its bin folder (see config_data_dir), which also holds
+# for a DESTDIR staging copy.
+install: $(BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DATADIR)/themes $(DESTDIR)$(DATADIR)/config
-	install -m 755 lmterm $(DESTDIR)$(BINDIR)/lmterm
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/lmterm
 	install -m 644 man/lmterm.1 $(DESTDIR)$(MANDIR)/lmterm.1
 	install -m 644 themes/*.yaml $(DESTDIR)$(DATADIR)/themes/
 	install -m 644 config/lmterm.yaml $(DESTDIR)$(DATADIR)/config/lmterm.yaml

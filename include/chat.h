@@ -33,7 +33,7 @@ typedef struct chat {
 /* By content, as llama.cpp detects it; falls back on the architecture. */
 enum chat_template_kind chat_template_detect(const char *tmpl, enum model_arch arch);
 const char *chat_template_name(enum chat_template_kind k); /* "phi3", "llama3" */
-int chat_template_from_name(const char *name);            /* -1 when unknown */
+int chat_template_from_name(const char *name);             /* -1 when unknown */
 
 void chat_init(chat *c, enum chat_template_kind tmpl);
 void chat_free(chat *c);
@@ -44,6 +44,9 @@ chat_message *chat_add(chat *c, enum chat_role role, const char *content);
 void chat_pop(chat *c);
 /* Gives an assistant message the ids it was generated as (copied; n may be 0). */
 void chat_message_set_ids(chat_message *m, const int32_t *ids, size_t n);
+/* Drops every reply's ids, so the next prompt tokenizes their text: for a
+ * model with another vocabulary (ids belong to the model that made them). */
+void chat_forget_ids(chat *c);
 
 /* The template's text for messages (system message included when msgs has
  * one), exactly as llama.cpp's llama_chat_apply_template writes it. */

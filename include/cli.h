@@ -49,5 +49,6 @@ int cli_info(cli_options *o);
 int cli_synth(cli_options *o);
 int cli_quantize(cli_options *o);
 int cli_bench(cli_options *o);
+int cli_chat(cli_options *o);
 
 #endif

@@ -110,7 +110,7 @@ typedef struct config {
     config_preset *presets; /* system prompt presets */
     size_t n_presets;
     char *system_prompt; /* name of the preset used at start; NULL: none */
-    char *theme;         /* a theme's name (never NULL) */
+    char *theme;         /* a theme name, or a theme file's absolute path (for theme_load) */
     int keys[CONFIG_N_ACTIONS][CONFIG_MAX_KEYS]; /* 0 ends a shorter list */
     char *transcripts_dir;                       /* absolute */
     bool autosave;
@@ -198,12 +198,12 @@ enum config_yaml_style { CONFIG_YAML_PLAIN, CONFIG_YAML_QUOTED, CONFIG_YAML_BLOC
 typedef struct config_yaml_node config_yaml_node;
 struct config_yaml_node {
     enum config_yaml_kind kind;
-    int line, col;               /* 1-based, where the node starts */
-    char *text;                  /* scalar: NUL-terminated */
-    size_t len;                  /* scalar: bytes in text */
+    int line, col;                /* 1-based, where the node starts */
+    char *text;                   /* scalar: NUL-terminated */
+    size_t len;                   /* scalar: bytes in text */
     enum config_yaml_style style; /* scalar: only a plain one can be a number, bool or null */
-    config_yaml_node **items;    /* list: items; map: key, value, key, value, ... */
-    size_t n;                    /* entries in items */
+    config_yaml_node **items;     /* list: items; map: key, value, key, value, ... */
+    size_t n;                     /* entries in items */
 };
 
 /* Parses one YAML document into a tree; *root is NULL for an empty document.
@@ -236,6 +236,11 @@ config_yaml_node *config_yaml_get(const config_yaml_node *map, const char *key);
 void config_yaml_put(config_yaml_node *map, const char *key, config_yaml_node *value);
 /* Appends the tree as a YAML document (block style) to out. */
 int config_yaml_emit(const config_yaml_node *root, lm_buf *out, lm_error *err);
+
+/* Text from a file made fit for a one-line message: at most 40 bytes (then
+ * "..."), control characters shown as '?'. Returns buf. */
+#define CONFIG_PRINTABLE_SIZE 48
+const char *config_yaml_printable(const char *text, size_t len, char buf[CONFIG_PRINTABLE_SIZE]);
 
 /* Formats "path:line:col: " + message into err; returns false. */
 bool config_yaml_fail(lm_error *err, const char *path, const config_yaml_node *n, const char *fmt,

@@ -1,7 +1,13 @@
 /* kernels: matrix products of quantized weights with float activations, the
  * hot loops of the forward pass. Activations are converted once per product to
  * the weight type's dot-product format (quant.h), then rows are split among the
- * pool's threads. No I/O, no allocation: the caller passes scratch memory. */
+ * pool's threads. One token (generation) streams every weight row once and is
+ * bound by memory bandwidth; a batch of tokens (a prompt) packs rows into
+ * panels held in cache and is bound by arithmetic. The instruction set (AVX2,
+ * AVX-512 with VNNI, or portable C) is chosen at run time from the CPU; the
+ * environment variable LMTERM_KERNELS=scalar|avx2|avx512 caps it. No I/O; the
+ * caller passes the scratch memory, and the pool keeps each thread's panel
+ * buffer, so a steady run allocates nothing. */
 #ifndef LMTERM_KERNELS_H
 #define LMTERM_KERNELS_H
 
@@ -30,5 +36,9 @@ void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, i
 
 /* Which implementation runs: "scalar", "avx2", "avx512". */
 const char *kernels_backend(void);
+/* Forces one ("scalar", "avx2", "avx512"), for tests that compare them; -1
+ * when this CPU or build lacks it. NULL: choose again from the CPU and
+ * LMTERM_KERNELS. Not to be called while a product runs. */
+int kernels_set_backend(const char *name);
 
 #endif

@@ -4,6 +4,8 @@
 #ifndef LMTERM_THREADPOOL_H
 #define LMTERM_THREADPOOL_H
 
+#include <stddef.h>
+
 typedef struct threadpool threadpool;
 
 /* fn is called once on every thread with ith = 0..nth-1. */
@@ -15,6 +17,11 @@ void threadpool_free(threadpool *p);
 int threadpool_size(const threadpool *p);
 /* Runs fn on every thread and returns when all have finished. */
 void threadpool_run(threadpool *p, threadpool_fn fn, void *ctx);
+/* Scratch memory owned by thread ith: 64-byte aligned, at least `bytes` long,
+ * kept from call to call and grown when more is asked for (so a steady run
+ * allocates nothing). NULL when it cannot be allocated. Only thread ith uses
+ * it during a task; other threads may call this only between tasks. */
+void *threadpool_scratch(threadpool *p, int ith, size_t bytes);
 /* The number of physical cores (the default thread count). */
 int threadpool_default_threads(void);
 

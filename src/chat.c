@@ -99,6 +99,14 @@ void chat_message_set_ids(chat_message *m, const int32_t *ids, size_t n) {
     m->n_ids = n;
 }
 
+void chat_forget_ids(chat *c) {
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->msgs[i].ids);
+        c->msgs[i].ids = NULL;
+        c->msgs[i].n_ids = 0;
+    }
+}
+
 /* ---- the template walk ---- */
 
 typedef struct sink {
@@ -112,14 +120,19 @@ typedef struct sink {
 
 static const char *role_name(enum chat_role r) {
     switch (r) {
-    case CHAT_ROLE_SYSTEM: return "system";
-    case CHAT_ROLE_USER: return "user";
-    case CHAT_ROLE_ASSISTANT: return "assistant";
+    case CHAT_ROLE_SYSTEM:
+        return "system";
+    case CHAT_ROLE_USER:
+        return "user";
+    case CHAT_ROLE_ASSISTANT:
+        return "assistant";
     }
     return "user";
 }
 
-static void put_markup(const sink *s, const char *text) { s->markup(s->ctx, text, strlen(text)); }
+static void put_markup(const sink *s, const char *text) {
+    s->markup(s->ctx, text, strlen(text));
+}
 
 /* C's isspace in the "C" locale, which llama.cpp's trim uses: ASCII only. */
 static bool ascii_space(char ch) {
@@ -131,7 +144,9 @@ static void trim(const char **text, size_t *len) {
     while (*len > 0 && ascii_space((*text)[*len - 1])) (*len)--;
 }
 
-static const char *content_of(const chat_message *m) { return m->content ? m->content : ""; }
+static const char *content_of(const chat_message *m) {
+    return m->content ? m->content : "";
+}
 
 static bool has_ids(const sink *s, const chat_message *m) {
     return s->use_ids && m->role == CHAT_ROLE_ASSISTANT && m->ids != NULL;
@@ -142,8 +157,10 @@ static void phi3_message(const sink *s, const chat_message *m) {
     put_markup(s, "<|");
     put_markup(s, role_name(m->role));
     put_markup(s, "|>\n");
-    if (has_ids(s, m)) s->ids(s->ctx, m->ids, m->n_ids);
-    else s->content(s->ctx, content_of(m), strlen(content_of(m)));
+    if (has_ids(s, m))
+        s->ids(s->ctx, m->ids, m->n_ids);
+    else
+        s->content(s->ctx, content_of(m), strlen(content_of(m)));
     put_markup(s, "<|end|>\n");
 }
 
@@ -165,8 +182,10 @@ static void llama3_message(const sink *s, const chat_message *m) {
 }
 
 static void write_message(enum chat_template_kind k, const sink *s, const chat_message *m) {
-    if (k == CHAT_TEMPLATE_LLAMA3) llama3_message(s, m);
-    else phi3_message(s, m);
+    if (k == CHAT_TEMPLATE_LLAMA3)
+        llama3_message(s, m);
+    else
+        phi3_message(s, m);
 }
 
 static void write_generation_prompt(enum chat_template_kind k, const sink *s) {
@@ -181,7 +200,9 @@ static void buf_block(void *ctx, bool droppable) {
     (void)droppable;
 }
 
-static void buf_text(void *ctx, const char *text, size_t len) { lm_buf_append(ctx, text, len); }
+static void buf_text(void *ctx, const char *text, size_t len) {
+    lm_buf_append(ctx, text, len);
+}
 
 static void buf_ids(void *ctx, const int32_t *ids, size_t n) {
     (void)ctx;
@@ -199,7 +220,9 @@ void chat_render(enum chat_template_kind k, const chat_message *msgs, size_t n, 
 
 /* ---- rendering to an engine request ---- */
 
-static void req_block(void *ctx, bool droppable) { engine_request_add_block(ctx, droppable); }
+static void req_block(void *ctx, bool droppable) {
+    engine_request_add_block(ctx, droppable);
+}
 
 /* Consecutive markup joins one segment; empty text makes none. */
 static void req_markup(void *ctx, const char *text, size_t len) {

@@ -50,7 +50,9 @@ config_yaml_node *config_yaml_new_scalar(const char *text, enum config_yaml_styl
     return n;
 }
 
-config_yaml_node *config_yaml_new_map(void) { return new_node(CONFIG_YAML_MAP, 0, 0); }
+config_yaml_node *config_yaml_new_map(void) {
+    return new_node(CONFIG_YAML_MAP, 0, 0);
+}
 
 config_yaml_node *config_yaml_get(const config_yaml_node *map, const char *key) {
     if (!map || map->kind != CONFIG_YAML_MAP) return NULL;
@@ -76,8 +78,8 @@ void config_yaml_put(config_yaml_node *map, const char *key, config_yaml_node *v
 bool config_yaml_fail(lm_error *err, const char *path, const config_yaml_node *n, const char *fmt,
                       ...) {
     if (!err) return false;
-    int k = snprintf(err->msg, sizeof err->msg, "%s:%d:%d: ", path, n ? n->line : 1,
-                     n ? n->col : 1);
+    int k =
+        snprintf(err->msg, sizeof err->msg, "%s:%d:%d: ", path, n ? n->line : 1, n ? n->col : 1);
     if (k < 0 || (size_t)k >= sizeof err->msg) return false;
     va_list ap;
     va_start(ap, fmt);
@@ -110,8 +112,7 @@ static int parser_error(const yaml_parser_t *p, const char *path, const char *te
         col = (int)p->problem_mark.column + 1;
     }
     const char *problem = p->problem ? p->problem : "malformed YAML";
-    if (p->context)
-        return lm_fail(err, "%s:%d:%d: %s (%s)", path, line, col, problem, p->context);
+    if (p->context) return lm_fail(err, "%s:%d:%d: %s (%s)", path, line, col, problem, p->context);
     return lm_fail(err, "%s:%d:%d: %s", path, line, col, problem);
 }
 
@@ -163,17 +164,20 @@ static bool attach(builder *b, const yaml_event_t *e, config_yaml_node *n) {
 static enum config_yaml_style scalar_style(yaml_scalar_style_t s) {
     switch (s) {
     case YAML_SINGLE_QUOTED_SCALAR_STYLE:
-    case YAML_DOUBLE_QUOTED_SCALAR_STYLE: return CONFIG_YAML_QUOTED;
+    case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+        return CONFIG_YAML_QUOTED;
     case YAML_LITERAL_SCALAR_STYLE:
-    case YAML_FOLDED_SCALAR_STYLE: return CONFIG_YAML_BLOCK;
-    default: return CONFIG_YAML_PLAIN;
+    case YAML_FOLDED_SCALAR_STYLE:
+        return CONFIG_YAML_BLOCK;
+    default:
+        return CONFIG_YAML_PLAIN;
     }
 }
 
 static bool on_scalar(builder *b, const yaml_event_t *e) {
     if (!check_plain_event(b, e, e->data.scalar.anchor, e->data.scalar.tag)) return false;
-    config_yaml_node *n = new_node(CONFIG_YAML_SCALAR, (int)e->start_mark.line + 1,
-                                   (int)e->start_mark.column + 1);
+    config_yaml_node *n =
+        new_node(CONFIG_YAML_SCALAR, (int)e->start_mark.line + 1, (int)e->start_mark.column + 1);
     n->text = lm_xstrndup((const char *)e->data.scalar.value, e->data.scalar.length);
     n->len = e->data.scalar.length;
     n->style = scalar_style(e->data.scalar.style);
@@ -192,7 +196,8 @@ static bool on_open(builder *b, const yaml_event_t *e, enum config_yaml_kind kin
     if (!check_plain_event(b, e, anchor, tag)) return false;
     if (b->depth == CONFIG_YAML_MAX_DEPTH)
         return build_fail(b, &e->start_mark, "nested too deeply (the limit is 32 levels)");
-    config_yaml_node *n = new_node(kind, (int)e->start_mark.line + 1, (int)e->start_mark.column + 1);
+    config_yaml_node *n =
+        new_node(kind, (int)e->start_mark.line + 1, (int)e->start_mark.column + 1);
     if (!attach(b, e, n)) return false;
     b->stack[b->depth++] = n;
     return true;
@@ -205,16 +210,23 @@ static bool on_event(builder *b, const yaml_event_t *e, bool *done) {
         if (++b->n_documents > 1)
             return build_fail(b, &e->start_mark, "only one YAML document is allowed");
         return true;
-    case YAML_ALIAS_EVENT: return build_fail(b, &e->start_mark, "aliases (*name) are not supported");
-    case YAML_SCALAR_EVENT: return on_scalar(b, e);
-    case YAML_SEQUENCE_START_EVENT: return on_open(b, e, CONFIG_YAML_LIST);
-    case YAML_MAPPING_START_EVENT: return on_open(b, e, CONFIG_YAML_MAP);
+    case YAML_ALIAS_EVENT:
+        return build_fail(b, &e->start_mark, "aliases (*name) are not supported");
+    case YAML_SCALAR_EVENT:
+        return on_scalar(b, e);
+    case YAML_SEQUENCE_START_EVENT:
+        return on_open(b, e, CONFIG_YAML_LIST);
+    case YAML_MAPPING_START_EVENT:
+        return on_open(b, e, CONFIG_YAML_MAP);
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:
         if (b->depth > 0) b->depth--;
         return true;
-    case YAML_STREAM_END_EVENT: *done = true; return true;
-    default: return true;
+    case YAML_STREAM_END_EVENT:
+        *done = true;
+        return true;
+    default:
+        return true;
     }
 }
 
@@ -269,15 +281,19 @@ static const char *kind_name(const config_yaml_node *n) {
     return n->kind == CONFIG_YAML_LIST ? "a list" : n->kind == CONFIG_YAML_MAP ? "a map" : "text";
 }
 
-/* The scalar's text, made safe to quote in a message: at most 40 bytes,
- * control characters as '?'. */
-static const char *quote_text(const config_yaml_node *n, char buf[48]) {
+const char *config_yaml_printable(const char *text, size_t len, char buf[CONFIG_PRINTABLE_SIZE]) {
     size_t k = 0;
-    for (size_t i = 0; i < n->len && k < 40; i++)
-        buf[k++] = (unsigned char)n->text[i] < 0x20 || n->text[i] == 0x7f ? '?' : n->text[i];
-    if (n->len > 40) memcpy(buf + k, "...", 3), k += 3;
+    for (size_t i = 0; i < len && k < 40; i++) {
+        unsigned char c = (unsigned char)text[i];
+        buf[k++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
     buf[k] = 0;
+    if (len > 40) strcat(buf, "...");
     return buf;
+}
+
+static const char *quote_text(const config_yaml_node *n, char buf[CONFIG_PRINTABLE_SIZE]) {
+    return config_yaml_printable(n->text, n->len, buf);
 }
 
 bool config_yaml_is_null(const config_yaml_node *n) {
@@ -289,7 +305,7 @@ bool config_yaml_is_null(const config_yaml_node *n) {
 /* Numbers and booleans must be plain scalars: "4" in quotes is text. */
 static bool expect_plain(const char *path, const char *key, const config_yaml_node *n,
                          const char *what, lm_error *err) {
-    char q[48];
+    char q[CONFIG_PRINTABLE_SIZE];
     if (n->kind != CONFIG_YAML_SCALAR)
         return config_yaml_fail(err, path, n, "%s: expected %s, found %s", key, what, kind_name(n));
     if (n->style != CONFIG_YAML_PLAIN || n->len == 0)
@@ -303,17 +319,19 @@ bool config_yaml_bool(const char *path, const char *key, const config_yaml_node 
     static const char *yes[] = {"true", "yes", "on"}, *no[] = {"false", "no", "off"};
     if (!expect_plain(path, key, n, "true or false", err)) return false;
     for (int i = 0; i < 3; i++) {
-        if (strcasecmp(n->text, yes[i]) == 0) return *out = true, true;
-        if (strcasecmp(n->text, no[i]) == 0) return *out = false, true;
+        if (strcasecmp(n->text, yes[i]) == 0 || strcasecmp(n->text, no[i]) == 0) {
+            *out = strcasecmp(n->text, yes[i]) == 0;
+            return true;
+        }
     }
-    char q[48];
+    char q[CONFIG_PRINTABLE_SIZE];
     return config_yaml_fail(err, path, n, "%s: expected true or false, not '%s'", key,
                             quote_text(n, q));
 }
 
 bool config_yaml_int(const char *path, const char *key, const config_yaml_node *n, long long lo,
                      long long hi, long long *out, lm_error *err) {
-    char what[96], q[48];
+    char what[96], q[CONFIG_PRINTABLE_SIZE];
     snprintf(what, sizeof what, "a whole number from %lld to %lld", lo, hi);
     if (!expect_plain(path, key, n, what, err)) return false;
     char *end;
@@ -328,7 +346,7 @@ bool config_yaml_int(const char *path, const char *key, const config_yaml_node *
 
 bool config_yaml_float(const char *path, const char *key, const config_yaml_node *n, double lo,
                        double hi, double *out, lm_error *err) {
-    char what[96], q[48];
+    char what[96], q[CONFIG_PRINTABLE_SIZE];
     snprintf(what, sizeof what, "a number from %g to %g", lo, hi);
     if (!expect_plain(path, key, n, what, err)) return false;
     char *end;
@@ -365,20 +383,23 @@ static int write_to_buf(void *data, unsigned char *bytes, size_t size) {
     return 1;
 }
 
+/* A quoted scalar is left to libyaml's choice of quotes (single where it
+ * can), so that writing a file read back from our own output gives the
+ * same text again. */
 static yaml_scalar_style_t emit_style(enum config_yaml_style s) {
-    switch (s) {
-    case CONFIG_YAML_QUOTED: return YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-    case CONFIG_YAML_BLOCK: return YAML_LITERAL_SCALAR_STYLE;
-    default: return YAML_ANY_SCALAR_STYLE;
-    }
+    return s == CONFIG_YAML_BLOCK ? YAML_LITERAL_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE;
 }
 
 static bool emit_node(yaml_emitter_t *em, const config_yaml_node *n) {
     yaml_event_t e;
     if (n->kind == CONFIG_YAML_SCALAR) {
+        /* A plain scalar the emitter cannot write plain (an empty key, text
+         * with a line break) is quoted. quoted_implicit must be set, or libyaml
+         * marks it with a "!" tag, which the reader refuses. Such a scalar is
+         * text either way: it could not have been a number, bool or null. */
         bool plain = n->style == CONFIG_YAML_PLAIN;
-        yaml_scalar_event_initialize(&e, NULL, NULL, (yaml_char_t *)n->text, (int)n->len, plain,
-                                     !plain, emit_style(n->style));
+        yaml_scalar_event_initialize(&e, NULL, NULL, (yaml_char_t *)n->text, (int)n->len, plain, 1,
+                                     emit_style(n->style));
         return yaml_emitter_emit(em, &e);
     }
     if (n->kind == CONFIG_YAML_LIST)
@@ -388,8 +409,10 @@ static bool emit_node(yaml_emitter_t *em, const config_yaml_node *n) {
     if (!yaml_emitter_emit(em, &e)) return false;
     for (size_t i = 0; i < n->n; i++)
         if (!emit_node(em, n->items[i])) return false;
-    if (n->kind == CONFIG_YAML_LIST) yaml_sequence_end_event_initialize(&e);
-    else yaml_mapping_end_event_initialize(&e);
+    if (n->kind == CONFIG_YAML_LIST)
+        yaml_sequence_end_event_initialize(&e);
+    else
+        yaml_mapping_end_event_initialize(&e);
     return yaml_emitter_emit(em, &e);
 }
 

@@ -287,7 +287,12 @@ static int build_prompt(engine *e, const engine_request *r, lm_tokens *prompt, i
     size_t reserve = r->reply_reserve > 0 ? (size_t)r->reply_reserve : 0;
     if (reserve >= limit) reserve = limit / 2;
     *n_dropped = 0;
-    for (int b = 0; b < n_blocks && rc == 0 && total + reserve > limit; b++) {
+    /* When blocks must go, free a quarter of the context at once: dropping
+     * just enough would change the prompt's start, and so re-read the whole
+     * cache, on every following turn. */
+    size_t target = total + reserve > limit ? limit - (reserve > limit / 4 ? reserve : limit / 4)
+                                            : limit;
+    for (int b = 0; b < n_blocks && rc == 0 && total + reserve > target; b++) {
         if (!r->blocks[b].droppable) continue;
         dropped[b] = true;
         total -= blocks[b].n;

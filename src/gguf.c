@@ -67,6 +67,9 @@ __attribute__((format(printf, 3, 4))) static int bad(reader *r, uint64_t at, con
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    /* Tensor names come from the file: no newline or terminal escape may reach a message. */
+    for (char *c = what; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) *c = '?';
     return lm_fail(r->err, "%s: %s (at byte %" PRIu64 ")", r->name, what, at);
 }
 

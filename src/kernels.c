@@ -1,52 +1,257 @@
-/* kernels: see include/kernels.h. This file holds the portable path: the
- * activations are converted with quant_quantize_row and each output is one
+/* kernels: see include/kernels.h. This file chooses the instruction set,
+ * converts the activations, and splits the rows of each product among the
+ * pool's threads; the SIMD kernels live in kernels_avx2.c and
+ * kernels_avx512.c. The portable path is here too: each output is one
  * quant_vec_dot_ref, the arithmetic llama.cpp's generic code performs. */
-#include "kernels.h"
+#include "kernels_impl.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-size_t kernels_scratch_bytes(const kernels_matrix *w, int n_tok) {
-    const quant_type_info *info = quant_info(w->type);
-    return quant_row_size(info->vec_dot_type, w->cols) * (size_t)n_tok + 64;
+/* ---- choosing the instruction set ---- */
+
+static bool cpu_has_f16c(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+    return (c >> 29) & 1;
+#else
+    return false;
+#endif
 }
 
-const char *kernels_backend(void) { return "scalar"; }
+static bool cpu_supports(const char *name) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (strcmp(name, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+    if (strcmp(name, "avx512") == 0)
+        return cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#endif
+    return strcmp(name, "scalar") == 0;
+}
+
+static const kernels_ops scalar_ops; /* defined at the end */
+
+/* The best table this CPU runs, no better than `limit` ("avx512" = any). */
+static const kernels_ops *best_ops(const char *limit) {
+    bool allow512 = strcmp(limit, "avx512") == 0;
+    bool allow2 = allow512 || strcmp(limit, "avx2") == 0;
+    if (allow512 && kernels_avx512_ops() && cpu_supports("avx512")) return kernels_avx512_ops();
+    if (allow2 && kernels_avx2_ops() && cpu_supports("avx2")) return kernels_avx2_ops();
+    return &scalar_ops;
+}
+
+static _Atomic(const kernels_ops *) active_ops;
+
+static const kernels_ops *ops(void) {
+    const kernels_ops *o = atomic_load_explicit(&active_ops, memory_order_acquire);
+    if (o) return o;
+    const char *env = getenv("LMTERM_KERNELS");
+    bool known = env && (!strcmp(env, "scalar") || !strcmp(env, "avx2") || !strcmp(env, "avx512"));
+    o = best_ops(known ? env : "avx512");
+    atomic_store_explicit(&active_ops, o, memory_order_release);
+    return o;
+}
+
+int kernels_set_backend(const char *name) {
+    if (!name) {
+        atomic_store(&active_ops, NULL); /* chosen again, from LMTERM_KERNELS or the CPU */
+        return 0;
+    }
+    const kernels_ops *o = best_ops(name);
+    if (strcmp(o->name, name) != 0) return -1;
+    atomic_store(&active_ops, o);
+    return 0;
+}
+
+const char *kernels_backend(void) { return ops()->name; }
+
+/* ---- activations ---- */
+
+/* The layout a type's SIMD kernels read (ACT_REF where they have none). */
+static enum kernels_act simd_act(enum quant_type t) {
+    switch (t) {
+    case QT_F32: return ACT_F32;
+    case QT_F16: return ACT_F16R;
+    case QT_BF16: return ACT_BF16R;
+    case QT_Q4_0: case QT_Q4_1: case QT_Q5_0: case QT_Q5_1: case QT_Q8_0: return ACT_Q8X4;
+    case QT_Q2_K: case QT_Q3_K: case QT_Q4_K: case QT_Q5_K: case QT_Q6_K: return ACT_Q8K;
+    default: return ACT_REF;
+    }
+}
+
+int kernels_zero_point(enum quant_type wtype) {
+    switch (wtype) {
+    case QT_Q4_0: return 8;
+    case QT_Q5_0: return 16;
+    case QT_Q8_0: return 128;
+    default: return 0;
+    }
+}
+
+static size_t round_up_64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t kernels_act_row_bytes(enum kernels_act act, enum quant_type wtype, int64_t cols) {
+    switch (act) {
+    case ACT_REF: return round_up_64(quant_row_size(quant_info(wtype)->vec_dot_type, cols));
+    case ACT_Q8X4: return (size_t)((cols / 32 + 3) / 4) * sizeof(kernels_q8x4);
+    case ACT_Q8K: return (size_t)(cols / QK_K) * sizeof(kernels_q8k);
+    case ACT_F32: case ACT_F16R: case ACT_BF16R: return round_up_64((size_t)cols * sizeof(float));
+    }
+    return 0;
+}
+
+/* Q8_0 or Q8_1 codes, four blocks to a kernels_q8x4. */
+static void convert_q8x4(enum quant_type wtype, const float *x, int64_t cols, kernels_q8x4 *dst) {
+    const int zero = kernels_zero_point(wtype);
+    const bool with_sum = quant_info(wtype)->vec_dot_type == QT_Q8_1;
+    const int64_t nb = cols / 32;
+    memset(dst, 0, (size_t)((nb + 3) / 4) * sizeof *dst);
+    for (int64_t b = 0; b < nb; b++) {
+        kernels_q8x4 *q = dst + b / 4;
+        const int k = (int)(b % 4);
+        block_q8_1 blk; /* Q8_0 is Q8_1 without s */
+        quant_quantize_row(QT_Q8_1, x + 32 * b, &blk, 32);
+        memcpy(q->qs + 16 * k, blk.qs, 16);
+        memcpy(q->qs + 64 + 16 * k, blk.qs + 16, 16);
+        int sum = 0;
+        for (int i = 0; i < 32; i++) sum += blk.qs[i];
+        q->bias[4 * k] = -zero * sum;
+        q->d[k] = quant_f16_to_f32(blk.d);
+        q->s[k] = with_sum ? quant_f16_to_f32(blk.s) : 0.0f;
+    }
+}
+
+static void convert_q8k(enum quant_type wtype, const float *x, int64_t cols, kernels_q8k *dst) {
+    const bool reorder = wtype == QT_Q4_K || wtype == QT_Q5_K;
+    for (int64_t i = 0; i < cols / QK_K; i++, dst++) {
+        block_q8_K blk;
+        quant_quantize_row(QT_Q8_K, x + QK_K * i, &blk, QK_K);
+        for (int e = 0; e < QK_K; e++) dst->qs[reorder ? kernels_q8k_k4_pos(e) : e] = blk.qs[e];
+        dst->d = blk.d;
+        memcpy(dst->bsums, blk.bsums, sizeof dst->bsums);
+        for (int j = 0; j < 8; j++) dst->bsum32[j] = (int16_t)(blk.bsums[2 * j] + blk.bsums[2 * j + 1]);
+        memset(dst->pad, 0, sizeof dst->pad);
+    }
+}
+
+void kernels_convert_row(enum kernels_act act, enum quant_type wtype, const float *x,
+                         int64_t cols, void *dst) {
+    switch (act) {
+    case ACT_REF: quant_quantize_row(quant_info(wtype)->vec_dot_type, x, dst, cols); break;
+    case ACT_Q8X4: convert_q8x4(wtype, x, cols, dst); break;
+    case ACT_Q8K: convert_q8k(wtype, x, cols, dst); break;
+    case ACT_F32: memcpy(dst, x, (size_t)cols * sizeof *x); break;
+    case ACT_F16R: {
+        float *f = dst;
+        for (int64_t i = 0; i < cols; i++) f[i] = quant_f16_to_f32(quant_f32_to_f16(x[i]));
+        break;
+    }
+    case ACT_BF16R: {
+        float *f = dst;
+        for (int64_t i = 0; i < cols; i++) f[i] = quant_bf16_to_f32(quant_f32_to_bf16(x[i]));
+        break;
+    }
+    }
+}
+
+size_t kernels_scratch_bytes(const kernels_matrix *w, int n_tok) {
+    size_t ref = kernels_act_row_bytes(ACT_REF, w->type, w->cols);
+    size_t simd = kernels_act_row_bytes(simd_act(w->type), w->type, w->cols);
+    return (ref > simd ? ref : simd) * (size_t)n_tok + 64;
+}
+
+/* ---- splitting a product among the threads ---- */
+
+/* Batches of at least this many tokens go through the packed-panel kernels. */
+#define GEMM_MIN_TOKENS 2
 
 typedef struct matmul_task {
-    const kernels_matrix *w;
+    kernels_job job;
+    const kernels_type_fns *fns;
     const float *x;
-    float *y;
-    int n_tok;
-    uint8_t *act; /* activations converted to the vec-dot type */
-    size_t act_row_bytes;
-    enum quant_type act_type;
+    enum kernels_act act;
+    threadpool *pool;
+    bool batched;
+    atomic_llong next_chunk;
 } matmul_task;
 
 static void convert_activations(void *arg, int ith, int nth) {
     matmul_task *t = arg;
-    for (int i = ith; i < t->n_tok; i += nth)
-        quant_quantize_row(t->act_type, t->x + (size_t)i * t->w->cols,
-                           t->act + (size_t)i * t->act_row_bytes, t->w->cols);
+    const kernels_matrix *w = t->job.w;
+    for (int i = ith; i < t->job.n_tok; i += nth)
+        kernels_convert_row(t->act, w->type, t->x + (size_t)i * w->cols, w->cols,
+                            (uint8_t *)t->job.act + (size_t)i * t->job.act_stride);
 }
 
-static void dot_rows(void *arg, int ith, int nth) {
+/* Workers take chunks of rows in turn, so a thread slowed by another process
+ * does not hold the others up. */
+static void compute_rows(void *arg, int ith, int nth) {
+    (void)nth;
     matmul_task *t = arg;
-    const kernels_matrix *w = t->w;
-    int64_t per = (w->rows + nth - 1) / nth;
-    int64_t r0 = per * ith, r1 = r0 + per < w->rows ? r0 + per : w->rows;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
-        for (int i = 0; i < t->n_tok; i++)
-            t->y[(size_t)i * w->rows + r] =
-                quant_vec_dot_ref(w->type, row, t->act + (size_t)i * t->act_row_bytes, w->cols);
+    const int64_t rows = t->job.w->rows;
+    void *panel = NULL;
+    if (t->batched) {
+        panel = threadpool_scratch(t->pool, ith, t->fns->panel_bytes(t->job.w->cols));
+        if (!panel) return; /* kernels_matmul checked that this cannot happen */
     }
+    for (;;) {
+        int64_t r0 = atomic_fetch_add(&t->next_chunk, 1) * KERNELS_CHUNK_ROWS;
+        if (r0 >= rows) break;
+        int64_t r1 = r0 + KERNELS_CHUNK_ROWS < rows ? r0 + KERNELS_CHUNK_ROWS : rows;
+        if (t->batched)
+            t->fns->gemm(&t->job, r0, r1, panel);
+        else
+            t->fns->gemv(&t->job, r0, r1);
+    }
+}
+
+/* The panel scratch of every thread, allocated before the workers start so
+ * that a failure is seen here. */
+static bool panels_ready(threadpool *pool, size_t bytes) {
+    for (int i = 0; i < threadpool_size(pool); i++)
+        if (!threadpool_scratch(pool, i, bytes)) return false;
+    return true;
 }
 
 void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, int n_tok, float *y,
                     void *scratch) {
-    matmul_task t = {.w = w, .x = x, .y = y, .n_tok = n_tok, .act = scratch};
-    t.act_type = quant_info(w->type)->vec_dot_type;
-    t.act_row_bytes = quant_row_size(t.act_type, w->cols);
-    threadpool_run(pool, convert_activations, &t);
-    threadpool_run(pool, dot_rows, &t);
+    const kernels_type_fns *fns = &ops()->types[w->type];
+    if (!fns->gemv) fns = &scalar_ops.types[w->type];
+    matmul_task t = {.fns = fns, .x = x, .act = fns->act, .pool = pool};
+    t.job = (kernels_job){.w = w, .act = scratch, .n_tok = n_tok, .y = y,
+                          .act_stride = kernels_act_row_bytes(fns->act, w->type, w->cols),
+                          .zero = kernels_zero_point(w->type)};
+    t.batched = n_tok >= GEMM_MIN_TOKENS && fns->gemm &&
+                panels_ready(pool, fns->panel_bytes(w->cols));
+    atomic_init(&t.next_chunk, 0);
+    if (n_tok == 1)
+        convert_activations(&t, 0, 1); /* one row: not worth waking the workers */
+    else
+        threadpool_run(pool, convert_activations, &t);
+    threadpool_run(pool, compute_rows, &t);
 }
+
+/* ---- the portable path ---- */
+
+static void gemv_ref(const kernels_job *j, int64_t r0, int64_t r1) {
+    const kernels_matrix *w = j->w;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        for (int t = 0; t < j->n_tok; t++)
+            j->y[(size_t)t * w->rows + r] = quant_vec_dot_ref(
+                w->type, row, (const uint8_t *)j->act + (size_t)t * j->act_stride, w->cols);
+    }
+}
+
+#define REF(type) [type] = {ACT_REF, gemv_ref, NULL, NULL}
+
+static const kernels_ops scalar_ops = {
+    "scalar",
+    {REF(QT_F32), REF(QT_F16), REF(QT_BF16), REF(QT_Q4_0), REF(QT_Q4_1), REF(QT_Q5_0),
+     REF(QT_Q5_1), REF(QT_Q8_0), REF(QT_Q2_K), REF(QT_Q3_K), REF(QT_Q4_K), REF(QT_Q5_K),
+     REF(QT_Q6_K)},
+};

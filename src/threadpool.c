@@ -20,6 +20,8 @@ typedef struct worker {
     threadpool *pool;
     int ith;
     pthread_t thread;
+    void *scratch;
+    size_t scratch_bytes;
 } worker;
 
 struct threadpool {
@@ -107,6 +109,7 @@ void threadpool_free(threadpool *p) {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
+    for (int i = 0; i < p->n_threads; i++) lm_free_aligned(p->workers[i].scratch);
     free(p->workers);
     free(p);
 }
@@ -135,6 +138,15 @@ void threadpool_run(threadpool *p, threadpool_fn fn, void *ctx) {
         while (atomic_load(&p->pending)) pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
+}
+
+void *threadpool_scratch(threadpool *p, int ith, size_t bytes) {
+    worker *w = &p->workers[ith];
+    if (w->scratch_bytes >= bytes && w->scratch) return w->scratch;
+    lm_free_aligned(w->scratch);
+    w->scratch = lm_alloc_aligned(bytes);
+    w->scratch_bytes = w->scratch ? bytes : 0;
+    return w->scratch;
 }
 
 /* Counts distinct (physical id, core id) pairs in /proc/cpuinfo. */

@@ -711,8 +711,13 @@ int tokenizer_encode_fragments(const tokenizer *t, const tokenizer_fragment *fra
     lm_buf joined = {0};
     fragments fs = {0};
     for (size_t i = 0; i < n; i++) {
-        frag_push(&fs, joined.len, frags[i].len, -1,
-                  frags[i].parse_special ? MATCH_ALL : MATCH_NONE);
+        /* Neighbouring fragments that both parse special tokens are one text, so
+         * a token split between them is still found, as in tokenizer_encode. */
+        if (frags[i].parse_special && fs.n > 0 && fs.v[fs.n - 1].mode == MATCH_ALL)
+            fs.v[fs.n - 1].len += frags[i].len;
+        else
+            frag_push(&fs, joined.len, frags[i].len, -1,
+                      frags[i].parse_special ? MATCH_ALL : MATCH_NONE);
         lm_buf_append(&joined, frags[i].text, frags[i].len);
     }
     int rc = 0;

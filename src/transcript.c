@@ -11,9 +11,9 @@
  *                 {"role": "assistant", "content": "...", "time": ...,
  *                  "tokens_per_second": 12.5, "n_tokens": 3, "ids": [450, 20084, 526]}]}
  *
- * Numbers are written so that they read back bit for bit (%.9g for floats,
- * %.17g for doubles); a seed that a double cannot hold is written as a
- * string. The loader trusts nothing: the size is bounded, every member's
+ * Numbers are written so that they read back bit for bit (floats in their
+ * shortest exact form, doubles with %.17g); a seed that a double cannot hold
+ * is written as a string. The loader trusts nothing: the size is bounded, every member's
  * type and range is checked, and a failure leaves the caller's chat alone.
  * Token ids are only checked to be non-negative 32-bit integers here; the
  * engine checks them against the vocabulary of the model that reads them. */
@@ -38,10 +38,19 @@
 
 /* ---- writing JSON ---- */
 
-static void put_double(lm_buf *b, double v) { lm_buf_printf(b, "%.17g", isfinite(v) ? v : 0.0); }
+static void put_double(lm_buf *b, double v) {
+    lm_buf_printf(b, "%.17g", isfinite(v) ? v : 0.0);
+}
 
+/* The shortest form that reads back as the same float: 0.8, not 0.800000012. */
 static void put_float(lm_buf *b, float v) {
-    lm_buf_printf(b, "%.9g", isfinite(v) ? (double)v : 0.0);
+    char text[32];
+    if (!isfinite(v)) v = 0;
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, (double)v);
+        if ((float)strtod(text, NULL) == v) break; /* as the reader converts it */
+    }
+    lm_buf_puts(b, text);
 }
 
 static void put_key(lm_buf *b, const char *key) {
@@ -50,8 +59,10 @@ static void put_key(lm_buf *b, const char *key) {
 }
 
 static void put_str_or_null(lm_buf *b, const char *s) {
-    if (s) json_write_str(b, s, strlen(s));
-    else lm_buf_puts(b, "null");
+    if (s)
+        json_write_str(b, s, strlen(s));
+    else
+        lm_buf_puts(b, "null");
 }
 
 static void put_sampling(lm_buf *b, const sampler_params *p) {
@@ -64,8 +75,10 @@ static void put_sampling(lm_buf *b, const sampler_params *p) {
     lm_buf_puts(b, ", \"repeat_penalty\": ");
     put_float(b, p->repeat_penalty);
     lm_buf_printf(b, ", \"repeat_last_n\": %d, \"seed\": ", p->repeat_last_n);
-    if ((double)p->seed < EXACT_DOUBLE_INT) lm_buf_printf(b, "%llu}", (unsigned long long)p->seed);
-    else lm_buf_printf(b, "\"%llu\"}", (unsigned long long)p->seed);
+    if ((double)p->seed < EXACT_DOUBLE_INT)
+        lm_buf_printf(b, "%llu}", (unsigned long long)p->seed);
+    else
+        lm_buf_printf(b, "\"%llu\"}", (unsigned long long)p->seed);
 }
 
 static const char *role_name(enum chat_role r) {
@@ -108,8 +121,8 @@ static void json_transcript(const chat *c, const transcript_meta *meta, lm_buf *
     json_write_str(b, meta->precision, strlen(meta->precision));
     lm_buf_puts(b, "},\n  \"sampling\": ");
     put_sampling(b, &meta->sampling);
-    lm_buf_printf(b, ",\n  \"template\": \"%s\",\n  \"system_prompt\": ",
-                  chat_template_name(c->tmpl));
+    lm_buf_printf(b,
+                  ",\n  \"template\": \"%s\",\n  \"system_prompt\": ", chat_template_name(c->tmpl));
     put_str_or_null(b, c->system_prompt && *c->system_prompt ? c->system_prompt : NULL);
     lm_buf_puts(b, ",\n  \"messages\": [");
     for (size_t i = 0; i < c->n; i++) {
@@ -134,7 +147,8 @@ static void put_clock(lm_buf *b, double unix_seconds) {
     time_t t = (time_t)unix_seconds;
     struct tm tm;
     char text[64];
-    if (unix_seconds > 0 && localtime_r(&t, &tm) && strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm))
+    if (unix_seconds > 0 && localtime_r(&t, &tm) &&
+        strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm))
         lm_buf_puts(b, text);
     else
         lm_buf_puts(b, "unknown time");
@@ -164,8 +178,10 @@ static void markdown_header(const chat *c, const transcript_meta *meta, lm_buf *
     lm_buf_printf(b, "- Template: %s\n- Started: ", chat_template_name(c->tmpl));
     put_clock(b, meta->created);
     lm_buf_puts(b, "\n\n## System prompt\n\n");
-    if (c->system_prompt && *c->system_prompt) put_quoted(b, c->system_prompt);
-    else lm_buf_puts(b, "(none)\n");
+    if (c->system_prompt && *c->system_prompt)
+        put_quoted(b, c->system_prompt);
+    else
+        lm_buf_puts(b, "(none)\n");
 }
 
 static void markdown_turn(const chat_message *m, lm_buf *b) {
@@ -203,8 +219,10 @@ static int bad(const loader *L, const char *key, const char *what) {
 }
 
 static void descend(loader *L, const char *name, long index) {
-    if (index < 0) snprintf(L->where, sizeof L->where, "%s.", name);
-    else snprintf(L->where, sizeof L->where, "%s[%ld].", name, index);
+    if (index < 0)
+        snprintf(L->where, sizeof L->where, "%s.", name);
+    else
+        snprintf(L->where, sizeof L->where, "%s[%ld].", name, index);
 }
 
 /* A member that must be absent or of the given kind; NULL when absent (a

@@ -48,8 +48,10 @@ static void case_chat(const json_value *msgs, enum chat_template_kind k, chat *c
     chat_message *m = case_messages(msgs, &n);
     chat_init(c, k);
     for (size_t i = 0; i < n; i++) {
-        if (m[i].role == CHAT_ROLE_SYSTEM) chat_set_system(c, m[i].content);
-        else chat_add(c, m[i].role, m[i].content);
+        if (m[i].role == CHAT_ROLE_SYSTEM)
+            chat_set_system(c, m[i].content);
+        else
+            chat_add(c, m[i].role, m[i].content);
     }
     free(m);
 }
@@ -59,8 +61,10 @@ static void request_text(const engine_request *r, lm_buf *out) {
     for (int b = 0; b < r->n_blocks; b++) {
         for (int i = 0; i < r->blocks[b].n_segs; i++) {
             const engine_segment *s = &r->blocks[b].segs[i];
-            if (s->kind == SEG_TOKENS) lm_buf_puts(out, "[ids]");
-            else lm_buf_append(out, s->text, s->len);
+            if (s->kind == SEG_TOKENS)
+                lm_buf_puts(out, "[ids]");
+            else
+                lm_buf_append(out, s->text, s->len);
         }
     }
     lm_buf_cstr(out);
@@ -78,7 +82,8 @@ static void check_render(const char *template_json, enum chat_template_kind want
     json_value *root = read_json(path);
     if (!root) return;
     /* detected from the file's template even when the architecture says otherwise */
-    enum chat_template_kind k = chat_template_detect(json_get_str(root, "template", ""), other_arch);
+    enum chat_template_kind k =
+        chat_template_detect(json_get_str(root, "template", ""), other_arch);
     CHECK_EQ_INT(k, want_kind);
     const json_value *cases = json_get(root, "cases");
     CHECK(cases && cases->len >= 9);
@@ -143,8 +148,7 @@ static void check_request_text(const char *template_json, enum chat_template_kin
         const char *first_role = json_get_str(&msgs->items[0], "role", "");
         const char *first_content = json_get_str(&msgs->items[0], "content", "");
         /* an empty system prompt means none (the Jinja template skips it too) */
-        if (!add_ass || !add_ass->b || (!strcmp(first_role, "system") && !*first_content))
-            continue;
+        if (!add_ass || !add_ass->b || (!strcmp(first_role, "system") && !*first_content)) continue;
         chat ch;
         case_chat(msgs, k, &ch);
         engine_request r;
@@ -257,6 +261,13 @@ TEST(chat_request_llama3_ids_untrimmed) {
     chat_render(CHAT_TEMPLATE_LLAMA3, c.msgs, c.n, false, &rendered);
     CHECK(strstr(rendered.data, "\n\nhello<|eot_id|>") != NULL);
     lm_buf_free(&rendered);
+    /* a model with another vocabulary gets the text again */
+    chat_forget_ids(&c);
+    engine_request_free(&r);
+    chat_build_request(&c, &r);
+    text.len = 0;
+    request_text(&r, &text);
+    CHECK(strstr(text.data, "[ids]") == NULL && strstr(text.data, "\n\nhello<|eot_id|>"));
     lm_buf_free(&text);
     engine_request_free(&r);
     chat_free(&c);
@@ -350,8 +361,8 @@ static void check_chat_tokens(const char *logits_json, const char *template_json
                   want ? want->len : 0);
         for (size_t i = 0; !same && want && i < got.n && i < want->len; i++)
             if ((int32_t)want->items[i].num != got.ids[i]) {
-                test_fail(__FILE__, __LINE__, "first difference at %zu: %d, want %d", i,
-                          got.ids[i], (int)want->items[i].num);
+                test_fail(__FILE__, __LINE__, "first difference at %zu: %d, want %d", i, got.ids[i],
+                          (int)want->items[i].num);
                 break;
             }
         lm_tokens_free(&got);
@@ -378,8 +389,8 @@ static size_t count_id(const lm_tokens *t, int32_t id) {
 
 /* What a user types is text: "<|end|>" and "<|eot_id|>" in a message give
  * plain-text tokens, never the control tokens the template writes. */
-static void check_special_looking_text(const char *model, enum chat_template_kind k,
-                                       int32_t end_id, size_t template_ends) {
+static void check_special_looking_text(const char *model, enum chat_template_kind k, int32_t end_id,
+                                       size_t template_ends) {
     const char *dir = test_conformance_dir();
     if (!dir) {
         test_skip("no conformance data");
@@ -403,6 +414,7 @@ static void check_special_looking_text(const char *model, enum chat_template_kin
 }
 
 TEST(chat_special_looking_user_text_stays_text) {
-    check_special_looking_text("phi3-e64-F32.gguf", CHAT_TEMPLATE_PHI3, 32007, 1);     /* <|end|> */
-    check_special_looking_text("llama3-e32-F16.gguf", CHAT_TEMPLATE_LLAMA3, 128009, 1); /* <|eot_id|> */
+    check_special_looking_text("phi3-e64-F32.gguf", CHAT_TEMPLATE_PHI3, 32007, 1); /* <|end|> */
+    check_special_looking_text("llama3-e32-F16.gguf", CHAT_TEMPLATE_LLAMA3, 128009,
+                               1); /* <|eot_id|> */
 }

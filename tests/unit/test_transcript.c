@@ -62,8 +62,8 @@ static void sample_chat(chat *c, transcript_meta *meta) {
 
 static bool same_message(const chat_message *a, const chat_message *b) {
     if (a->role != b->role || strcmp(a->content, b->content) != 0 || a->time != b->time ||
-        a->gen_tps != b->gen_tps || a->n_tokens != b->n_tokens || (a->ids == NULL) != (b->ids == NULL) ||
-        a->n_ids != b->n_ids)
+        a->gen_tps != b->gen_tps || a->n_tokens != b->n_tokens ||
+        (a->ids == NULL) != (b->ids == NULL) || a->n_ids != b->n_ids)
         return false;
     return a->n_ids == 0 || memcmp(a->ids, b->ids, a->n_ids * sizeof *a->ids) == 0;
 }
@@ -371,11 +371,20 @@ TEST(transcript_markdown_has_what_a_reader_needs) {
     size_t len = 0;
     char *md = read_text(path, &len);
     if (!md) return;
-    static const char *const want[] = {
-        "Meta-Llama-3-8B-Instruct", "/models/llama 3 \"8b\".gguf", "Precision: int4",
-        "temperature 0.7", "top-p 0.9", "seed 9223372036854775813", "Template: llama3",
-        "## System prompt", "> Be \"brief\".\n> \tTabs", "## User · ", "Hello <|eot_id|>",
-        "## Assistant · ", "4 tokens, 12.3 tok/s", "a reply typed by hand"};
+    static const char *const want[] = {"Meta-Llama-3-8B-Instruct",
+                                       "/models/llama 3 \"8b\".gguf",
+                                       "Precision: int4",
+                                       "temperature 0.7",
+                                       "top-p 0.9",
+                                       "seed 9223372036854775813",
+                                       "Template: llama3",
+                                       "## System prompt",
+                                       "> Be \"brief\".\n> \tTabs",
+                                       "## User · ",
+                                       "Hello <|eot_id|>",
+                                       "## Assistant · ",
+                                       "4 tokens, 12.3 tok/s",
+                                       "a reply typed by hand"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         CHECK_MSG(strstr(md, want[i]) != NULL, "Markdown lacks \"%s\"", want[i]);
     /* a time of day on each turn */
@@ -387,8 +396,10 @@ TEST(transcript_markdown_has_what_a_reader_needs) {
 /* ---- the default folder ---- */
 
 static void restore_env(const char *name, char *saved) {
-    if (saved) setenv(name, saved, 1);
-    else unsetenv(name);
+    if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
     free(saved);
 }
 

@@ -1,0 +1,798 @@
+/* kernels_avx512: AVX-512 (F, BW, DQ, VL) with VNNI. Compiled with those
+ * flags and called only when the CPU has them (kernels.c checks).
+ *
+ * Generation (one token): each weight row is streamed once and unpacked in
+ * registers, four 32-weight blocks or one 256-weight super-block at a time;
+ * VNNI's vpdpbusd multiplies unsigned weight codes by signed activation codes
+ * and sums each four products into a 32-bit lane.
+ *
+ * Prompts (a batch): a chunk of rows is packed into panels of 16 rows in
+ * which each 64-byte vector holds four consecutive codes of every row. One
+ * vpdpbusd with four activation codes broadcast then does 64 multiply-adds
+ * for 16 rows, and a tile of 16 rows by up to 8 tokens stays in registers
+ * while the panel stays in the L2 cache. The integer sums are exact; only the
+ * order of the float additions differs from quant_vec_dot_ref's. */
+#include "kernels_impl.h"
+
+#include <immintrin.h>
+
+#define INLINE static inline __attribute__((always_inline))
+/* Register tiles are arrays indexed by loop counters: unrolled, they live in
+ * registers. */
+#define UNROLL _Pragma("GCC unroll 16")
+#define TILE_TOKENS 8 /* tokens per register tile */
+
+/* ---- small helpers ---- */
+
+static inline float hsum128(__m128 v) {
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
+}
+
+static inline float half(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return _cvtsh_ss(h);
+}
+
+/* Mask of the first n (0..64) bytes. */
+static inline __mmask64 first_bytes(int n) {
+    return n <= 0 ? 0 : n >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
+}
+
+static inline const uint8_t *row_of(const kernels_matrix *w, int64_t r) {
+    return (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+}
+
+static inline const uint8_t *act_of(const kernels_job *j, int t) {
+    return (const uint8_t *)j->act + (size_t)t * j->act_stride;
+}
+
+/* y[t][r] = dot(row r, token t) for rows [r0, r1) and every token. */
+#define GEMV_ROWS(name, dot, ...)                                                               \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                           \
+        const kernels_matrix *w = j->w;                                                         \
+        __VA_ARGS__;                                                                            \
+        for (int64_t r = r0; r < r1; r++)                                                       \
+            for (int t = 0; t < j->n_tok; t++)                                                  \
+                j->y[(size_t)t * w->rows + r] = dot(row_of(w, r), act_of(j, t), w->cols);       \
+    }
+
+/* ==== 32-weight blocks: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 ==== */
+
+enum q32_kind { Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 };
+
+static const int q32_block_bytes[] = {18, 20, 22, 24, 34};
+
+static inline bool q32_has_min(enum q32_kind k) { return k == Q4_1 || k == Q5_1; }
+static inline bool q32_has_qh(enum q32_kind k) { return k == Q5_0 || k == Q5_1; }
+
+/* Four blocks of B bytes are read as two overlapping vectors, z0 = bytes
+ * [0, 64) and z1 = bytes [4B - 64, 4B); vpermt2w then gathers any 16-bit
+ * field of the four blocks. Every field of these formats sits at an even
+ * offset. (Q8_0's 136 bytes need two such pairs.) */
+typedef struct quad_index {
+    __m512i qs;    /* 16 code bytes of each block: blocks' bytes k*16.. */
+    __m512i qs_hi; /* Q8_0: the second 16 code bytes of each block */
+    __m512i dm;    /* d of blocks 0..3, then m of blocks 0..3 */
+    __m512i qh;    /* low 16 bits of qh of blocks 0..3, then the high 16 bits */
+} quad_index;
+
+/* Word index of byte `at` in the pair (z0 = [0, 64), z1 = [z1_at, z1_at + 64)). */
+static int16_t word_in_pair(int at, int z1_at) {
+    return (int16_t)(at + 2 <= 64 ? at / 2 : 32 + (at - z1_at) / 2);
+}
+
+static quad_index make_quad_index(enum q32_kind kind) {
+    const int B = q32_block_bytes[kind];
+    const int qs_at = kind == Q4_0 ? 2 : kind == Q4_1 ? 4 : kind == Q5_0 ? 6 : kind == Q5_1 ? 8 : 2;
+    const int z1_at = kind == Q8_0 ? 64 : 4 * B - 64;
+    int16_t qs[32], qs_hi[32], dm[32] = {0}, qh[32] = {0};
+    for (int j = 0; j < 32; j++) {
+        int k = j / 8, w = j % 8;
+        qs[j] = word_in_pair(k * B + qs_at + 2 * w, z1_at);
+        /* Q8_0's second halves come from the pair starting at bytes 8 and 72 */
+        qs_hi[j] = (int16_t)(kind == Q8_0 ? word_in_pair(k * B + 18 + 2 * w - 8, 64) : 0);
+    }
+    for (int k = 0; k < 4; k++) {
+        dm[k] = word_in_pair(k * B, z1_at);
+        dm[4 + k] = word_in_pair(k * B + 2, z1_at);
+        const int qh_at = kind == Q5_0 ? 2 : 4;
+        qh[k] = word_in_pair(k * B + qh_at, z1_at);
+        qh[4 + k] = word_in_pair(k * B + qh_at + 2, z1_at);
+    }
+    return (quad_index){_mm512_loadu_si512(qs), _mm512_loadu_si512(qs_hi), _mm512_loadu_si512(dm),
+                        _mm512_loadu_si512(qh)};
+}
+
+/* The unsigned codes of four blocks: lo = codes 0..15 of each block, hi =
+ * codes 16..31 (kernels_q8x4's order), each plus the type's zero point. */
+INLINE void q32_codes(enum q32_kind kind, const __m512i z[4], const quad_index *ix, __m512i *lo,
+                      __m512i *hi) {
+    if (kind == Q8_0) {
+        const __m512i flip = _mm512_set1_epi8((char)0x80);
+        *lo = _mm512_xor_si512(_mm512_permutex2var_epi16(z[0], ix->qs, z[1]), flip);
+        *hi = _mm512_xor_si512(_mm512_permutex2var_epi16(z[2], ix->qs_hi, z[3]), flip);
+        return;
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i qs = _mm512_permutex2var_epi16(z[0], ix->qs, z[1]);
+    *lo = _mm512_and_si512(qs, m4);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m4);
+    if (q32_has_qh(kind)) { /* bit j of a block's qh is its code j's fifth bit */
+        const __m128i qh = _mm512_castsi512_si128(_mm512_permutex2var_epi16(z[0], ix->qh, z[1]));
+        const __m512i c16 = _mm512_set1_epi8(16);
+        *lo = _mm512_mask_add_epi8(*lo, _cvtu64_mask64((uint64_t)_mm_cvtsi128_si64(qh)), *lo, c16);
+        *hi = _mm512_mask_add_epi8(*hi, _cvtu64_mask64((uint64_t)_mm_extract_epi64(qh, 1)), *hi, c16);
+    }
+}
+
+/* Four blocks times four activation blocks: the exact integer sums, scaled
+ * per block and added to acc's lanes (block k owns lanes 4k..4k+3); the
+ * offset term m * s of the affine types goes to accm. */
+INLINE void q32_quad(enum q32_kind kind, const __m512i z[4], const quad_index *ix,
+                     const kernels_q8x4 *a, __m512 *acc, __m128 *accm) {
+    __m512i lo, hi;
+    q32_codes(kind, z, ix, &lo, &hi);
+    __m512i isum = _mm512_load_si512(a->bias);
+    isum = _mm512_dpbusd_epi32(isum, lo, _mm512_load_si512(a->qs));
+    isum = _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(a->qs + 64));
+    const __m256 dm = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(z[0], ix->dm, z[1])));
+    const __m128 scale = _mm_mul_ps(_mm256_castps256_ps128(dm), _mm_load_ps(a->d));
+    const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
+                           _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)), *acc);
+    if (q32_has_min(kind)) *accm = _mm_fmadd_ps(_mm256_extractf128_ps(dm, 1), _mm_load_ps(a->s), *accm);
+}
+
+/* Loads the bytes of four blocks (or of the n_bytes < 4B that remain). */
+INLINE void q32_load(enum q32_kind kind, const uint8_t *p, int n_bytes, __m512i z[4]) {
+    const int B = q32_block_bytes[kind];
+    const int z1_at = kind == Q8_0 ? 64 : 4 * B - 64;
+    if (n_bytes >= 4 * B) {
+        z[0] = _mm512_loadu_si512(p);
+        z[1] = _mm512_loadu_si512(p + z1_at);
+        if (kind == Q8_0) {
+            z[2] = _mm512_loadu_si512(p + 8);
+            z[3] = _mm512_loadu_si512(p + 72);
+        }
+        return;
+    }
+    z[0] = _mm512_maskz_loadu_epi8(first_bytes(n_bytes), p);
+    z[1] = _mm512_maskz_loadu_epi8(first_bytes(n_bytes - z1_at), p + z1_at);
+    if (kind == Q8_0) {
+        z[2] = _mm512_maskz_loadu_epi8(first_bytes(n_bytes - 8), p + 8);
+        z[3] = _mm512_maskz_loadu_epi8(first_bytes(n_bytes - 72), p + 72);
+    }
+}
+
+INLINE float q32_dot(enum q32_kind kind, const uint8_t *row, const kernels_q8x4 *a, int64_t nb,
+                     const quad_index *ix) {
+    const int B = q32_block_bytes[kind];
+    __m512 acc = _mm512_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    __m512i z[4];
+    int64_t q = 0;
+    for (; q < nb / 4; q++) {
+        q32_load(kind, row + q * 4 * B, 4 * B, z);
+        q32_quad(kind, z, ix, a + q, &acc, &accm);
+    }
+    if (nb % 4) {
+        q32_load(kind, row + q * 4 * B, (int)(nb % 4) * B, z);
+        q32_quad(kind, z, ix, a + q, &acc, &accm);
+    }
+    return _mm512_reduce_add_ps(acc) + hsum128(accm);
+}
+
+#define Q32_GEMV(name, kind)                                                                   \
+    static float name##_dot(const uint8_t *row, const void *act, int64_t cols,                 \
+                            const quad_index *ix) {                                            \
+        return q32_dot(kind, row, act, cols / 32, ix);                                         \
+    }                                                                                          \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                           \
+        const kernels_matrix *w = j->w;                                                         \
+        const quad_index ix = make_quad_index(kind);                                            \
+        for (int64_t r = r0; r < r1; r++)                                                       \
+            for (int t = 0; t < j->n_tok; t++)                                                  \
+                j->y[(size_t)t * w->rows + r] = name##_dot(row_of(w, r), act_of(j, t), w->cols, &ix); \
+    }
+
+Q32_GEMV(gemv_q4_0, Q4_0)
+Q32_GEMV(gemv_q4_1, Q4_1)
+Q32_GEMV(gemv_q5_0, Q5_0)
+Q32_GEMV(gemv_q5_1, Q5_1)
+Q32_GEMV(gemv_q8_0, Q8_0)
+
+/* ---- 32-weight blocks: packed panels for batches ----
+ * A panel holds 16 rows: codes[b][g][i][4] = codes 4g..4g+3 of row i's block
+ * b, then d[b][i] and (affine types) m[b][i] as floats. Missing rows (the
+ * end of the matrix) are zeros. */
+
+static size_t q32_panel_bytes(int64_t nb) { return (size_t)nb * (512 + 2 * 64); }
+
+static size_t q32_chunk_bytes(int64_t cols) {
+    return q32_panel_bytes(cols / 32) * (KERNELS_CHUNK_ROWS / 16);
+}
+
+/* Block b of a row as 32 unsigned codes in weight order, with its scales. */
+INLINE __m256i q32_block_codes(enum q32_kind kind, const uint8_t *blk, float *d, float *m) {
+    *d = half(blk);
+    if (kind == Q8_0) return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)),
+                                              _mm256_set1_epi8((char)0x80));
+    const int qs_at = kind == Q4_0 ? 2 : kind == Q4_1 ? 4 : kind == Q5_0 ? 6 : 8;
+    const __m128i qs = _mm_loadu_si128((const __m128i *)(blk + qs_at));
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m256i codes = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), m4), _mm_and_si128(qs, m4));
+    if (q32_has_qh(kind))
+        codes = _mm256_mask_add_epi8(codes, (__mmask32)kernels_load_u32(blk + (kind == Q5_0 ? 2 : 4)),
+                                     codes, _mm256_set1_epi8(16));
+    *m = q32_has_min(kind) ? half(blk + 2) : 0.0f;
+    return codes;
+}
+
+/* Transposes, in each 256-bit half, the 8 x 8 matrix of 32-bit words whose
+ * rows are v[0..7]: afterwards the low half of v[g] holds word g of the low
+ * halves of the input, the high half word g of the high halves. */
+static inline void transpose_8x8_halves(__m512i v[8]) {
+    __m512i t[8], s[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        s[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        s[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        s[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        s[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    const __m512i first = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm512_permutex2var_epi64(s[i], first, s[i + 4]);
+        v[i + 4] = _mm512_permutex2var_epi64(s[i], second, s[i + 4]);
+    }
+}
+
+/* Stores 16 rows' 32 codes (row i's in the low half of c[i % 8] for i < 8,
+ * the high half for i >= 8) as a panel block: vector g = codes 4g..4g+3 of
+ * every row. */
+static inline void store_panel_block(__m512i c[8], uint8_t *dst) {
+    transpose_8x8_halves(c);
+    for (int g = 0; g < 8; g++) _mm512_store_si512(dst + 64 * g, c[g]);
+}
+
+INLINE void q32_pack(enum q32_kind kind, const kernels_matrix *w, int64_t r0, int n_rows,
+                     uint8_t *panel) {
+    const int B = q32_block_bytes[kind];
+    const int64_t nb = w->cols / 32;
+    float *pd = (float *)(panel + nb * 512), *pm = pd + nb * 16;
+    const uint8_t *rows[16];
+    for (int i = 0; i < 16; i++) rows[i] = row_of(w, r0 + (i < n_rows ? i : 0));
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i c[8];
+        for (int i = 0; i < 8; i++) {
+            const __m256i lo = q32_block_codes(kind, rows[i] + b * B, &pd[b * 16 + i], &pm[b * 16 + i]);
+            const __m256i hi = q32_block_codes(kind, rows[i + 8] + b * B, &pd[b * 16 + i + 8], &pm[b * 16 + i + 8]);
+            c[i] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        }
+        store_panel_block(c, panel + b * 512);
+        for (int i = n_rows; i < 16; i++) pd[b * 16 + i] = pm[b * 16 + i] = 0.0f; /* rows past the end */
+    }
+}
+
+/* 16 rows by NT tokens over every block of one panel. */
+INLINE void q32_tile(bool has_min, int NT, const uint8_t *panel, int64_t nb,
+                     const kernels_job *j, int t0, float *y, __mmask16 rows) {
+    const float *pd = (const float *)(panel + nb * 512), *pm = pd + nb * 16;
+    const kernels_q8x4 *act[TILE_TOKENS];
+    __m512 acc[TILE_TOKENS];
+    UNROLL
+    for (int t = 0; t < NT; t++) {
+        act[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i wv[8];
+        UNROLL
+        for (int g = 0; g < 8; g++) wv[g] = _mm512_load_si512(panel + b * 512 + g * 64);
+        const __m512 dw = _mm512_load_ps(pd + b * 16);
+        const int64_t q = b / 4;
+        const int k = (int)(b % 4);
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const kernels_q8x4 *a = act[t] + q;
+            const int8_t *lo = a->qs + 16 * k, *hi = lo + 64;
+            __m512i isum = _mm512_set1_epi32(a->bias[4 * k]);
+            UNROLL
+            for (int g = 0; g < 4; g++) {
+                isum = _mm512_dpbusd_epi32(isum, wv[g], _mm512_set1_epi32((int)kernels_load_u32(lo + 4 * g)));
+                isum = _mm512_dpbusd_epi32(isum, wv[g + 4], _mm512_set1_epi32((int)kernels_load_u32(hi + 4 * g)));
+            }
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_set1_ps(a->d[k])), acc[t]);
+            if (has_min) acc[t] = _mm512_fmadd_ps(_mm512_load_ps(pm + b * 16), _mm512_set1_ps(a->s[k]), acc[t]);
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + (size_t)t * j->w->rows, rows, acc[t]);
+}
+
+#define Q32_TILES(name, has_min)                                                               \
+    static void name##_8(const uint8_t *p, int64_t nb, const kernels_job *j, int t0, float *y, __mmask16 m) { q32_tile(has_min, 8, p, nb, j, t0, y, m); } \
+    static void name##_4(const uint8_t *p, int64_t nb, const kernels_job *j, int t0, float *y, __mmask16 m) { q32_tile(has_min, 4, p, nb, j, t0, y, m); } \
+    static void name##_2(const uint8_t *p, int64_t nb, const kernels_job *j, int t0, float *y, __mmask16 m) { q32_tile(has_min, 2, p, nb, j, t0, y, m); } \
+    static void name##_1(const uint8_t *p, int64_t nb, const kernels_job *j, int t0, float *y, __mmask16 m) { q32_tile(has_min, 1, p, nb, j, t0, y, m); }
+
+Q32_TILES(q32_tile_sym, false)
+Q32_TILES(q32_tile_min, true)
+
+typedef void (*tile_fn)(const uint8_t *panel, int64_t nb, const kernels_job *j, int t0, float *y,
+                        __mmask16 rows);
+
+/* Runs the tiles of one packed chunk: tokens in groups of 8, then 4, 2, 1. */
+static void run_tiles(const kernels_job *j, int64_t r0, int64_t r1, const uint8_t *panels,
+                      size_t panel_bytes, int64_t nb, const tile_fn tiles[4]) {
+    const int sizes[4] = {8, 4, 2, 1};
+    for (int t0 = 0, s = 0; t0 < j->n_tok; t0 += sizes[s]) {
+        while (j->n_tok - t0 < sizes[s]) s++;
+        for (int64_t p = 0; r0 + 16 * p < r1; p++) {
+            int64_t n = r1 - r0 - 16 * p;
+            __mmask16 rows = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+            tiles[s](panels + p * panel_bytes, nb, j, t0, j->y + (size_t)t0 * j->w->rows + r0 + 16 * p, rows);
+        }
+    }
+}
+
+INLINE void q32_gemm(enum q32_kind kind, const kernels_job *j, int64_t r0, int64_t r1, void *mem) {
+    static const tile_fn sym[4] = {q32_tile_sym_8, q32_tile_sym_4, q32_tile_sym_2, q32_tile_sym_1};
+    static const tile_fn min[4] = {q32_tile_min_8, q32_tile_min_4, q32_tile_min_2, q32_tile_min_1};
+    const int64_t nb = j->w->cols / 32;
+    const size_t pb = q32_panel_bytes(nb);
+    uint8_t *panels = mem;
+    for (int64_t p = 0; r0 + 16 * p < r1; p++) {
+        int64_t n = r1 - r0 - 16 * p;
+        q32_pack(kind, j->w, r0 + 16 * p, n < 16 ? (int)n : 16, panels + p * pb);
+    }
+    run_tiles(j, r0, r1, panels, pb, nb, q32_has_min(kind) ? min : sym);
+}
+
+static void gemm_q4_0(const kernels_job *j, int64_t r0, int64_t r1, void *p) { q32_gemm(Q4_0, j, r0, r1, p); }
+static void gemm_q4_1(const kernels_job *j, int64_t r0, int64_t r1, void *p) { q32_gemm(Q4_1, j, r0, r1, p); }
+static void gemm_q5_0(const kernels_job *j, int64_t r0, int64_t r1, void *p) { q32_gemm(Q5_0, j, r0, r1, p); }
+static void gemm_q5_1(const kernels_job *j, int64_t r0, int64_t r1, void *p) { q32_gemm(Q5_1, j, r0, r1, p); }
+static void gemm_q8_0(const kernels_job *j, int64_t r0, int64_t r1, void *p) { q32_gemm(Q8_0, j, r0, r1, p); }
+
+/* ==== 256-weight super-blocks: Q4_K Q5_K Q6_K ==== */
+
+/* The eight 6-bit scales and eight 6-bit mins of a Q4_K / Q5_K block, one
+ * byte each (see quant_k.c for the packing). */
+static inline void k4_scales(const uint8_t *s, uint64_t *sc, uint64_t *m) {
+    const uint32_t u0 = kernels_load_u32(s), u1 = kernels_load_u32(s + 4), u2 = kernels_load_u32(s + 8);
+    const uint32_t sc_hi = (u2 & 0x0f0f0f0f) | ((u0 >> 2) & 0x30303030);
+    const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0f) | ((u1 >> 2) & 0x30303030);
+    *sc = (u0 & 0x3f3f3f3f) | (uint64_t)sc_hi << 32;
+    *m = (u1 & 0x3f3f3f3f) | (uint64_t)m_hi << 32;
+}
+
+/* A vector whose low 256 bits are bytes (or words) a and high 256 bits b. */
+static inline __m512i halves_epi8(int a, int b) {
+    return _mm512_mask_blend_epi8(0xFFFFFFFF00000000ull, _mm512_set1_epi8((char)a), _mm512_set1_epi8((char)b));
+}
+static inline __m512i halves_epi16(int a, int b) {
+    return _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16((short)a), _mm512_set1_epi16((short)b));
+}
+/* Words 8i..8i+7 = a + i, for i = 0..3. */
+static inline __m512i quarters_epi16(int a) {
+    const long long one = 0x0001000100010001ll;
+    return _mm512_set_epi64((a + 3) * one, (a + 3) * one, (a + 2) * one, (a + 2) * one,
+                            (a + 1) * one, (a + 1) * one, a * one, a * one);
+}
+
+/* Words of v (in its low 128 or 256 bits) picked by idx. */
+static inline __m512i pick_words(__m512i idx, __m512i v) { return _mm512_permutexvar_epi16(idx, v); }
+
+/* Q4_K / Q5_K: per 64 bytes of qs, the low nibbles are sub-blocks 2c and
+ * 2c + 2 of the 128 weights, the high nibbles 2c + 1 and 2c + 3; kernels_q8k
+ * orders the activations to match. maddubs makes 16-bit pair sums (at most
+ * 2 * 31 * 127), which vpdpwssd multiplies by the sub-block scale. */
+INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
+    const size_t B = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), c16 = _mm512_set1_epi8(16);
+    __m512 acc = _mm512_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++, row += B, a++) {
+        uint64_t sc, mins;
+        k4_scales(row + 4, &sc, &mins);
+        const __m512i scw = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+        const uint8_t *qs = row + (five ? 48 : 16);
+        const __m512i qh = five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(row + 16)))
+                                : _mm512_setzero_si512();
+        __m512i isum = _mm512_setzero_si512();
+        for (int c = 0; c < 2; c++) {
+            const __m512i q = _mm512_loadu_si512(qs + 64 * c);
+            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            if (five) { /* bit j of qh[l] is the fifth bit of sub-block j's code l */
+                lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh, halves_epi8(1 << 4 * c, 4 << 4 * c)), lo, c16);
+                hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh, halves_epi8(2 << 4 * c, 8 << 4 * c)), hi, c16);
+            }
+            const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(a->qs + 128 * c));
+            const __m512i phi = _mm512_maddubs_epi16(hi, _mm512_load_si512(a->qs + 128 * c + 64));
+            isum = _mm512_dpwssd_epi32(isum, plo, pick_words(halves_epi16(4 * c, 4 * c + 2), scw));
+            isum = _mm512_dpwssd_epi32(isum, phi, pick_words(halves_epi16(4 * c + 1, 4 * c + 3), scw));
+        }
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(half(row) * a->d), acc);
+        const __m128i msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mins)),
+                                            _mm_loadu_si128((const __m128i *)a->bsum32));
+        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_set1_ps(half(row + 2) * a->d), accm);
+    }
+    return _mm512_reduce_add_ps(acc) - hsum128(accm);
+}
+
+/* Q6_K: codes 0..63 (the stored value plus 32) from 4 low bits in ql and 2
+ * high bits in qh; the 32 comes back out as -32 * sum(scale * bsum). */
+static float q6k_dot(const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = halves_epi16(4, 2), shr = halves_epi16(0, 2);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++, row += sizeof(block_q6_K), a++) {
+        const block_q6_K *b = (const block_q6_K *)row;
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+        const __m512i scw = _mm512_castsi256_si512(sc16);
+        __m512i isum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const __m512i ql = _mm512_loadu_si512(b->ql + 64 * h);
+            const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
+            const __m512i lo = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m30));
+            const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                               _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m30));
+            const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(a->qs + 128 * h));
+            const __m512i phi = _mm512_maddubs_epi16(hi, _mm512_load_si512(a->qs + 128 * h + 64));
+            isum = _mm512_dpwssd_epi32(isum, plo, pick_words(quarters_epi16(8 * h), scw));
+            isum = _mm512_dpwssd_epi32(isum, phi, pick_words(quarters_epi16(8 * h + 4), scw));
+        }
+        const __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a->bsums));
+        isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(_mm256_slli_epi32(bias, 5)));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(half(&b->d) * a->d), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+static float q4k_dot(const uint8_t *row, const void *act, int64_t cols) { return k4_dot(false, row, act, cols / QK_K); }
+static float q5k_dot(const uint8_t *row, const void *act, int64_t cols) { return k4_dot(true, row, act, cols / QK_K); }
+static float q6k_row_dot(const uint8_t *row, const void *act, int64_t cols) { return q6k_dot(row, act, cols / QK_K); }
+
+GEMV_ROWS(gemv_q4_k, q4k_dot)
+GEMV_ROWS(gemv_q5_k, q5k_dot)
+GEMV_ROWS(gemv_q6_k, q6k_row_dot)
+
+/* ---- super-blocks: packed panels ----
+ * Per super-block of 16 rows: codes[64 groups][16 rows][4] (4096 bytes),
+ * sc[16][16] int32 sub-block scales (Q4_K/Q5_K use 8), pairs[8][16] two
+ * int16 (Q4_K/Q5_K: mins 2p and 2p+1; Q6_K: scales 2p and 2p+1), d[16] and
+ * dmin[16] floats. */
+
+enum { KP_CODES = 0, KP_SC = 4096, KP_PAIRS = KP_SC + 1024, KP_D = KP_PAIRS + 512,
+       KP_DMIN = KP_D + 64, KP_BYTES = KP_DMIN + 64 };
+
+static size_t k_chunk_bytes(int64_t cols) {
+    return (size_t)(cols / QK_K) * KP_BYTES * (KERNELS_CHUNK_ROWS / 16);
+}
+
+/* One row's 256 codes in weight order, with its scales written to the panel. */
+INLINE void kquant_row_codes(enum quant_type type, const uint8_t *blk, uint8_t codes[256],
+                             uint8_t *sb, int i) {
+    int32_t *sc = (int32_t *)(sb + KP_SC) + i;
+    uint32_t *pairs = (uint32_t *)(sb + KP_PAIRS) + i;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    if (type == QT_Q6_K) {
+        const block_q6_K *b = (const block_q6_K *)blk;
+        const __m512i m30 = _mm512_set1_epi8(0x30);
+        for (int h = 0; h < 2; h++) {
+            const __m512i ql = _mm512_loadu_si512(b->ql + 64 * h);
+            const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
+            _mm512_storeu_si512(codes + 128 * h, _mm512_or_si512(_mm512_and_si512(ql, m4),
+                _mm512_and_si512(_mm512_sllv_epi16(qh, halves_epi16(4, 2)), m30)));
+            _mm512_storeu_si512(codes + 128 * h + 64, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                _mm512_and_si512(_mm512_srlv_epi16(qh, halves_epi16(0, 2)), m30)));
+        }
+        for (int g = 0; g < 16; g++) sc[16 * g] = b->scales[g];
+        for (int p = 0; p < 8; p++)
+            pairs[16 * p] = (uint16_t)b->scales[2 * p] | (uint32_t)(uint16_t)b->scales[2 * p + 1] << 16;
+        ((float *)(sb + KP_D))[i] = half(&b->d);
+        return;
+    }
+    const bool five = type == QT_Q5_K;
+    uint64_t scales, mins;
+    k4_scales(blk + 4, &scales, &mins);
+    const uint8_t *qs = blk + (five ? 48 : 16);
+    const __m512i qh = five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16)))
+                            : _mm512_setzero_si512();
+    for (int c = 0; c < 2; c++) {
+        const __m512i q = _mm512_loadu_si512(qs + 64 * c);
+        __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        if (five) {
+            const __m512i c16 = _mm512_set1_epi8(16);
+            lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh, halves_epi8(1 << 4 * c, 4 << 4 * c)), lo, c16);
+            hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh, halves_epi8(2 << 4 * c, 8 << 4 * c)), hi, c16);
+        }
+        /* lo = sub-blocks 4c and 4c + 2, hi = 4c + 1 and 4c + 3 */
+        _mm256_storeu_si256((__m256i *)(codes + 128 * c), _mm512_castsi512_si256(lo));
+        _mm256_storeu_si256((__m256i *)(codes + 128 * c + 32), _mm512_castsi512_si256(hi));
+        _mm256_storeu_si256((__m256i *)(codes + 128 * c + 64), _mm512_extracti64x4_epi64(lo, 1));
+        _mm256_storeu_si256((__m256i *)(codes + 128 * c + 96), _mm512_extracti64x4_epi64(hi, 1));
+    }
+    for (int j = 0; j < 8; j++) sc[16 * j] = (uint8_t)(scales >> 8 * j);
+    for (int p = 0; p < 4; p++)
+        pairs[16 * p] = (uint32_t)(uint8_t)(mins >> 16 * p) | (uint32_t)(uint8_t)(mins >> (16 * p + 8)) << 16;
+    ((float *)(sb + KP_D))[i] = half(blk);
+    ((float *)(sb + KP_DMIN))[i] = half(blk + 2);
+}
+
+INLINE void kquant_pack(enum quant_type type, const kernels_matrix *w, int64_t r0, int n_rows,
+                        uint8_t *panel) {
+    const size_t B = quant_info(type)->type_size;
+    const int64_t nsb = w->cols / QK_K;
+    _Alignas(64) uint8_t codes[16][256];
+    for (int64_t s = 0; s < nsb; s++) {
+        uint8_t *sb = panel + s * KP_BYTES;
+        memset(sb + KP_SC, 0, KP_BYTES - KP_SC); /* rows past the end count zero */
+        for (int i = 0; i < 16; i++) {
+            if (i < n_rows)
+                kquant_row_codes(type, row_of(w, r0 + i) + s * B, codes[i], sb, i);
+            else
+                memset(codes[i], 0, sizeof codes[i]);
+        }
+        for (int j = 0; j < 8; j++) { /* 32 codes of 16 rows per panel block */
+            __m512i c[8];
+            for (int i = 0; i < 8; i++)
+                c[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(codes[i] + 32 * j))),
+                                          _mm256_load_si256((const __m256i *)(codes[i + 8] + 32 * j)), 1);
+            store_panel_block(c, sb + KP_CODES + 512 * j);
+        }
+    }
+}
+
+/* Q4_K / Q5_K: 16 rows by NT tokens. Each 32-weight sub-block's integer dot
+ * is multiplied by its scale (vpmulld) into the block's sum; the mins term
+ * pairs mins with the activations' 32-code sums (vpdpwssd). */
+INLINE void k4_tile(int NT, const uint8_t *panel, int64_t nsb, const kernels_job *j, int t0,
+                    float *y, __mmask16 rows) {
+    const kernels_q8k *act[TILE_TOKENS];
+    __m512 acc[TILE_TOKENS];
+    UNROLL
+    for (int t = 0; t < NT; t++) {
+        act[t] = (const kernels_q8k *)act_of(j, t0 + t);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *sb = panel + s * KP_BYTES;
+        __m512i isum[TILE_TOKENS];
+        UNROLL
+        for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
+        for (int sub = 0; sub < 8; sub++) {
+            __m512i wv[8];
+            UNROLL
+            for (int g = 0; g < 8; g++) wv[g] = _mm512_load_si512(sb + KP_CODES + 512 * sub + 64 * g);
+            const __m512i sc = _mm512_load_si512(sb + KP_SC + 64 * sub);
+            const int at = kernels_q8k_k4_pos(32 * sub);
+            UNROLL
+            for (int t = 0; t < NT; t++) {
+                const int8_t *qa = act[t][s].qs + at;
+                __m512i dot = _mm512_setzero_si512();
+                UNROLL
+                for (int g = 0; g < 8; g++)
+                    dot = _mm512_dpbusd_epi32(dot, wv[g], _mm512_set1_epi32((int)kernels_load_u32(qa + 4 * g)));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, sc));
+            }
+        }
+        const __m512 d = _mm512_load_ps(sb + KP_D), dmin = _mm512_load_ps(sb + KP_DMIN);
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const kernels_q8k *a = &act[t][s];
+            __m512i msum = _mm512_setzero_si512();
+            UNROLL
+            for (int p = 0; p < 4; p++)
+                msum = _mm512_dpwssd_epi32(msum, _mm512_load_si512(sb + KP_PAIRS + 64 * p),
+                                           _mm512_set1_epi32((int)kernels_load_u32(a->bsum32 + 2 * p)));
+            const __m512 da = _mm512_set1_ps(a->d);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, da), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, da), acc[t]);
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + (size_t)t * j->w->rows, rows, acc[t]);
+}
+
+/* Q6_K: 16-weight sub-blocks, scales signed; the codes' +32 is taken back
+ * with -32 * sum(scale * bsum), pairs of scales against pairs of bsums. */
+INLINE void q6k_tile(int NT, const uint8_t *panel, int64_t nsb, const kernels_job *j, int t0,
+                     float *y, __mmask16 rows) {
+    const kernels_q8k *act[TILE_TOKENS];
+    __m512 acc[TILE_TOKENS];
+    UNROLL
+    for (int t = 0; t < NT; t++) {
+        act[t] = (const kernels_q8k *)act_of(j, t0 + t);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *sb = panel + s * KP_BYTES;
+        __m512i isum[TILE_TOKENS];
+        UNROLL
+        for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
+        for (int sub = 0; sub < 16; sub += 2) {
+            __m512i wv[8];
+            UNROLL
+            for (int g = 0; g < 8; g++) wv[g] = _mm512_load_si512(sb + KP_CODES + 256 * sub + 64 * g);
+            const __m512i sc0 = _mm512_load_si512(sb + KP_SC + 64 * sub);
+            const __m512i sc1 = _mm512_load_si512(sb + KP_SC + 64 * (sub + 1));
+            UNROLL
+            for (int t = 0; t < NT; t++) {
+                const int8_t *qa = act[t][s].qs + 16 * sub;
+                __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
+                UNROLL
+                for (int g = 0; g < 4; g++) {
+                    d0 = _mm512_dpbusd_epi32(d0, wv[g], _mm512_set1_epi32((int)kernels_load_u32(qa + 4 * g)));
+                    d1 = _mm512_dpbusd_epi32(d1, wv[g + 4], _mm512_set1_epi32((int)kernels_load_u32(qa + 16 + 4 * g)));
+                }
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(d0, sc0), _mm512_mullo_epi32(d1, sc1)));
+            }
+        }
+        const __m512 d = _mm512_load_ps(sb + KP_D);
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const kernels_q8k *a = &act[t][s];
+            __m512i bias = _mm512_setzero_si512();
+            UNROLL
+            for (int p = 0; p < 8; p++)
+                bias = _mm512_dpwssd_epi32(bias, _mm512_load_si512(sb + KP_PAIRS + 64 * p),
+                                           _mm512_set1_epi32((int)kernels_load_u32(a->bsums + 2 * p)));
+            isum[t] = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(bias, 5));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, _mm512_set1_ps(a->d)), acc[t]);
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + (size_t)t * j->w->rows, rows, acc[t]);
+}
+
+#define TILES(name, body)                                                                      \
+    static void name##_8(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y, __mmask16 m) { body(8, p, n, j, t0, y, m); } \
+    static void name##_4(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y, __mmask16 m) { body(4, p, n, j, t0, y, m); } \
+    static void name##_2(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y, __mmask16 m) { body(2, p, n, j, t0, y, m); } \
+    static void name##_1(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y, __mmask16 m) { body(1, p, n, j, t0, y, m); } \
+    static const tile_fn name[4] = {name##_8, name##_4, name##_2, name##_1};
+
+TILES(k4_tiles, k4_tile)
+TILES(q6k_tiles, q6k_tile)
+
+INLINE void kquant_gemm(enum quant_type type, const kernels_job *j, int64_t r0, int64_t r1, void *mem) {
+    const int64_t nsb = j->w->cols / QK_K;
+    const size_t pb = (size_t)nsb * KP_BYTES;
+    uint8_t *panels = mem;
+    for (int64_t p = 0; r0 + 16 * p < r1; p++) {
+        int64_t n = r1 - r0 - 16 * p;
+        kquant_pack(type, j->w, r0 + 16 * p, n < 16 ? (int)n : 16, panels + p * pb);
+    }
+    run_tiles(j, r0, r1, panels, pb, nsb, type == QT_Q6_K ? q6k_tiles : k4_tiles);
+}
+
+static void gemm_q4_k(const kernels_job *j, int64_t r0, int64_t r1, void *p) { kquant_gemm(QT_Q4_K, j, r0, r1, p); }
+static void gemm_q5_k(const kernels_job *j, int64_t r0, int64_t r1, void *p) { kquant_gemm(QT_Q5_K, j, r0, r1, p); }
+static void gemm_q6_k(const kernels_job *j, int64_t r0, int64_t r1, void *p) { kquant_gemm(QT_Q6_K, j, r0, r1, p); }
+
+/* ==== float weights: F32 F16 BF16 ====
+ * The activations are floats already rounded to the weight type (exact
+ * products), so all three are fused multiply-adds on floats once the weights
+ * are widened: halves by vcvtph2ps, bfloat16 by a 16-bit shift. */
+
+INLINE __m512 widen16(enum quant_type type, const uint8_t *p, __mmask16 m) {
+    if (type == QT_F32) return _mm512_maskz_loadu_ps(m, p);
+    const __m256i h = _mm256_maskz_loadu_epi16(m, p);
+    if (type == QT_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+INLINE float float_dot(enum quant_type type, const uint8_t *w, const float *x, int64_t n) {
+    const int size = type == QT_F32 ? 4 : 2;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            acc[k] = _mm512_fmadd_ps(widen16(type, w + (i + 16 * k) * size, 0xFFFF), _mm512_loadu_ps(x + i + 16 * k), acc[k]);
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        acc[0] = _mm512_fmadd_ps(widen16(type, w + i * size, m), _mm512_maskz_loadu_ps(m, x + i), acc[0]);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+static float f32_dot(const uint8_t *w, const void *x, int64_t n) { return float_dot(QT_F32, w, x, n); }
+static float f16_dot(const uint8_t *w, const void *x, int64_t n) { return float_dot(QT_F16, w, x, n); }
+static float bf16_dot(const uint8_t *w, const void *x, int64_t n) { return float_dot(QT_BF16, w, x, n); }
+
+GEMV_ROWS(gemv_f32, f32_dot)
+GEMV_ROWS(gemv_f16, f16_dot)
+GEMV_ROWS(gemv_bf16, bf16_dot)
+
+/* Float panels: p[k][i] = row i's weight k, widened, 16 rows; one panel at a
+ * time (16 rows of a long row are already a large part of the L2 cache). */
+static size_t float_panel_bytes(int64_t cols) { return (size_t)cols * 64; }
+
+/* Transposes 16 x 16 floats: rows in, columns out. Each group of 8 rows is
+ * transposed as two 8 x 8 blocks (columns 0..7 and 8..15), then the halves
+ * of the two groups are joined. */
+static inline void transpose_16x16(__m512 r[16]) {
+    __m512i v[16];
+    for (int i = 0; i < 16; i++) v[i] = _mm512_castps_si512(r[i]);
+    transpose_8x8_halves(v);
+    transpose_8x8_halves(v + 8);
+    for (int c = 0; c < 8; c++) {
+        r[c] = _mm512_castsi512_ps(_mm512_shuffle_i64x2(v[c], v[8 + c], 0x44));
+        r[8 + c] = _mm512_castsi512_ps(_mm512_shuffle_i64x2(v[c], v[8 + c], 0xEE));
+    }
+}
+
+INLINE void float_pack(enum quant_type type, const kernels_matrix *w, int64_t r0, int n_rows, float *panel) {
+    const int size = type == QT_F32 ? 4 : 2;
+    const uint8_t *rows[16];
+    for (int i = 0; i < 16; i++) rows[i] = row_of(w, r0 + (i < n_rows ? i : 0));
+    for (int64_t k = 0; k < w->cols; k += 16) {
+        const __mmask16 m = w->cols - k >= 16 ? 0xFFFF : (__mmask16)((1u << (w->cols - k)) - 1);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = i < n_rows ? widen16(type, rows[i] + k * size, m) : _mm512_setzero_ps();
+        transpose_16x16(r);
+        for (int c = 0; c < 16 && k + c < w->cols; c++) _mm512_store_ps(panel + (k + c) * 16, r[c]);
+    }
+}
+
+INLINE void float_tile(int NT, const float *panel, int64_t cols, const kernels_job *j, int t0, float *y, __mmask16 rows) {
+    const float *x[TILE_TOKENS];
+    __m512 acc[TILE_TOKENS];
+    UNROLL
+    for (int t = 0; t < NT; t++) {
+        x[t] = (const float *)act_of(j, t0 + t);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < cols; k++) {
+        const __m512 wk = _mm512_load_ps(panel + 16 * k);
+        UNROLL
+        for (int t = 0; t < NT; t++) acc[t] = _mm512_fmadd_ps(wk, _mm512_set1_ps(x[t][k]), acc[t]);
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + (size_t)t * j->w->rows, rows, acc[t]);
+}
+
+#define FLOAT_TILE(NT, p, n, j, t0, y, m) float_tile(NT, (const float *)(p), n, j, t0, y, m)
+TILES(float_tiles, FLOAT_TILE)
+
+INLINE void float_gemm(enum quant_type type, const kernels_job *j, int64_t r0, int64_t r1, void *mem) {
+    for (int64_t p0 = r0; p0 < r1; p0 += 16) {
+        const int n = r1 - p0 < 16 ? (int)(r1 - p0) : 16;
+        float_pack(type, j->w, p0, n, mem);
+        run_tiles(j, p0, p0 + n, mem, 0, j->w->cols, float_tiles);
+    }
+}
+
+static void gemm_f32(const kernels_job *j, int64_t r0, int64_t r1, void *p) { float_gemm(QT_F32, j, r0, r1, p); }
+static void gemm_f16(const kernels_job *j, int64_t r0, int64_t r1, void *p) { float_gemm(QT_F16, j, r0, r1, p); }
+static void gemm_bf16(const kernels_job *j, int64_t r0, int64_t r1, void *p) { float_gemm(QT_BF16, j, r0, r1, p); }
+
+/* ==== the table ==== */
+
+static const kernels_ops avx512_ops = {
+    "avx512",
+    {
+        [QT_Q4_0] = {ACT_Q8X4, gemv_q4_0, gemm_q4_0, q32_chunk_bytes},
+        [QT_Q4_1] = {ACT_Q8X4, gemv_q4_1, gemm_q4_1, q32_chunk_bytes},
+        [QT_Q5_0] = {ACT_Q8X4, gemv_q5_0, gemm_q5_0, q32_chunk_bytes},
+        [QT_Q5_1] = {ACT_Q8X4, gemv_q5_1, gemm_q5_1, q32_chunk_bytes},
+        [QT_Q8_0] = {ACT_Q8X4, gemv_q8_0, gemm_q8_0, q32_chunk_bytes},
+        [QT_Q4_K] = {ACT_Q8K, gemv_q4_k, gemm_q4_k, k_chunk_bytes},
+        [QT_Q5_K] = {ACT_Q8K, gemv_q5_k, gemm_q5_k, k_chunk_bytes},
+        [QT_Q6_K] = {ACT_Q8K, gemv_q6_k, gemm_q6_k, k_chunk_bytes},
+        [QT_F32] = {ACT_F32, gemv_f32, gemm_f32, float_panel_bytes},
+        [QT_F16] = {ACT_F16R, gemv_f16, gemm_f16, float_panel_bytes},
+        [QT_BF16] = {ACT_BF16R, gemv_bf16, gemm_bf16, float_panel_bytes},
+    },
+};
+
+const kernels_ops *kernels_avx512_ops(void) { return &avx512_ops; }

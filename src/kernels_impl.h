@@ -1,0 +1,120 @@
+/* Private to the kernels module: the activation layouts the SIMD kernels read,
+ * the weight panels they pack for prompt batches, and the table through which
+ * kernels.c finds each instruction set's functions.
+ *
+ * Activations. kernels_matmul converts each token's row of floats once, with
+ * the same rounding as quant_quantize_row (so the integer codes are exactly
+ * the reference's), into one of these layouts:
+ *
+ *   ACT_REF   the vec_dot_type row itself (the scalar path)
+ *   ACT_Q8X4  32-weight blocks as Q8_0 / Q8_1 codes, four blocks to a
+ *             kernels_q8x4 (see there)
+ *   ACT_Q8K   256-weight super-blocks as Q8_K codes, one kernels_q8k each
+ *   ACT_F32   floats (F32 weights)
+ *   ACT_F16R  floats rounded to half precision and back (F16 weights: the
+ *             reference multiplies halves, and a half times a half is exact
+ *             in float, so widening both sides keeps the arithmetic)
+ *   ACT_BF16R floats rounded to bfloat16 and back (BF16 weights; as F16)
+ *
+ * Weights are unsigned bytes in every integer kernel (VNNI multiplies
+ * unsigned by signed bytes), so a type whose codes are signed or centred adds
+ * a constant `zero` to them: Q4_0 stores q = w + 8, Q5_0 w + 16, and Q8_0's
+ * codes are flipped to w + 128 when unpacked. The activation layout carries
+ * -zero * (sum of the block's activation codes), the exact correction, as the
+ * starting value of each block's integer sum. */
+#ifndef LMTERM_KERNELS_IMPL_H
+#define LMTERM_KERNELS_IMPL_H
+
+#include "kernels.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+enum kernels_act { ACT_REF, ACT_Q8X4, ACT_Q8K, ACT_F32, ACT_F16R, ACT_BF16R };
+
+/* Four 32-weight blocks of Q8 activation codes. The codes are stored halves
+ * first: qs[16k..16k+15] are block k's codes 0..15 and qs[64+16k..] its codes
+ * 16..31, because a Q4 block keeps weights j and j + 16 in one byte: one load
+ * of four blocks' bytes then splits into the low and the high halves. */
+typedef struct kernels_q8x4 {
+    int8_t qs[128];
+    int32_t bias[16]; /* lane 4k: -zero * sum of block k's codes; other lanes 0 */
+    float d[4];       /* block scales */
+    float s[4];       /* Q8_1's s = d * sum(codes), rounded to half as stored */
+    uint8_t pad[32];
+} kernels_q8x4;
+
+/* One 256-weight Q8_K super-block. For Q4_K and Q5_K the codes are reordered
+ * in each 128: 0..31, 64..95, 32..63, 96..127, the order in which one load of
+ * their nibbles splits into low and high halves; Q6_K keeps them in order. */
+typedef struct kernels_q8k {
+    int8_t qs[256];
+    float d;
+    int16_t bsums[16];  /* sums of each 16 codes (natural order) */
+    int16_t bsum32[8];  /* sums of each 32 codes */
+    uint8_t pad[12];
+} kernels_q8k;
+
+_Static_assert(sizeof(kernels_q8x4) == 256, "kernels_q8x4");
+_Static_assert(sizeof(kernels_q8k) == 320, "kernels_q8k");
+
+/* Offset in kernels_q8k.qs of code e when reordered for Q4_K / Q5_K. */
+static inline int kernels_q8k_k4_pos(int e) {
+    static const int part[4] = {0, 64, 32, 96};
+    return (e & ~127) + part[(e & 127) / 32] + (e & 31);
+}
+
+/* One matrix product: what every worker needs to compute rows of y. */
+typedef struct kernels_job {
+    const kernels_matrix *w;
+    const void *act;   /* n_tok converted rows, act_stride bytes apart */
+    size_t act_stride;
+    int n_tok;
+    float *y;          /* y[t * w->rows + r] */
+    int zero;          /* added to the weight codes (see above) */
+} kernels_job;
+
+/* Computes y for rows [r0, r1) and all tokens, one token at a time: the
+ * generation path, bound by memory bandwidth. */
+typedef void (*kernels_gemv_fn)(const kernels_job *j, int64_t r0, int64_t r1);
+
+/* Computes y for rows [r0, r1) (at most KERNELS_CHUNK_ROWS) and all tokens,
+ * through `panel`, panel_bytes(cols) bytes of this thread's scratch: the
+ * prompt path, bound by arithmetic. */
+typedef void (*kernels_gemm_fn)(const kernels_job *j, int64_t r0, int64_t r1, void *panel);
+
+typedef struct kernels_type_fns {
+    enum kernels_act act;
+    kernels_gemv_fn gemv;
+    kernels_gemm_fn gemm;          /* NULL: gemv serves batches too */
+    size_t (*panel_bytes)(int64_t cols);
+} kernels_type_fns;
+
+typedef struct kernels_ops {
+    const char *name;
+    kernels_type_fns types[QT_COUNT]; /* gemv NULL: not handled, use the scalar path */
+} kernels_ops;
+
+/* Rows given to a worker at a time: a multiple of the 16-row panels, small
+ * enough that the packed panels stay in the L2 cache. */
+#define KERNELS_CHUNK_ROWS 64
+
+/* The instruction sets' tables (NULL when not compiled in). */
+const kernels_ops *kernels_avx2_ops(void);
+const kernels_ops *kernels_avx512_ops(void);
+
+/* kernels.c: the portable activation converters (exact by construction: they
+ * call quant_quantize_row), which the SIMD files may replace. */
+size_t kernels_act_row_bytes(enum kernels_act act, enum quant_type wtype, int64_t cols);
+void kernels_convert_row(enum kernels_act act, enum quant_type wtype, const float *x,
+                         int64_t cols, void *dst);
+/* The code offset `zero` of a weight type's unsigned codes (see above). */
+int kernels_zero_point(enum quant_type wtype);
+
+static inline uint32_t kernels_load_u32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#endif
