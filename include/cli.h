@@ -4,6 +4,7 @@
 #ifndef LMTERM_CLI_H
 #define LMTERM_CLI_H
 
+#include "config.h"
 #include "model.h"
 #include "sampler.h"
 
@@ -18,6 +19,7 @@ typedef struct cli_options {
     sampler_params sampling;
     const char *prompt, *system_prompt, *resume_path, *config_path, *output_path;
     bool plain, stats, no_bos, no_special, json;
+    bool ctx_set, precision_set; /* given on the command line */
     /* synth */
     const char *arch, *shape, *type;
     uint64_t seed;
@@ -27,13 +29,19 @@ typedef struct cli_options {
     /* positional arguments left after the options */
     int n_args;
     char **args;
+    /* the configuration the defaults above came from (owned by main) */
+    config *cfg;
 } cli_options;
 
 enum { CLI_DONE = -1, CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 }; /* DONE: --help or --version answered */
 
-/* Parses argv (after the subcommand). Returns CLI_OK, or CLI_USAGE after
- * printing what is wrong. */
-int cli_parse(int argc, char **argv, cli_options *o);
+/* Parses argv (after the subcommand) over the defaults cfg gives (cfg may be
+ * NULL: built-in defaults). Returns CLI_OK, CLI_DONE, or CLI_USAGE after
+ * printing what is wrong. A -m that names no file is looked up among the
+ * configured models; without -m, the configured default model is used. */
+int cli_parse(int argc, char **argv, config *cfg, cli_options *o);
+/* The --config FILE argument anywhere in argv, or NULL. */
+const char *cli_find_config_arg(int argc, char **argv);
 void cli_usage(FILE *out);
 /* Prints "lmterm: msg" to stderr and returns CLI_ERROR. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -207,7 +207,8 @@ struct config_yaml_node {
 };
 
 /* Parses one YAML document into a tree; *root is NULL for an empty document.
- * Map keys are always scalars. Errors name path, line and column. */
+ * Map keys are always scalars; an empty key is the empty name (QUOTED), not
+ * null. Errors name path, line and column. */
 int config_yaml_parse(const char *path, const char *text, size_t len, config_yaml_node **root,
                       lm_error *err);
 void config_yaml_free(config_yaml_node *n);

@@ -34,6 +34,13 @@ size_t kernels_scratch_bytes(const kernels_matrix *w, int n_tok);
 void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, int n_tok, float *y,
                     void *scratch);
 
+/* Attention of one query against n cached positions: s_j = scale * (q . k_j),
+ * p = softmax(s), out = sum_j p_j v_j. q, k_j, v_j and out have dim floats;
+ * k_j = k + j * stride, v_j likewise. scores: n floats of scratch. The
+ * softmax is the forward pass's (expf, the sum in double). */
+void kernels_attend(const float *q, const float *k, const float *v, size_t stride, int n, int dim,
+                    float scale, float *scores, float *out);
+
 /* Which implementation runs: "scalar", "avx2", "avx512". */
 const char *kernels_backend(void);
 /* Forces one ("scalar", "avx2", "avx512"), for tests that compare them; -1

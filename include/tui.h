@@ -36,7 +36,7 @@ typedef struct session_reply {
     int n_tokens;
     int n_prompt_evaluated;
     double prompt_tps;
-    double gen_tps; /* average over the reply */
+    double gen_tps;    /* average over the reply */
     const char *error; /* reason == STOP_ERROR */
 } session_reply;
 
@@ -121,6 +121,10 @@ void tui_history_open(void);
 void tui_history_add(const char *line);
 
 /* ---- the full-screen chat ---- */
+
+/* LC_CTYPE from the environment, or C.UTF-8 when the environment sets none
+ * (wide characters and readline's multibyte input need a UTF-8 locale). */
+void tui_locale(void);
 
 /* Why the full-screen chat cannot run on this terminal, or NULL. */
 const char *tui_unavailable(void);

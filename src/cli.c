@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,14 +98,50 @@ static int bad_value(const char *opt, const char *val) {
     return CLI_USAGE;
 }
 
-static void set_defaults(cli_options *o) {
+/* The configuration's settings, or the built-in ones without it. A random
+ * seed is drawn here, once per start, so a run is repeatable only with --seed. */
+static void set_defaults(cli_options *o, config *cfg) {
     memset(o, 0, sizeof *o);
+    o->cfg = cfg;
     o->precision = MODEL_PRECISION_NATIVE;
     o->n_predict = -1;
     o->sampling = sampler_default_params();
     o->bench_prompt = 512;
     o->bench_gen = 128;
     o->bench_reps = 5;
+    if (!cfg) return;
+    const config_settings *s = &cfg->settings;
+    o->precision = cfg->precision;
+    o->n_predict = s->n_predict;
+    o->threads = s->threads;
+    o->n_ctx = s->n_ctx;
+    o->sampling = s->sampling;
+    if (s->seed_random) o->sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    o->system_prompt = config_system_prompt_text(cfg);
+}
+
+/* -m NAME for a configured model; no -m: the default model. */
+static void resolve_model(cli_options *o) {
+    config *cfg = o->cfg;
+    if (!cfg) return;
+    struct stat st;
+    if (o->model_path && stat(o->model_path, &st) == 0) return;
+    if (cfg->model_dirs && !cfg->n_models) config_scan_models(cfg);
+    const config_model *m = o->model_path ? config_find_model(cfg, o->model_path)
+                                          : config_default_model(cfg);
+    if (!m) return;
+    o->model_path = m->path;
+    if (m->n_ctx > 0 && !o->ctx_set) o->n_ctx = m->n_ctx;
+    if (m->precision >= 0 && !o->precision_set) o->precision = (enum model_precision)m->precision;
+}
+
+const char *cli_find_config_arg(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) break;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) return argv[i + 1];
+        if (strncmp(argv[i], "--config=", 9) == 0) return argv[i] + 9;
+    }
+    return NULL;
 }
 
 /* The integer and float options, kept apart to keep cli_parse short. */
@@ -111,7 +150,7 @@ static int parse_number_option(int c, const char *arg, cli_options *o) {
     float f;
     switch (c) {
     case 't': if (!parse_long(arg, 1, 1024, &v)) return bad_value("--threads", arg); o->threads = (int)v; break;
-    case 'c': if (!parse_long(arg, 16, 1 << 24, &v)) return bad_value("--ctx-size", arg); o->n_ctx = (int)v; break;
+    case 'c': if (!parse_long(arg, 16, 1 << 24, &v)) return bad_value("--ctx-size", arg); o->n_ctx = (int)v; o->ctx_set = true; break;
     case 'n': if (!parse_long(arg, -1, 1 << 24, &v)) return bad_value("--n-predict", arg); o->n_predict = (int)v; o->bench_gen = (int)v; break;
     case OPT_REPS: if (!parse_long(arg, 1, 1000, &v)) return bad_value("--reps", arg); o->bench_reps = (int)v; break;
     case OPT_TEMP: if (!parse_float(arg, 0, 100, &f)) return bad_value("--temp", arg); o->sampling.temperature = f; break;
@@ -133,8 +172,16 @@ static int parse_number_option(int c, const char *arg, cli_options *o) {
     return CLI_OK;
 }
 
-int cli_parse(int argc, char **argv, cli_options *o) {
-    set_defaults(o);
+/* The version, and where lmterm finds its files (install checks read this). */
+static void print_version(const cli_options *o) {
+    printf("lmterm %s\n", LMTERM_VERSION);
+    if (!o->cfg) return;
+    printf("data: %s\n", o->cfg->data_dir ? o->cfg->data_dir : "(not found)");
+    printf("config: %s\n", o->cfg->user_file ? o->cfg->user_file : "(none)");
+}
+
+int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
+    set_defaults(o, cfg);
     /* getopt_long wants argv[0] to be the program: shift by one */
     char **av = argv - 1;
     int ac = argc + 1;
@@ -166,10 +213,11 @@ int cli_parse(int argc, char **argv, cli_options *o) {
             int p = model_precision_from_name(optarg);
             if (p < 0) return bad_value("--precision", optarg);
             o->precision = (enum model_precision)p;
+            o->precision_set = true;
             break;
         }
         case 'h': cli_usage(stdout); return CLI_DONE;
-        case OPT_VERSION: printf("lmterm %s\n", LMTERM_VERSION); return CLI_DONE;
+        case OPT_VERSION: print_version(o); return CLI_DONE;
         case '?': fprintf(stderr, "(see lmterm --help)\n"); return CLI_USAGE;
         default:
             if ((rc = parse_number_option(c, optarg, o)) != CLI_OK) return rc;
@@ -177,6 +225,7 @@ int cli_parse(int argc, char **argv, cli_options *o) {
     }
     o->n_args = ac - optind;
     o->args = av + optind;
+    resolve_model(o);
     return CLI_OK;
 }
 

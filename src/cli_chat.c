@@ -29,7 +29,8 @@ static int sig_pipe[2] = {-1, -1};
 static void on_signal(int sig) {
     int saved = errno;
     unsigned char b = (unsigned char)sig;
-    if (write(sig_pipe[1], &b, 1) < 0) {}
+    ssize_t w = write(sig_pipe[1], &b, 1); /* a full pipe has the news already */
+    (void)w;
     errno = saved;
 }
 
@@ -82,8 +83,10 @@ static void print_help(void) {
 static void submit(plain *p, const char *line) {
     char *edit = NULL;
     enum session_action a = session_submit(p->s, line, p->interactive ? &edit : NULL);
-    if (a == SESSION_QUIT) p->quit = true;
-    else if (a == SESSION_HELP) print_help();
+    if (a == SESSION_QUIT)
+        p->quit = true;
+    else if (a == SESSION_HELP)
+        print_help();
     else if (a == SESSION_EDIT) {
         free(p->edit);
         p->edit = edit;
@@ -94,10 +97,16 @@ static void submit(plain *p, const char *line) {
 
 /* ---- waiting for the engine ---- */
 
+static bool replying(const session *s) {
+    session_status st;
+    session_get_status(s, &st);
+    return st.state >= SESSION_READING_PROMPT;
+}
+
 /* One round of poll(): the engine, signals and, when asked, the input. */
 static bool wait_once(plain *p, bool with_input) {
-    struct pollfd fds[3] = {{session_fd(p->s), POLLIN, 0}, {sig_pipe[0], POLLIN, 0},
-                            {STDIN_FILENO, POLLIN, 0}};
+    struct pollfd fds[3] = {
+        {session_fd(p->s), POLLIN, 0}, {sig_pipe[0], POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
     if (poll(fds, with_input ? 3 : 2, -1) < 0 && errno != EINTR) return false;
     if (fds[0].revents & POLLIN) session_pump(p->s);
     if (fds[1].revents & POLLIN) {
@@ -106,9 +115,9 @@ static bool wait_once(plain *p, bool with_input) {
         for (ssize_t i = 0; i < n; i++) {
             if (sigs[i] == SIGWINCH) {
                 if (p->interactive) rl_resize_terminal();
-            } else if (sigs[i] == SIGINT && session_busy(p->s)) {
+            } else if (sigs[i] == SIGINT && replying(p->s)) {
                 session_stop(p->s);
-            } else if (sigs[i] == SIGINT && p->interactive) {
+            } else if (sigs[i] == SIGINT && p->prompt) {
                 rl_replace_line("", 0);
                 fprintf(stderr, "^C (Ctrl-D or /quit quits)\n");
                 rl_on_new_line();
@@ -165,7 +174,7 @@ static void on_line(char *line) {
         p->quit = true;
         return;
     }
-    tui_history_add(line);
+    if (strcmp(line, "/quit") != 0) tui_history_add(line);
     submit(p, line);
     free(line);
 }
@@ -200,8 +209,8 @@ static void chat_on_terminal(plain *p) {
 
 static int plain_chat(const session_options *so, bool stats) {
     plain p = {.stats = stats, .interactive = isatty(STDIN_FILENO)};
-    session_view view = {.ctx = &p, .notice = on_notice, .reply_text = on_reply_text,
-                         .reply_end = on_reply_end};
+    session_view view = {
+        .ctx = &p, .notice = on_notice, .reply_text = on_reply_text, .reply_end = on_reply_end};
     lm_error err;
     if (pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) != 0) return cli_error("cannot create a pipe");
     if (!(p.s = session_create(so, &view, &err))) return cli_error("%s", err.msg);
@@ -214,8 +223,10 @@ static int plain_chat(const session_options *so, bool stats) {
     session_get_status(p.s, &st);
     int rc = CLI_ERROR;
     if (st.model) {
-        if (p.interactive) chat_on_terminal(&p);
-        else chat_from_pipe(&p);
+        if (p.interactive)
+            chat_on_terminal(&p);
+        else
+            chat_from_pipe(&p);
         rc = p.failed ? CLI_ERROR : CLI_OK;
     }
     signal(SIGINT, SIG_DFL);
@@ -240,6 +251,7 @@ int cli_chat(cli_options *o) {
         .system_prompt = o->system_prompt,
         .resume_path = o->resume_path,
     };
+    tui_locale();
     if (!o->plain) {
         const char *why = tui_unavailable();
         if (!why) {

@@ -153,10 +153,14 @@ static bool attach(builder *b, const yaml_event_t *e, config_yaml_node *n) {
         return true;
     }
     config_yaml_node *parent = b->stack[b->depth - 1];
-    if (parent->kind == CONFIG_YAML_MAP && parent->n % 2 == 0 && n->kind != CONFIG_YAML_SCALAR) {
+    bool is_key = parent->kind == CONFIG_YAML_MAP && parent->n % 2 == 0;
+    if (is_key && n->kind != CONFIG_YAML_SCALAR) {
         config_yaml_free(n);
         return build_fail(b, &e->start_mark, "a key must be a plain name, not a list or map");
     }
+    /* a key is a name: an empty one is the empty name, not null (and is
+     * written back as '', the only way YAML can write it) */
+    if (is_key && n->len == 0) n->style = CONFIG_YAML_QUOTED;
     append_item(parent, n);
     return true;
 }
@@ -426,7 +430,9 @@ int config_yaml_emit(const config_yaml_node *root, lm_buf *out, lm_error *err) {
     bool ok = true;
     yaml_stream_start_event_initialize(&e, YAML_UTF8_ENCODING);
     ok = ok && yaml_emitter_emit(&em, &e);
-    yaml_document_start_event_initialize(&e, NULL, NULL, NULL, 1);
+    /* an empty scalar alone would write nothing, which reads back as no
+     * document at all: a scalar document starts with an explicit "---" */
+    yaml_document_start_event_initialize(&e, NULL, NULL, NULL, root->kind != CONFIG_YAML_SCALAR);
     ok = ok && yaml_emitter_emit(&em, &e);
     ok = ok && emit_node(&em, root);
     yaml_document_end_event_initialize(&e, 1);

@@ -5,6 +5,7 @@
  * quant_vec_dot_ref, the arithmetic llama.cpp's generic code performs. */
 #include "kernels_impl.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,9 +183,10 @@ typedef struct matmul_task {
 static void convert_activations(void *arg, int ith, int nth) {
     matmul_task *t = arg;
     const kernels_matrix *w = t->job.w;
+    const kernels_convert_fn convert = ops()->convert ? ops()->convert : kernels_convert_row;
     for (int i = ith; i < t->job.n_tok; i += nth)
-        kernels_convert_row(t->act, w->type, t->x + (size_t)i * w->cols, w->cols,
-                            (uint8_t *)t->job.act + (size_t)i * t->job.act_stride);
+        convert(t->act, w->type, t->x + (size_t)i * w->cols, w->cols,
+                (uint8_t *)t->job.act + (size_t)i * t->job.act_stride);
 }
 
 /* Workers take chunks of rows in turn, so a thread slowed by another process
@@ -235,6 +237,42 @@ void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, i
     threadpool_run(pool, compute_rows, &t);
 }
 
+/* ---- attention ---- */
+
+float kernels_softmax(float *scores, int n) {
+    float max = -INFINITY;
+    for (int j = 0; j < n; j++)
+        if (scores[j] > max) max = scores[j];
+    double sum = 0;
+    for (int j = 0; j < n; j++) {
+        scores[j] = expf(scores[j] - max);
+        sum += scores[j];
+    }
+    return (float)(1.0 / sum);
+}
+
+static void attend_ref(const float *q, const float *k, const float *v, size_t stride, int n,
+                       int dim, float scale, float *scores, float *out) {
+    for (int j = 0; j < n; j++) {
+        const float *kj = k + (size_t)j * stride;
+        float dot = 0;
+        for (int d = 0; d < dim; d++) dot += q[d] * kj[d];
+        scores[j] = dot * scale;
+    }
+    const float inv = kernels_softmax(scores, n);
+    memset(out, 0, (size_t)dim * sizeof *out);
+    for (int j = 0; j < n; j++) {
+        const float *vj = v + (size_t)j * stride;
+        const float p = scores[j] * inv;
+        for (int d = 0; d < dim; d++) out[d] += p * vj[d];
+    }
+}
+
+void kernels_attend(const float *q, const float *k, const float *v, size_t stride, int n, int dim,
+                    float scale, float *scores, float *out) {
+    ops()->attend(q, k, v, stride, n, dim, scale, scores, out);
+}
+
 /* ---- the portable path ---- */
 
 static void gemv_ref(const kernels_job *j, int64_t r0, int64_t r1) {
@@ -250,8 +288,9 @@ static void gemv_ref(const kernels_job *j, int64_t r0, int64_t r1) {
 #define REF(type) [type] = {ACT_REF, gemv_ref, NULL, NULL}
 
 static const kernels_ops scalar_ops = {
-    "scalar",
-    {REF(QT_F32), REF(QT_F16), REF(QT_BF16), REF(QT_Q4_0), REF(QT_Q4_1), REF(QT_Q5_0),
+    .name = "scalar",
+    .types = {REF(QT_F32), REF(QT_F16), REF(QT_BF16), REF(QT_Q4_0), REF(QT_Q4_1), REF(QT_Q5_0),
      REF(QT_Q5_1), REF(QT_Q8_0), REF(QT_Q2_K), REF(QT_Q3_K), REF(QT_Q4_K), REF(QT_Q5_K),
      REF(QT_Q6_K)},
+    .attend = attend_ref,
 };

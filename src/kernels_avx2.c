@@ -1,4 +1,474 @@
-/* kernels_avx2: AVX2 with FMA and F16C. (Being written.) */
+/* kernels_avx2: AVX2 with FMA and F16C, for CPUs without AVX-512. Compiled
+ * with those flags and called only when the CPU has them (kernels.c checks).
+ *
+ * AVX2 has no VNNI: vpmaddubsw multiplies unsigned weight codes by signed
+ * activation codes into 16-bit pair sums (which cannot overflow for codes
+ * below 32, nor for Q8_0 with the sign trick below), and vpmaddwd widens
+ * them to 32-bit lanes. One 32-weight block fills a 256-bit vector. Batches
+ * run these same kernels row by row: each row, read once, stays in the L1
+ * cache while every token's activations pass over it. */
 #include "kernels_impl.h"
 
-const kernels_ops *kernels_avx2_ops(void) { return NULL; }
+#include <immintrin.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- small helpers ---- */
+
+static inline float hsum256(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
+
+static inline int hsum256_epi32(__m256i v) {
+    __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    x = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
+    x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 1));
+    return _mm_cvtsi128_si32(x);
+}
+
+static inline float half(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return _cvtsh_ss(h);
+}
+
+static inline __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* Sums of each 4 products of unsigned a with signed b, as 8 int32. */
+static inline __m256i dot_u8s8(__m256i a, __m256i b) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1));
+}
+
+/* Byte j of the result is 0xFF when bit j of bits is set. */
+static inline __m256i bits_to_bytes(uint32_t bits) {
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+        _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll, 0x0101010101010101ll, 0));
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201ll);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+static inline const uint8_t *row_of(const kernels_matrix *w, int64_t r) {
+    return (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+}
+
+static inline const uint8_t *act_of(const kernels_job *j, int t) {
+    return (const uint8_t *)j->act + (size_t)t * j->act_stride;
+}
+
+/* y[t][r] = dot(row r, token t) for rows [r0, r1) and every token. */
+#define GEMV_ROWS(name, dot)                                                                     \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                             \
+        const kernels_matrix *w = j->w;                                                           \
+        for (int64_t r = r0; r < r1; r++)                                                         \
+            for (int t = 0; t < j->n_tok; t++)                                                    \
+                j->y[(size_t)t * w->rows + r] = dot(row_of(w, r), act_of(j, t), w->cols);         \
+    }
+
+/* ==== 32-weight blocks ==== */
+
+enum q32_kind { Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 };
+
+/* One block's codes as [codes 0..15 | codes 16..31] (kernels_q8x4's halves)
+ * times the activation block: 8 int32 lanes whose sum is the exact dot
+ * (the zero point's correction in lane 0). */
+INLINE __m256i q32_block_isum(enum q32_kind kind, const uint8_t *blk, const kernels_q8x4 *a, int k) {
+    const __m256i act = _mm256_set_m128i(load128(a->qs + 64 + 16 * k), load128(a->qs + 16 * k));
+    if (kind == Q8_0) { /* |w| times a with w's sign: pairs stay below 2 * 128 * 127 */
+        const __m256i w = load256(blk + 2);
+        return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(act, w));
+    }
+    const int qs_at = kind == Q4_0 ? 2 : kind == Q4_1 ? 4 : kind == Q5_0 ? 6 : 8;
+    const __m128i qs = load128(blk + qs_at), m4 = _mm_set1_epi8(0x0F);
+    __m256i codes = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), m4), _mm_and_si128(qs, m4));
+    if (kind == Q5_0 || kind == Q5_1) /* bit j of qh: code j's fifth bit */
+        codes = _mm256_or_si256(codes, _mm256_and_si256(bits_to_bytes(kernels_load_u32(blk + qs_at - 4)),
+                                                        _mm256_set1_epi8(16)));
+    const __m256i isum = dot_u8s8(codes, act);
+    if (kind == Q4_1 || kind == Q5_1) return isum; /* no zero point */
+    return _mm256_add_epi32(isum, _mm256_zextsi128_si256(_mm_cvtsi32_si128(a->bias[4 * k])));
+}
+
+static const int q32_block_bytes[] = {18, 20, 22, 24, 34};
+
+/* Blocks k and k + 1 (k even) of the 4- and 5-bit types together: their low
+ * halves, and their high halves, are adjacent in kernels_q8x4, so each pair
+ * of activation halves is one load. Lanes 0..3 sum block k, 4..7 block k + 1. */
+INLINE __m256i q32_pair_isum(enum q32_kind kind, const uint8_t *blk, int B, const kernels_q8x4 *a, int k) {
+    const int qs_at = kind == Q4_0 ? 2 : kind == Q4_1 ? 4 : kind == Q5_0 ? 6 : 8;
+    const __m256i qs = _mm256_set_m128i(load128(blk + B + qs_at), load128(blk + qs_at));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i lo = _mm256_and_si256(qs, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), m4);
+    if (kind == Q5_0 || kind == Q5_1) {
+        const __m256i b0 = bits_to_bytes(kernels_load_u32(blk + qs_at - 4));
+        const __m256i b1 = bits_to_bytes(kernels_load_u32(blk + B + qs_at - 4));
+        const __m256i c16 = _mm256_set1_epi8(16);
+        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_permute2x128_si256(b0, b1, 0x20), c16));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_permute2x128_si256(b0, b1, 0x31), c16));
+    }
+    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, load256(a->qs + 16 * k)),
+                                       _mm256_maddubs_epi16(hi, load256(a->qs + 64 + 16 * k)));
+    return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), load256(a->bias + 4 * k));
+}
+
+/* Per block: sum += (dw * da) * isum (+ mw * s for the affine types). */
+INLINE float q32_dot(enum q32_kind kind, const uint8_t *row, const kernels_q8x4 *a, int64_t nb) {
+    const int B = q32_block_bytes[kind];
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
+    int64_t b = 0;
+    if (kind != Q8_0)
+        for (; b + 2 <= nb; b += 2) {
+            const uint8_t *blk = row + b * B;
+            const kernels_q8x4 *q = a + b / 4;
+            const int k = (int)(b % 4);
+            const __m256 scale = _mm256_set_m128(_mm_set1_ps(half(blk + B) * q->d[k + 1]), _mm_set1_ps(half(blk) * q->d[k]));
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q32_pair_isum(kind, blk, B, q, k)), scale, acc);
+            if (kind == Q4_1 || kind == Q5_1) mins += half(blk + 2) * q->s[k] + half(blk + B + 2) * q->s[k + 1];
+        }
+    for (; b < nb; b++) {
+        const uint8_t *blk = row + b * B;
+        const kernels_q8x4 *q = a + b / 4;
+        const int k = (int)(b % 4);
+        const __m256 isum = _mm256_cvtepi32_ps(q32_block_isum(kind, blk, q, k));
+        acc = _mm256_fmadd_ps(isum, _mm256_set1_ps(half(blk) * q->d[k]), acc);
+        if (kind == Q4_1 || kind == Q5_1) mins += half(blk + 2) * q->s[k];
+    }
+    return hsum256(acc) + mins;
+}
+
+static float q4_0_dot(const uint8_t *w, const void *a, int64_t n) { return q32_dot(Q4_0, w, a, n / 32); }
+static float q4_1_dot(const uint8_t *w, const void *a, int64_t n) { return q32_dot(Q4_1, w, a, n / 32); }
+static float q5_0_dot(const uint8_t *w, const void *a, int64_t n) { return q32_dot(Q5_0, w, a, n / 32); }
+static float q5_1_dot(const uint8_t *w, const void *a, int64_t n) { return q32_dot(Q5_1, w, a, n / 32); }
+static float q8_0_dot(const uint8_t *w, const void *a, int64_t n) { return q32_dot(Q8_0, w, a, n / 32); }
+
+GEMV_ROWS(gemv_q4_0, q4_0_dot)
+GEMV_ROWS(gemv_q4_1, q4_1_dot)
+GEMV_ROWS(gemv_q5_0, q5_0_dot)
+GEMV_ROWS(gemv_q5_1, q5_1_dot)
+GEMV_ROWS(gemv_q8_0, q8_0_dot)
+
+/* ==== 256-weight super-blocks ==== */
+
+/* The eight 6-bit scales and mins of a Q4_K / Q5_K block (quant_k.c). */
+static inline void k4_scales(const uint8_t *s, uint8_t sc[8], uint8_t m[8]) {
+    const uint32_t u0 = kernels_load_u32(s), u1 = kernels_load_u32(s + 4), u2 = kernels_load_u32(s + 8);
+    const uint32_t w[4] = {u0 & 0x3f3f3f3f, (u2 & 0x0f0f0f0f) | ((u0 >> 2) & 0x30303030),
+                           u1 & 0x3f3f3f3f, ((u2 >> 4) & 0x0f0f0f0f) | ((u1 >> 2) & 0x30303030)};
+    memcpy(sc, w, 8);
+    memcpy(m, w + 2, 8);
+}
+
+/* Q4_K / Q5_K: 32 codes of sub-block j times its activations, times its
+ * scale, into 8 int32 lanes. */
+INLINE __m256i k4_sub(__m256i codes, const int8_t *act, int scale, __m256i isum) {
+    const __m256i p = _mm256_maddubs_epi16(codes, load256(act));
+    return _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16((short)scale)));
+}
+
+INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
+    const size_t B = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float mins_sum = 0;
+    for (int64_t i = 0; i < nsb; i++, row += B, a++) {
+        uint8_t sc[8], m[8];
+        k4_scales(row + 4, sc, m);
+        const uint8_t *qs = row + (five ? 48 : 16);
+        const __m256i qh = five ? load256(row + 16) : _mm256_setzero_si256();
+        __m256i isum = _mm256_setzero_si256();
+        for (int half32 = 0; half32 < 4; half32++) { /* 32 bytes: sub-blocks 2h (low) and 2h + 1 */
+            const __m256i q = load256(qs + 32 * half32);
+            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const int j = 2 * half32;
+            if (five) {
+                const __m256i c16 = _mm256_set1_epi8(16);
+                const __m256i bl = _mm256_set1_epi8((char)(1 << j)), bh = _mm256_set1_epi8((char)(2 << j));
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), c16));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), c16));
+            }
+            isum = k4_sub(lo, a->qs + kernels_q8k_k4_pos(32 * j), sc[j], isum);
+            isum = k4_sub(hi, a->qs + kernels_q8k_k4_pos(32 * (j + 1)), sc[j + 1], isum);
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(half(row) * a->d), acc);
+        int msum = 0;
+        for (int j = 0; j < 8; j++) msum += m[j] * a->bsum32[j];
+        mins_sum += half(row + 2) * a->d * (float)msum;
+    }
+    return hsum256(acc) - mins_sum;
+}
+
+static float q4k_dot(const uint8_t *w, const void *a, int64_t n) { return k4_dot(false, w, a, n / QK_K); }
+static float q5k_dot(const uint8_t *w, const void *a, int64_t n) { return k4_dot(true, w, a, n / QK_K); }
+
+/* Q6_K: codes 0..63 (value + 32); the 32 comes back out as -32 * sum(scale * bsum). */
+static float q6k_dot(const uint8_t *row, const void *act, int64_t n) {
+    const kernels_q8k *a = act;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++, row += sizeof(block_q6_K), a++) {
+        const block_q6_K *b = (const block_q6_K *)row;
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = load256(b->ql + 64 * h), ql1 = load256(b->ql + 64 * h + 32);
+            const __m256i qh = load256(b->qh + 32 * h);
+            const __m256i codes[4] = {
+                _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)),
+                _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)),
+            };
+            for (int c = 0; c < 4; c++) { /* 32 codes: sub-blocks g and g + 1 */
+                const int g = 8 * h + 2 * c;
+                const __m256i p = _mm256_maddubs_epi16(codes[c], load256(a->qs + 16 * g));
+                const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(b->scales[g + 1]), _mm_set1_epi16(b->scales[g]));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc));
+            }
+        }
+        int bias = 0;
+        for (int g = 0; g < 16; g++) bias += b->scales[g] * a->bsums[g];
+        isum = _mm256_sub_epi32(isum, _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, 32 * bias));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(half(&b->d) * a->d), acc);
+    }
+    return hsum256(acc);
+}
+
+GEMV_ROWS(gemv_q4_k, q4k_dot)
+GEMV_ROWS(gemv_q5_k, q5k_dot)
+GEMV_ROWS(gemv_q6_k, q6k_dot)
+
+/* ==== float weights: F32 F16 BF16 (activations: floats rounded to the type) ==== */
+
+INLINE __m256 widen8(enum quant_type type, const uint8_t *p) {
+    if (type == QT_F32) return _mm256_loadu_ps((const float *)p);
+    if (type == QT_F16) return _mm256_cvtph_ps(load128(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
+}
+
+static inline float widen1(enum quant_type type, const uint8_t *p) {
+    if (type == QT_F32) {
+        float f;
+        memcpy(&f, p, sizeof f);
+        return f;
+    }
+    if (type == QT_F16) return half(p);
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return quant_bf16_to_f32(h);
+}
+
+INLINE float float_dot(enum quant_type type, const uint8_t *w, const float *x, int64_t n) {
+    const int size = type == QT_F32 ? 4 : 2;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++)
+            acc[k] = _mm256_fmadd_ps(widen8(type, w + (i + 8 * k) * size), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
+    for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(widen8(type, w + i * size), _mm256_loadu_ps(x + i), acc[0]);
+    float sum = hsum256(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; i < n; i++) sum += widen1(type, w + i * size) * x[i];
+    return sum;
+}
+
+static float f32_dot(const uint8_t *w, const void *x, int64_t n) { return float_dot(QT_F32, w, x, n); }
+static float f16_dot(const uint8_t *w, const void *x, int64_t n) { return float_dot(QT_F16, w, x, n); }
+static float bf16_dot(const uint8_t *w, const void *x, int64_t n) { return float_dot(QT_BF16, w, x, n); }
+
+GEMV_ROWS(gemv_f32, f32_dot)
+GEMV_ROWS(gemv_f16, f16_dot)
+GEMV_ROWS(gemv_bf16, bf16_dot)
+
+/* ==== attention ==== */
+
+static void attend(const float *q, const float *k, const float *v, size_t stride, int n, int dim,
+                   float scale, float *scores, float *out) {
+    for (int j = 0; j < n; j++) {
+        const float *kj = k + (size_t)j * stride;
+        __m256 acc = _mm256_setzero_ps();
+        int d = 0;
+        for (; d + 8 <= dim; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), acc);
+        float dot = hsum256(acc);
+        for (; d < dim; d++) dot += q[d] * kj[d];
+        scores[j] = dot * scale;
+    }
+    const float inv = kernels_softmax(scores, n);
+    int d0 = 0;
+    for (; d0 + 64 <= dim; d0 += 64) { /* 64 floats of the output in registers */
+        __m256 o[8];
+        for (int i = 0; i < 8; i++) o[i] = _mm256_setzero_ps();
+        for (int j = 0; j < n; j++) {
+            const float *vj = v + (size_t)j * stride + d0;
+            const __m256 p = _mm256_set1_ps(scores[j] * inv);
+            for (int i = 0; i < 8; i++) o[i] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * i), o[i]);
+        }
+        for (int i = 0; i < 8; i++) _mm256_storeu_ps(out + d0 + 8 * i, o[i]);
+    }
+    if (d0 < dim) {
+        memset(out + d0, 0, (size_t)(dim - d0) * sizeof *out);
+        for (int j = 0; j < n; j++) {
+            const float *vj = v + (size_t)j * stride;
+            const float p = scores[j] * inv;
+            for (int d = d0; d < dim; d++) out[d] += p * vj[d];
+        }
+    }
+}
+
+/* ==== converting the activations ====
+ * As in kernels_avx512.c: quant.c's operations lane by lane, bit-identical. */
+
+/* roundf: to nearest, ties away from zero. v - trunc(v) is exact. */
+static inline __m256 round_half_away(__m256 v) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+    const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, sign));
+    return _mm256_add_ps(t, _mm256_and_ps(up, one));
+}
+
+static inline float hmax256(__m256 v) {
+    __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_max_ss(x, _mm_movehdup_ps(x)));
+}
+
+/* 16 int32 to 16 int8 in order, saturating (the quantizers' clamp). */
+static inline __m128i narrow16(__m256i a, __m256i b) {
+    const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
+    return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+static inline int sum_bytes(__m128i b) {
+    return hsum256_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(b), _mm256_set1_epi16(1)));
+}
+
+static inline float round_half(float f) { return _cvtsh_ss(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT)); }
+
+static void q8_block(const float *x, kernels_q8x4 *q, int k, int zero) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+    }
+    const float amax = hmax256(m);
+    const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+    __m256i c[4];
+    for (int i = 0; i < 4; i++) c[i] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[i], _mm256_set1_ps(id))));
+    const __m128i lo = narrow16(c[0], c[1]), hi = narrow16(c[2], c[3]);
+    _mm_store_si128((__m128i *)(q->qs + 16 * k), lo);
+    _mm_store_si128((__m128i *)(q->qs + 64 + 16 * k), hi);
+    const int sum = sum_bytes(lo) + sum_bytes(hi);
+    q->bias[4 * k] = -zero * sum;
+    q->d[k] = round_half(d);
+    q->s[k] = round_half((float)sum * d);
+}
+
+static void convert_q8x4(enum quant_type wtype, const float *x, int64_t cols, kernels_q8x4 *dst) {
+    const int zero = kernels_zero_point(wtype);
+    const bool with_sum = quant_info(wtype)->vec_dot_type == QT_Q8_1;
+    const int64_t nb = cols / 32;
+    for (int64_t b = 0; b < nb; b += 4, dst++) {
+        memset(dst->bias, 0, sizeof dst->bias);
+        for (int k = 0; k < 4; k++) {
+            if (b + k < nb) {
+                q8_block(x + 32 * (b + k), dst, k, zero);
+                if (!with_sum) dst->s[k] = 0.0f;
+            } else {
+                memset(dst->qs + 16 * k, 0, 16);
+                memset(dst->qs + 64 + 16 * k, 0, 16);
+                dst->d[k] = dst->s[k] = 0.0f;
+            }
+        }
+        memset(dst->pad, 0, sizeof dst->pad);
+    }
+}
+
+static void convert_q8k(enum quant_type wtype, const float *x, int64_t cols, kernels_q8k *dst) {
+    const bool reorder = wtype == QT_Q4_K || wtype == QT_Q5_K;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < cols / QK_K; i++, x += QK_K, dst++) {
+        __m256 vmax = _mm256_setzero_ps();
+        for (int e = 0; e < QK_K; e += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + e)));
+        const float amax = hmax256(vmax);
+        memset(dst, 0, sizeof *dst);
+        if (!amax) continue;
+        float max = 0;
+        for (int e = 0; e < QK_K; e += 8) {
+            const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + e)),
+                                                             _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            if (hit) {
+                max = x[e + __builtin_ctz((unsigned)hit)];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m256i top = _mm256_set1_epi32(127);
+        for (int g = 0; g < 16; g++) {
+            const __m256i a = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16 * g), _mm256_set1_ps(iscale))), top);
+            const __m256i b = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16 * g + 8), _mm256_set1_ps(iscale))), top);
+            const __m128i bytes = narrow16(a, b);
+            _mm_storeu_si128((__m128i *)(dst->qs + (reorder ? kernels_q8k_k4_pos(16 * g) : 16 * g)), bytes);
+            dst->bsums[g] = (int16_t)sum_bytes(bytes);
+        }
+        for (int j = 0; j < 8; j++) dst->bsum32[j] = (int16_t)(dst->bsums[2 * j] + dst->bsums[2 * j + 1]);
+        dst->d = 1 / iscale;
+    }
+}
+
+static void convert_rounded(enum kernels_act act, const float *x, int64_t cols, float *dst) {
+    int64_t i = 0;
+    for (; i + 8 <= cols; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        __m256 r;
+        if (act == ACT_F16R) {
+            r = _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+        } else { /* bfloat16: round to nearest even on the top 16 bits; NaNs made quiet */
+            const __m256i u = _mm256_castps_si256(v);
+            const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+            const __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), lsb);
+            const __m256i quiet = _mm256_or_si256(u, _mm256_set1_epi32(0x400000));
+            const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+            const __m256i h = _mm256_blendv_epi8(rounded, quiet, nan);
+            r = _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_set1_epi32(0xffff), h));
+        }
+        _mm256_storeu_ps(dst + i, r);
+    }
+    for (; i < cols; i++)
+        dst[i] = act == ACT_F16R ? quant_f16_to_f32(quant_f32_to_f16(x[i])) : quant_bf16_to_f32(quant_f32_to_bf16(x[i]));
+}
+
+static void convert(enum kernels_act act, enum quant_type wtype, const float *x, int64_t cols, void *dst) {
+    switch (act) {
+    case ACT_Q8X4: convert_q8x4(wtype, x, cols, dst); break;
+    case ACT_Q8K: convert_q8k(wtype, x, cols, dst); break;
+    case ACT_F16R: case ACT_BF16R: convert_rounded(act, x, cols, dst); break;
+    default: kernels_convert_row(act, wtype, x, cols, dst);
+    }
+}
+
+/* ==== the table ==== */
+
+static const kernels_ops avx2_ops = {
+    .name = "avx2",
+    .types = {
+        [QT_Q4_0] = {ACT_Q8X4, gemv_q4_0, NULL, NULL},
+        [QT_Q4_1] = {ACT_Q8X4, gemv_q4_1, NULL, NULL},
+        [QT_Q5_0] = {ACT_Q8X4, gemv_q5_0, NULL, NULL},
+        [QT_Q5_1] = {ACT_Q8X4, gemv_q5_1, NULL, NULL},
+        [QT_Q8_0] = {ACT_Q8X4, gemv_q8_0, NULL, NULL},
+        [QT_Q4_K] = {ACT_Q8K, gemv_q4_k, NULL, NULL},
+        [QT_Q5_K] = {ACT_Q8K, gemv_q5_k, NULL, NULL},
+        [QT_Q6_K] = {ACT_Q8K, gemv_q6_k, NULL, NULL},
+        [QT_F32] = {ACT_F32, gemv_f32, NULL, NULL},
+        [QT_F16] = {ACT_F16R, gemv_f16, NULL, NULL},
+        [QT_BF16] = {ACT_BF16R, gemv_bf16, NULL, NULL},
+    },
+    .attend = attend,
+    .convert = convert,
+};
+
+const kernels_ops *kernels_avx2_ops(void) { return &avx2_ops; }

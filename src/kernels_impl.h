@@ -90,10 +90,25 @@ typedef struct kernels_type_fns {
     size_t (*panel_bytes)(int64_t cols);
 } kernels_type_fns;
 
+/* kernels_attend's dot products and weighted sum; the softmax between them
+ * is shared (kernels_softmax). */
+typedef void (*kernels_attend_fn)(const float *q, const float *k, const float *v, size_t stride,
+                                  int n, int dim, float scale, float *scores, float *out);
+
+/* Converts one row of activations, bit for bit as kernels_convert_row does. */
+typedef void (*kernels_convert_fn)(enum kernels_act act, enum quant_type wtype, const float *x,
+                                   int64_t cols, void *dst);
+
 typedef struct kernels_ops {
     const char *name;
     kernels_type_fns types[QT_COUNT]; /* gemv NULL: not handled, use the scalar path */
+    kernels_attend_fn attend;
+    kernels_convert_fn convert; /* NULL: kernels_convert_row */
 } kernels_ops;
+
+/* scores[j] = expf(scores[j] - max); returns 1 / their sum (summed in double,
+ * in order), the normalisation of the forward pass's softmax. */
+float kernels_softmax(float *scores, int n);
 
 /* Rows given to a worker at a time: a multiple of the 16-row panels, small
  * enough that the packed panels stay in the L2 cache. */

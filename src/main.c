@@ -15,15 +15,34 @@ static const command commands[] = {
     {"info", cli_info}, {"synth", cli_synth}, {"quantize", cli_quantize}, {"bench", cli_bench},
 };
 
+static const command *find_command(const char *name) {
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+/* A bad configuration is reported and left out; lmterm runs on the defaults. */
+static void load_config(const char *file, config *cfg) {
+    lm_error err;
+    if (config_load(cfg, file, &err)) fprintf(stderr, "lmterm: %s\n", err.msg);
+    for (size_t i = 0; i < cfg->warnings.n; i++)
+        fprintf(stderr, "lmterm: %s\n", cfg->warnings.items[i]);
+}
+
 int main(int argc, char **argv) {
     const char *name = argc > 1 && argv[1][0] != '-' ? argv[1] : "chat";
     int skip = argc > 1 && argv[1][0] != '-' ? 2 : 1;
+    config cfg;
+    load_config(cli_find_config_arg(argc, argv), &cfg);
     cli_options o;
-    int rc = cli_parse(argc - skip, argv + skip, &o);
-    if (rc != CLI_OK) return rc == CLI_DONE ? CLI_OK : rc;
-    o.command = name;
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (strcmp(commands[i].name, name) == 0) return commands[i].run(&o);
-    fprintf(stderr, "lmterm: unknown command '%s' (see lmterm --help)\n", name);
-    return CLI_USAGE;
+    int rc = cli_parse(argc - skip, argv + skip, &cfg, &o);
+    if (rc == CLI_OK) {
+        o.command = name;
+        rc = CLI_USAGE;
+        const command *c = find_command(name);
+        if (c) rc = c->run(&o);
+        else fprintf(stderr, "lmterm: unknown command '%s' (see lmterm --help)\n", name);
+    }
+    config_free(&cfg);
+    return rc == CLI_DONE ? CLI_OK : rc;
 }

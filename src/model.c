@@ -77,28 +77,9 @@ static void attend_one(const attn_task *t, int tok, int h, float *scores) {
     const float *q = m->s.qkv + (size_t)tok * (m->q_dim + 2 * kv_dim) + h * hd;
     const float *kc = m->k_cache + layer_off + kvh * hd;
     const float *vc = m->v_cache + layer_off + kvh * hd;
-
-    float max = -INFINITY;
-    for (int j = first; j <= pos; j++) {
-        const float *k = kc + (size_t)j * kv_dim;
-        float dot = 0;
-        for (int d = 0; d < hd; d++) dot += q[d] * k[d];
-        scores[j] = dot * t->scale;
-        if (scores[j] > max) max = scores[j];
-    }
-    double sum = 0;
-    for (int j = first; j <= pos; j++) {
-        scores[j] = expf(scores[j] - max);
-        sum += scores[j];
-    }
-    const float inv = (float)(1.0 / sum);
     float *out = m->s.att + (size_t)tok * m->q_dim + h * hd;
-    memset(out, 0, (size_t)hd * sizeof *out);
-    for (int j = first; j <= pos; j++) {
-        const float *v = vc + (size_t)j * kv_dim;
-        const float p = scores[j] * inv;
-        for (int d = 0; d < hd; d++) out[d] += p * v[d];
-    }
+    kernels_attend(q, kc + (size_t)first * kv_dim, vc + (size_t)first * kv_dim, (size_t)kv_dim,
+                   pos - first + 1, hd, t->scale, scores, out);
 }
 
 static void attention_worker(void *arg, int ith, int nth) {

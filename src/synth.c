@@ -187,7 +187,7 @@ static void build_spm(vocab *v, int n_vocab) {
     }
     v->special_base = (int)v->n;
     for (size_t i = 0; i < sizeof added / sizeof *added; i++)
-        vocab_add(v, added[i], 0, i == 0 ? 3 : 4);
+        vocab_add(v, added[i], 0, 3); /* control, as in Phi-3 */
     for (int i = (int)v->n; i < n_vocab; i++) {
         char t[32];
         snprintf(t, sizeof t, "[PAD%d]", i);

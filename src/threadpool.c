@@ -1,36 +1,41 @@
 /* threadpool: see include/threadpool.h.
  *
- * A task is published by bumping `generation`; workers wait for a change of it,
- * first spinning (a token's matmuls come back to back, microseconds apart),
- * then sleeping on a condition variable. Completion is counted in `pending`. */
+ * A task is cut into n_threads slots. It is published by storing fn and ctx,
+ * resetting the slot counters and bumping `generation`; every thread, the
+ * caller included, then claims slots with an atomic increment until none is
+ * left. So a worker that is asleep, or descheduled by another process on a
+ * busy machine, never holds a task up: the others take its slot. The caller
+ * returns when every slot has finished. Waiting threads spin briefly (a
+ * token's products come microseconds apart), then sleep on a condition
+ * variable. */
 #include "threadpool.h"
 
 #include "util.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define SPIN_ROUNDS 20000
+#define SPIN_ROUNDS 20000 /* about 0.3 ms of pause instructions */
 
-typedef struct worker {
-    threadpool *pool;
-    int ith;
-    pthread_t thread;
-    void *scratch;
-    size_t scratch_bytes;
-} worker;
+typedef struct slot_scratch {
+    void *mem;
+    size_t bytes;
+} slot_scratch;
 
 struct threadpool {
     int n_threads;
-    worker *workers;
-    threadpool_fn fn;
-    void *ctx;
+    pthread_t *threads; /* workers 1..n-1 */
+    slot_scratch *scratch; /* per slot */
+    _Atomic(threadpool_fn) fn;
+    _Atomic(void *) ctx;
+    atomic_int claimed;  /* slots handed out (may run past n_threads) */
+    atomic_int finished; /* slots done */
     atomic_uint generation;
-    atomic_int pending;
     atomic_bool quit;
     atomic_int sleepers;
     pthread_mutex_t mu;
@@ -43,6 +48,24 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* Claims and runs slots of the current task until none is left. A claim
+ * below n_threads is always of the task published last: the counters are
+ * reset after fn and ctx are stored, and a task is not replaced before all
+ * of its claimed slots have finished. */
+static void run_slots(threadpool *p) {
+    const int n = p->n_threads;
+    for (;;) {
+        int i = atomic_fetch_add(&p->claimed, 1);
+        if (i >= n) return;
+        atomic_load(&p->fn)(atomic_load(&p->ctx), i, n);
+        if (atomic_fetch_add(&p->finished, 1) + 1 == n) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
 static unsigned wait_for_task(threadpool *p, unsigned seen) {
     for (int i = 0; i < SPIN_ROUNDS; i++) {
         unsigned g = atomic_load_explicit(&p->generation, memory_order_acquire);
@@ -52,44 +75,38 @@ static unsigned wait_for_task(threadpool *p, unsigned seen) {
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add(&p->sleepers, 1);
     unsigned g;
-    while ((g = atomic_load(&p->generation)) == seen) pthread_cond_wait(&p->wake, &p->mu);
+    while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->quit))
+        pthread_cond_wait(&p->wake, &p->mu);
     atomic_fetch_sub(&p->sleepers, 1);
     pthread_mutex_unlock(&p->mu);
     return g;
 }
 
-static void finish_task(threadpool *p) {
-    if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
-        pthread_mutex_lock(&p->mu);
-        pthread_cond_signal(&p->done);
-        pthread_mutex_unlock(&p->mu);
-    }
-}
-
+/* A worker may start late, even after the pool began to shut down (the
+ * caller can have run every slot itself), so it checks quit before waiting. */
 static void *worker_main(void *arg) {
-    worker *w = arg;
-    threadpool *p = w->pool;
-    unsigned seen = 0;
-    for (;;) {
+    threadpool *p = arg;
+    unsigned seen = atomic_load(&p->generation);
+    while (!atomic_load(&p->quit)) {
+        run_slots(p);
         seen = wait_for_task(p, seen);
-        if (atomic_load(&p->quit)) return NULL;
-        p->fn(p->ctx, w->ith, p->n_threads);
-        finish_task(p);
     }
+    return NULL;
 }
 
 threadpool *threadpool_create(int n_threads) {
     if (n_threads < 1) n_threads = 1;
     threadpool *p = lm_xcalloc(1, sizeof *p);
     p->n_threads = n_threads;
+    atomic_init(&p->claimed, n_threads); /* no task yet: nothing to claim */
+    atomic_init(&p->finished, n_threads);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
-    p->workers = lm_xcalloc((size_t)n_threads, sizeof *p->workers);
+    p->threads = lm_xcalloc((size_t)n_threads, sizeof *p->threads);
+    p->scratch = lm_xcalloc((size_t)n_threads, sizeof *p->scratch);
     for (int i = 1; i < n_threads; i++) {
-        p->workers[i].pool = p;
-        p->workers[i].ith = i;
-        if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]) != 0) {
+        if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
             p->n_threads = i; /* only the ones started get joined */
             threadpool_free(p);
             return NULL;
@@ -105,48 +122,50 @@ void threadpool_free(threadpool *p) {
     atomic_fetch_add(&p->generation, 1);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 1; i < p->n_threads; i++) pthread_join(p->workers[i].thread, NULL);
+    for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
-    for (int i = 0; i < p->n_threads; i++) lm_free_aligned(p->workers[i].scratch);
-    free(p->workers);
+    for (int i = 0; i < p->n_threads; i++) lm_free_aligned(p->scratch[i].mem);
+    free(p->scratch);
+    free(p->threads);
     free(p);
 }
 
 int threadpool_size(const threadpool *p) { return p->n_threads; }
 
 void threadpool_run(threadpool *p, threadpool_fn fn, void *ctx) {
-    if (p->n_threads == 1) {
+    const int n = p->n_threads;
+    if (n == 1) {
         fn(ctx, 0, 1);
         return;
     }
-    p->fn = fn;
-    p->ctx = ctx;
-    atomic_store(&p->pending, p->n_threads - 1);
+    atomic_store(&p->fn, fn);
+    atomic_store(&p->ctx, ctx);
+    atomic_store(&p->finished, 0);
+    atomic_store(&p->claimed, 0);
     atomic_fetch_add(&p->generation, 1); /* seq_cst: pairs with the sleepers count */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mu);
     }
-    fn(ctx, 0, p->n_threads);
-    for (int i = 0; i < SPIN_ROUNDS && atomic_load_explicit(&p->pending, memory_order_acquire); i++)
-        cpu_relax();
-    if (atomic_load(&p->pending)) {
+    run_slots(p);
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->finished) < n; i++) cpu_relax();
+    if (atomic_load(&p->finished) < n) {
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->pending)) pthread_cond_wait(&p->done, &p->mu);
+        while (atomic_load(&p->finished) < n) pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
 }
 
 void *threadpool_scratch(threadpool *p, int ith, size_t bytes) {
-    worker *w = &p->workers[ith];
-    if (w->scratch_bytes >= bytes && w->scratch) return w->scratch;
-    lm_free_aligned(w->scratch);
-    w->scratch = lm_alloc_aligned(bytes);
-    w->scratch_bytes = w->scratch ? bytes : 0;
-    return w->scratch;
+    slot_scratch *s = &p->scratch[ith];
+    if (s->bytes >= bytes && s->mem) return s->mem;
+    lm_free_aligned(s->mem);
+    s->mem = lm_alloc_aligned(bytes);
+    s->bytes = s->mem ? bytes : 0;
+    return s->mem;
 }
 
 /* Counts distinct (physical id, core id) pairs in /proc/cpuinfo. */

@@ -84,25 +84,34 @@ static void on_signal(int sig) {
         _exit(128 + sig);
     }
     unsigned char b = (unsigned char)sig;
-    if (write(term.pipe[1], &b, 1) < 0) {}
+    ssize_t w = write(term.pipe[1], &b, 1); /* a full pipe has the news already */
+    (void)w;
     errno = saved;
 }
 
-static void catch_signals(void) {
+static void catch_signal(int sig) {
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    int sigs[] = {SIGWINCH, SIGTERM, SIGHUP, SIGINT, SIGTSTP, SIGCONT, SIGQUIT};
-    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaction(sigs[i], &sa, NULL);
+    sigaction(sig, &sa, NULL);
+}
+
+static const int loop_signals[] = {SIGWINCH, SIGTERM, SIGHUP, SIGINT, SIGTSTP, SIGCONT, SIGQUIT};
+
+static void catch_signals(void) {
+    for (size_t i = 0; i < sizeof loop_signals / sizeof *loop_signals; i++)
+        catch_signal(loop_signals[i]);
+    struct sigaction sa = {0};
     sa.sa_handler = on_fatal;
+    sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
         sigaction(fatal_signals[i], &sa, &old_fatal[i]);
 }
 
 static void release_signals(void) {
-    int sigs[] = {SIGWINCH, SIGTERM, SIGHUP, SIGINT, SIGTSTP, SIGCONT, SIGQUIT};
-    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) signal(sigs[i], SIG_DFL);
+    for (size_t i = 0; i < sizeof loop_signals / sizeof *loop_signals; i++)
+        signal(loop_signals[i], SIG_DFL);
     for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
         sigaction(fatal_signals[i], &old_fatal[i], NULL);
 }
@@ -166,7 +175,9 @@ static void term_stop(void) {
     tcsetattr(STDIN_FILENO, TCSANOW, &term.saved);
 }
 
-static void term_atexit(void) { term_stop(); }
+static void term_atexit(void) {
+    term_stop();
+}
 
 /* ---- the chat ---- */
 
@@ -355,12 +366,25 @@ static void on_status_changed(void *ctx) {
 static void submit(tui *t, const char *line) {
     char *edit = NULL;
     switch (session_submit(t->s, line, &edit)) {
-    case SESSION_QUIT: t->quit = true; break;
-    case SESSION_HELP: t->help = (help_screen){.open = true}; break;
-    case SESSION_EDIT: input_set(edit); break;
-    case SESSION_CONTINUE: break;
+    case SESSION_QUIT:
+        t->quit = true;
+        break;
+    case SESSION_HELP:
+        t->help = (help_screen){.open = true};
+        break;
+    case SESSION_EDIT:
+        input_set(edit);
+        break;
+    case SESSION_CONTINUE:
+        break;
     }
     free(edit);
+}
+
+static bool replying(tui *t) {
+    session_status st;
+    session_get_status(t->s, &st);
+    return st.state >= SESSION_READING_PROMPT;
 }
 
 static void on_line(void *ctx, char *line) {
@@ -369,9 +393,14 @@ static void on_line(void *ctx, char *line) {
         t->quit = true;
         return;
     }
-    tui_history_add(line);
-    view_bottom(t->v);
-    submit(t, line);
+    if (strcmp(line, "/quit") != 0) tui_history_add(line);
+    if (line[0] != '/' && replying(t)) { /* kept for when the reply is done */
+        input_set(line);
+        input_hint("A reply is being written: Esc stops it, then Enter sends this");
+    } else {
+        view_bottom(t->v);
+        submit(t, line);
+    }
     free(line);
 }
 
@@ -390,12 +419,15 @@ static void paste(const tui_key *k) {
     free(text);
 }
 
+/* Stops a reply, else empties the input, else says how to quit. */
 static void ctrl_c(tui *t) {
-    session_status st;
-    session_get_status(t->s, &st);
-    if (st.state >= SESSION_READING_PROMPT) session_stop(t->s);
-    else if (!input_empty()) input_clear();
-    else input_hint("Ctrl-D or /quit quits lmterm (Ctrl-C stops a reply)");
+    if (replying(t)) {
+        session_stop(t->s);
+        return;
+    }
+    bool was_empty = input_empty();
+    input_clear();
+    if (was_empty) input_hint("Ctrl-D or /quit quits lmterm (Ctrl-C stops a reply)");
 }
 
 static void suspend(tui *t) {
@@ -403,52 +435,97 @@ static void suspend(tui *t) {
     endwin();
     signal(SIGTSTP, SIG_DFL);
     raise(SIGTSTP); /* stops here until fg */
-    catch_signals();
+    catch_signal(SIGTSTP);
     raw_modes();
     set_modes(true);
     resize(t);
 }
 
 static void function_key(tui *t, int n) {
-    static const char *const commands[] = {[2] = "/model", [3] = "/precision", [4] = "/system",
-                                           [5] = "/set"};
-    if (n == 1) t->help = (help_screen){.open = true};
-    else if (n < 6) submit(t, commands[n]);
+    static const char *const commands[] = {
+        [2] = "/model", [3] = "/precision", [4] = "/system", [5] = "/set"};
+    if (n == 1)
+        t->help = (help_screen){.open = true};
+    else if (n < 6)
+        submit(t, commands[n]);
 }
 
 static void on_key(void *ctx, const tui_key *k) {
     tui *t = ctx;
     t->need_draw = t->urgent = true;
+    if (k->kind == TK_CTRL_L || k->kind == TK_CTRL_Z) { /* whatever is open */
+        if (k->kind == TK_CTRL_L)
+            touch_all(t);
+        else
+            suspend(t);
+        return;
+    }
     if (t->help.open) {
         if (!help_key(&t->help, k)) touch_all(t);
         return;
     }
     input_hint(NULL);
     switch (k->kind) {
-    case TK_TEXT: input_feed(k->data, k->len); break;
-    case TK_PASTE: paste(k); break;
-    case TK_ESC: session_stop(t->s); break;
-    case TK_CTRL_C: ctrl_c(t); break;
-    case TK_CTRL_L: touch_all(t); break;
-    case TK_CTRL_Z: suspend(t); break;
-    case TK_CTRL_S: submit(t, "/save"); break;
-    case TK_PGUP: view_page(t->v, 1); break;
-    case TK_PGDN: view_page(t->v, -1); break;
+    case TK_TEXT:
+        input_feed(k->data, k->len);
+        break;
+    case TK_PASTE:
+        paste(k);
+        break;
+    case TK_ESC:
+        if (replying(t))
+            session_stop(t->s);
+        else
+            input_cancel();
+        break;
+    case TK_CTRL_C:
+        ctrl_c(t);
+        break;
+    case TK_CTRL_L: /* handled above */
+    case TK_CTRL_Z:
+        break;
+    case TK_CTRL_S:
+        submit(t, "/save");
+        break;
+    case TK_PGUP:
+        view_page(t->v, 1);
+        break;
+    case TK_PGDN:
+        view_page(t->v, -1);
+        break;
     case TK_HOME:
-        if (input_empty()) view_top(t->v);
-        else input_feed("\001", 1);
+        if (input_empty())
+            view_top(t->v);
+        else
+            input_feed("\001", 1);
         break;
     case TK_END:
-        if (input_empty()) view_bottom(t->v);
-        else input_feed("\005", 1);
+        if (input_empty())
+            view_bottom(t->v);
+        else
+            input_feed("\005", 1);
         break;
-    case TK_CTRL_HOME: view_top(t->v); break;
-    case TK_CTRL_END: view_bottom(t->v); break;
-    case TK_UP: input_feed("\033[A", 3); break;
-    case TK_DOWN: input_feed("\033[B", 3); break;
-    case TK_WHEEL_UP: view_scroll(t->v, 3); break;
-    case TK_WHEEL_DOWN: view_scroll(t->v, -3); break;
-    case TK_FN: function_key(t, k->n); break;
+    case TK_CTRL_HOME:
+        view_top(t->v);
+        break;
+    case TK_CTRL_END:
+        view_bottom(t->v);
+        break;
+    case TK_UP:
+        input_feed("\033[A", 3);
+        break;
+    case TK_DOWN:
+        input_feed("\033[B", 3);
+        break;
+    case TK_WHEEL_UP:
+        view_scroll(t->v, 3);
+        break;
+    case TK_WHEEL_DOWN:
+        view_scroll(t->v, -3);
+        break;
+    case TK_FN:
+        function_key(t, k->n);
+        break;
     }
 }
 
@@ -467,8 +544,10 @@ static void handle_signals(tui *t) {
     ssize_t n = read(term.pipe[0], sigs, sizeof sigs);
     for (ssize_t i = 0; i < n; i++) {
         int sig = sigs[i];
-        if (sig == SIGWINCH) resize(t);
-        else if (sig == SIGTSTP) suspend(t);
+        if (sig == SIGWINCH)
+            resize(t);
+        else if (sig == SIGTSTP)
+            suspend(t);
         else if (sig == SIGCONT) { /* continued by someone else: take the terminal again */
             raw_modes();
             set_modes(true);
@@ -491,22 +570,22 @@ static void loop(tui *t) {
     while (!t->quit) {
         int timeout = draw_when_due(t);
         timeout = min_timeout(timeout, keys_timeout(&t->keys, lm_now()));
-        struct pollfd fds[3] = {{STDIN_FILENO, POLLIN, 0},
-                                {session_fd(t->s), POLLIN, 0},
-                                {term.pipe[0], POLLIN, 0}};
+        struct pollfd fds[3] = {
+            {STDIN_FILENO, POLLIN, 0}, {session_fd(t->s), POLLIN, 0}, {term.pipe[0], POLLIN, 0}};
         if (poll(fds, 3, timeout) < 0 && errno != EINTR) break;
         if (fds[2].revents & POLLIN) handle_signals(t);
         if (fds[1].revents & POLLIN) session_pump(t->s);
-        if (fds[0].revents & POLLIN) read_keys(t);
-        else if (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL)) t->quit = true;
+        if (fds[0].revents & POLLIN)
+            read_keys(t);
+        else if (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+            t->quit = true;
         keys_expire(&t->keys, lm_now(), on_key, t);
     }
 }
 
 /* ---- running ---- */
 
-/* Wide characters need a UTF-8 locale; when none is set, C.UTF-8 will do. */
-static void pick_locale(void) {
+void tui_locale(void) {
     setlocale(LC_CTYPE, "");
     if (strcmp(nl_langinfo(CODESET), "UTF-8") != 0) {
         const char *cur = setlocale(LC_CTYPE, NULL);
@@ -517,8 +596,8 @@ static void pick_locale(void) {
 
 const char *tui_unavailable(void) {
     const char *term_name = getenv("TERM");
-    if (!term_name || !*term_name || strcmp(term_name, "dumb") == 0)
-        return "this terminal (TERM=dumb) cannot show the full-screen chat";
+    if (!term_name || !*term_name) return "TERM is not set";
+    if (strcmp(term_name, "dumb") == 0) return "TERM=dumb cannot show the full-screen chat";
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) return "not a terminal";
     int errret = 0;
     if (setupterm(NULL, STDOUT_FILENO, &errret) != OK)
@@ -545,9 +624,8 @@ static int open_pipe(lm_error *err) {
 }
 
 int tui_run(const session_options *o, lm_error *err) {
-    static tui t;
-    memset(&t, 0, sizeof t);
-    pick_locale();
+    tui t = {0};
+    tui_locale();
     session_view cb = tui_view_callbacks;
     cb.ctx = &t;
     if (open_pipe(err)) return 1;
@@ -565,8 +643,9 @@ int tui_run(const session_options *o, lm_error *err) {
     input_init(on_line, &t);
     layout(&t);
     on_conversation_reset(&t);
-    view_add(t.v, ENTRY_NOTICE, "Welcome to lmterm. Type a message and press Enter; F1 lists "
-                                "every key and command.");
+    view_add(t.v, ENTRY_NOTICE,
+             "Welcome to lmterm. Type a message and press Enter; F1 lists "
+             "every key and command.");
     loop(&t);
     input_end();
     free_windows(&t);

@@ -94,8 +94,10 @@ void bars_draw_title(WINDOW *w, const session_status *st) {
     bar b = {0};
     const engine_model_info *m = st->model;
     add(&b, 4, "lmterm");
-    if (st->demo) add(&b, 0, "demo model %s random weights", glyphs.dash);
-    else add(&b, 0, "%s", m && m->name[0] ? m->name : base_name(st->model_path));
+    if (st->demo)
+        add(&b, 0, "demo model %s random weights", glyphs.dash);
+    else
+        add(&b, 0, "%s", m && m->name[0] ? m->name : base_name(st->model_path));
     if (m) {
         const quant_type_info *qi = quant_info(m->main_type);
         add(&b, 3, "%s", m->arch == MODEL_ARCH_PHI3 ? "phi3" : "llama");
@@ -108,14 +110,24 @@ void bars_draw_title(WINDOW *w, const session_status *st) {
 
 static void add_state(bar *b, const session_status *st) {
     switch (st->state) {
-    case SESSION_NO_MODEL: add(b, 0, "no model"); break;
-    case SESSION_LOADING: add(b, 0, "loading %d%%", (int)(st->progress * 100)); break;
-    case SESSION_IDLE: add(b, 0, "idle"); break;
+    case SESSION_NO_MODEL:
+        add(b, 0, "no model");
+        break;
+    case SESSION_LOADING:
+        add(b, 0, "loading %d%%", (int)(st->progress * 100));
+        break;
+    case SESSION_IDLE:
+        add(b, 0, "idle");
+        break;
     case SESSION_READING_PROMPT:
         add(b, 0, "reading prompt %d%%", (int)(st->progress * 100));
         break;
-    case SESSION_GENERATING: add(b, 0, "generating"); break;
-    case SESSION_STOPPING: add(b, 0, "stopping"); break;
+    case SESSION_GENERATING:
+        add(b, 0, "generating");
+        break;
+    case SESSION_STOPPING:
+        add(b, 0, "stopping");
+        break;
     }
 }
 

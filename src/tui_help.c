@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_COLUMN 18
+#define KEY_COLUMN 20
 
 typedef struct help_item {
     const char *key, *what; /* key NULL: a heading */
@@ -109,7 +109,8 @@ static void build(help_text *h, int width) {
 bool help_key(help_screen *h, const tui_key *k) {
     switch (k->kind) {
     case TK_ESC:
-    case TK_CTRL_C: return h->open = false;
+    case TK_CTRL_C:
+        return h->open = false;
     case TK_FN:
         if (k->n == 1) return h->open = false;
         break;
@@ -118,16 +119,29 @@ bool help_key(help_screen *h, const tui_key *k) {
         if (k->len == 1 && k->data[0] == ' ') h->top += h->page;
         break;
     case TK_UP:
-    case TK_WHEEL_UP: h->top--; break;
+    case TK_WHEEL_UP:
+        h->top--;
+        break;
     case TK_DOWN:
-    case TK_WHEEL_DOWN: h->top++; break;
-    case TK_PGUP: h->top -= h->page; break;
-    case TK_PGDN: h->top += h->page; break;
+    case TK_WHEEL_DOWN:
+        h->top++;
+        break;
+    case TK_PGUP:
+        h->top -= h->page;
+        break;
+    case TK_PGDN:
+        h->top += h->page;
+        break;
     case TK_HOME:
-    case TK_CTRL_HOME: h->top = 0; break;
+    case TK_CTRL_HOME:
+        h->top = 0;
+        break;
     case TK_END:
-    case TK_CTRL_END: h->top = h->max_top; break;
-    default: break;
+    case TK_CTRL_END:
+        h->top = h->max_top;
+        break;
+    default:
+        break;
     }
     if (h->top > h->max_top) h->top = h->max_top;
     if (h->top < 0) h->top = 0;

@@ -16,9 +16,12 @@ static char *history_file;
 static char *history_path(void) {
     const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
     lm_buf b = {0};
-    if (xdg && xdg[0] == '/') lm_buf_printf(&b, "%s/lmterm", xdg);
-    else if (home && *home) lm_buf_printf(&b, "%s/.local/state/lmterm", home);
-    else return NULL;
+    if (xdg && xdg[0] == '/')
+        lm_buf_printf(&b, "%s/lmterm", xdg);
+    else if (home && *home)
+        lm_buf_printf(&b, "%s/.local/state/lmterm", home);
+    else
+        return NULL;
     lm_error err;
     if (lm_mkdir_p(lm_buf_cstr(&b), &err)) {
         lm_buf_free(&b);

@@ -37,9 +37,13 @@ static int getc_hook(FILE *f) {
     return (unsigned char)*in.feed++;
 }
 
-static int available_hook(void) { return in.n_feed > 0; }
+static int available_hook(void) {
+    return in.n_feed > 0;
+}
 
-static void redisplay_hook(void) { in.dirty = true; }
+static void redisplay_hook(void) {
+    in.dirty = true;
+}
 
 static void line_hook(char *line) {
     if (!line && in.last_byte != 4) return; /* not Ctrl-D: ignore */
@@ -171,14 +175,24 @@ void input_clear(void) {
     replace_text("");
 }
 
-bool input_empty(void) { return rl_end == 0; }
+bool input_empty(void) {
+    return rl_end == 0;
+}
+
+bool input_cancel(void) {
+    if (!RL_ISSTATE(RL_STATE_ISEARCH | RL_STATE_NSEARCH)) return false;
+    input_feed("\a", 1); /* Ctrl-G ends a history search */
+    return true;
+}
 
 void input_hint(const char *text) {
     snprintf(in.hint, sizeof in.hint, "%s", text ? text : "");
     in.dirty = true;
 }
 
-bool input_dirty(void) { return in.dirty; }
+bool input_dirty(void) {
+    return in.dirty;
+}
 
 /* ---- layout: rows of the prompt and text, and where the cursor is ---- */
 
@@ -273,10 +287,10 @@ int input_rows(int width, int max_rows) {
 static void draw_separator(WINDOW *w, bool busy, int cols) {
     wmove(w, 0, 0);
     style_set(w, in.hint[0] ? STYLE_HINT : STYLE_SEPARATOR);
-    const char *text = in.hint[0]   ? in.hint
-                       : busy       ? "Esc stop · F1 help"
-                       : cols < 50  ? "Enter send · F1 help"
-                                    : "Enter send · Alt-Enter new line · F1 help";
+    const char *text = in.hint[0]  ? in.hint
+                       : busy      ? "Esc stop · F1 help"
+                       : cols < 50 ? "Enter send · F1 help"
+                                   : "Enter send · Alt-Enter new line · F1 help";
     int used = tui_puts(w, glyphs.hline, cols);
     used += tui_puts(w, glyphs.hline, cols - used);
     used += tui_puts(w, " ", cols - used);
@@ -301,8 +315,7 @@ void input_draw(WINDOW *w, bool busy) {
         int row = in.top + r;
         wmove(w, 1 + r, 0);
         style_set(w, STYLE_HINT);
-        tui_puts(w, row == 0 ? glyphs.prompt : in.top > 0 && r == 0 ? glyphs.ellipsis : "",
-                 gutter);
+        tui_puts(w, row == 0 ? glyphs.prompt : in.top > 0 && r == 0 ? glyphs.ellipsis : "", gutter);
         style_set(w, STYLE_NORMAL);
         wmove(w, 1 + r, gutter);
         tui_put(w, b.text.data + b.off[row], b.len[row], width);

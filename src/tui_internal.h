@@ -8,7 +8,9 @@
  *   tui_help.c    the help screen
  *   tui_text.c    UTF-8 text by display width (no curses)
  *   tui_style.c   colours and attributes, glyphs, drawing text in a window
- */
+ *
+ * (tui_session.c and tui_history.c, which know no curses, are declared in
+ * include/tui.h: the plain chat uses them too.) */
 #ifndef LMTERM_TUI_INTERNAL_H
 #define LMTERM_TUI_INTERNAL_H
 
@@ -68,8 +70,8 @@ void style_set(WINDOW *w, enum tui_style s);
 
 /* Box-drawing characters, or ASCII where the locale has no UTF-8. */
 typedef struct tui_glyphs {
-    const char *hline, *vline, *top_left, *bottom_left, *arrow_down, *bullet, *ellipsis,
-        *prompt, *sep, *dash;
+    const char *hline, *vline, *top_left, *bottom_left, *arrow_down, *bullet, *ellipsis, *prompt,
+        *sep, *dash;
 } tui_glyphs;
 extern tui_glyphs glyphs;
 void glyphs_init(void);
@@ -143,6 +145,8 @@ void input_insert(const char *text);
 void input_set(const char *text);
 void input_clear(void);
 bool input_empty(void);
+/* Esc in the input: leaves a history search. False when there was none. */
+bool input_cancel(void);
 /* A one-line note over the box (hints, completions); NULL clears it. */
 void input_hint(const char *text);
 bool input_dirty(void);

@@ -56,17 +56,30 @@ static void sgr_mouse(const unsigned char *q, size_t n, key_fn fn, void *ctx) {
 /* ESC [ N ~ */
 static void tilde_key(int code, int mod, key_decoder *d, key_fn fn, void *ctx) {
     bool ctrl = mod == 5;
-    static const int fkeys[][2] = {{11, 1}, {12, 2}, {13, 3}, {14, 4}, {15, 5},  {17, 6},
+    static const int fkeys[][2] = {{11, 1}, {12, 2}, {13, 3}, {14, 4},  {15, 5},  {17, 6},
                                    {18, 7}, {19, 8}, {20, 9}, {21, 10}, {23, 11}, {24, 12}};
     switch (code) {
     case 1:
-    case 7: emit(fn, ctx, ctrl ? TK_CTRL_HOME : TK_HOME, 0); return;
+    case 7:
+        emit(fn, ctx, ctrl ? TK_CTRL_HOME : TK_HOME, 0);
+        return;
     case 4:
-    case 8: emit(fn, ctx, ctrl ? TK_CTRL_END : TK_END, 0); return;
-    case 5: emit(fn, ctx, TK_PGUP, 0); return;
-    case 6: emit(fn, ctx, TK_PGDN, 0); return;
-    case 3: emit_text(fn, ctx, "\033[3~", 4); return; /* Delete */
-    case 200: d->in_paste = true; d->paste.len = 0; return;
+    case 8:
+        emit(fn, ctx, ctrl ? TK_CTRL_END : TK_END, 0);
+        return;
+    case 5:
+        emit(fn, ctx, TK_PGUP, 0);
+        return;
+    case 6:
+        emit(fn, ctx, TK_PGDN, 0);
+        return;
+    case 3: /* Delete */
+        emit_text(fn, ctx, "\033[3~", 4);
+        return;
+    case 200:
+        d->in_paste = true;
+        d->paste.len = 0;
+        return;
     }
     for (size_t i = 0; i < sizeof fkeys / sizeof *fkeys; i++)
         if (fkeys[i][0] == code) emit(fn, ctx, TK_FN, fkeys[i][1]);
@@ -76,17 +89,33 @@ static void tilde_key(int code, int mod, key_decoder *d, key_fn fn, void *ctx) {
 static void letter_key(unsigned char c, int mod, key_fn fn, void *ctx) {
     bool ctrl = mod == 5;
     switch (c) {
-    case 'A': emit(fn, ctx, TK_UP, 0); break;
-    case 'B': emit(fn, ctx, TK_DOWN, 0); break;
-    case 'C': emit_text(fn, ctx, ctrl ? "\033f" : "\033[C", ctrl ? 2 : 3); break;
-    case 'D': emit_text(fn, ctx, ctrl ? "\033b" : "\033[D", ctrl ? 2 : 3); break;
-    case 'H': emit(fn, ctx, ctrl ? TK_CTRL_HOME : TK_HOME, 0); break;
-    case 'F': emit(fn, ctx, ctrl ? TK_CTRL_END : TK_END, 0); break;
+    case 'A':
+        emit(fn, ctx, TK_UP, 0);
+        break;
+    case 'B':
+        emit(fn, ctx, TK_DOWN, 0);
+        break;
+    case 'C':
+        emit_text(fn, ctx, ctrl ? "\033f" : "\033[C", ctrl ? 2 : 3);
+        break;
+    case 'D':
+        emit_text(fn, ctx, ctrl ? "\033b" : "\033[D", ctrl ? 2 : 3);
+        break;
+    case 'H':
+        emit(fn, ctx, ctrl ? TK_CTRL_HOME : TK_HOME, 0);
+        break;
+    case 'F':
+        emit(fn, ctx, ctrl ? TK_CTRL_END : TK_END, 0);
+        break;
     case 'P':
     case 'Q':
     case 'R':
-    case 'S': emit(fn, ctx, TK_FN, c - 'P' + 1); break;
-    case 'M': emit_text(fn, ctx, "\r", 1); break; /* keypad Enter */
+    case 'S':
+        emit(fn, ctx, TK_FN, c - 'P' + 1);
+        break;
+    case 'M': /* keypad Enter */
+        emit_text(fn, ctx, "\r", 1);
+        break;
     }
 }
 
@@ -98,8 +127,10 @@ static void csi(key_decoder *d, const unsigned char *q, size_t n, key_fn fn, voi
     int p[4] = {0};
     int np = parse_params(q + 2, n - 3, p, 4);
     int mod = np > 1 ? p[1] : 1;
-    if (q[n - 1] == '~') tilde_key(p[0], mod, d, fn, ctx);
-    else letter_key(q[n - 1], mod, fn, ctx);
+    if (q[n - 1] == '~')
+        tilde_key(p[0], mod, d, fn, ctx);
+    else
+        letter_key(q[n - 1], mod, fn, ctx);
 }
 
 /* X10 mouse: ESC [ M b x y, each a byte plus 32. */
@@ -120,6 +151,12 @@ static void try_sequence(key_decoder *d, key_fn fn, void *ctx) {
         if (q[2] == 'M') {
             if (n < 6) return;
             x10_mouse(q, fn, ctx);
+            d->n_seq = 0;
+            return;
+        }
+        if (q[2] == '[') { /* the Linux console's F1-F5: ESC [ [ A..E */
+            if (n < 4) return;
+            if (q[3] >= 'A' && q[3] <= 'E') emit(fn, ctx, TK_FN, q[3] - 'A' + 1);
             d->n_seq = 0;
             return;
         }
@@ -164,11 +201,16 @@ static void paste_byte(key_decoder *d, unsigned char c, key_fn fn, void *ctx) {
 
 static enum key_kind control_key(unsigned char c) {
     switch (c) {
-    case 0x03: return TK_CTRL_C;
-    case 0x0c: return TK_CTRL_L;
-    case 0x13: return TK_CTRL_S;
-    case 0x1a: return TK_CTRL_Z;
-    default: return TK_TEXT;
+    case 0x03:
+        return TK_CTRL_C;
+    case 0x0c:
+        return TK_CTRL_L;
+    case 0x13:
+        return TK_CTRL_S;
+    case 0x1a:
+        return TK_CTRL_Z;
+    default:
+        return TK_TEXT;
     }
 }
 
@@ -208,8 +250,12 @@ void keys_expire(key_decoder *d, double now, key_fn fn, void *ctx) {
     if (d->n_seq == 0 || now < d->seq_since + ESC_DELAY) return;
     size_t n = d->n_seq;
     d->n_seq = 0;
-    if (n == 1) emit(fn, ctx, TK_ESC, 0);
-    else if (n == 2) emit_text(fn, ctx, (const char *)d->seq, 2); /* Alt-[ or Alt-O */
+    if (n == 1)
+        emit(fn, ctx, TK_ESC, 0);
+    else if (n == 2)
+        emit_text(fn, ctx, (const char *)d->seq, 2); /* Alt-[ or Alt-O */
 }
 
-void keys_free(key_decoder *d) { lm_buf_free(&d->paste); }
+void keys_free(key_decoder *d) {
+    lm_buf_free(&d->paste);
+}

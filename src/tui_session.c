@@ -39,7 +39,7 @@ struct session {
     lm_buf reply;
     int32_t *ids;
     size_t n_ids, cap_ids;
-    double t_first, t_last; /* arrival of its first and latest token */
+    double t_sent; /* when the request went to the engine */
     int n_dropped_told;
 };
 
@@ -50,12 +50,16 @@ static void notice(session *s, enum session_notice kind, const char *fmt, ...)
 
 static void notice(session *s, enum session_notice kind, const char *fmt, ...) {
     if (!s->view.notice) return;
-    char text[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *text = lm_xmalloc((size_t)(n > 0 ? n : 0) + 1);
+    va_start(ap, fmt);
+    vsnprintf(text, (size_t)(n > 0 ? n : 0) + 1, fmt, ap);
     va_end(ap);
     s->view.notice(s->view.ctx, kind, text);
+    free(text);
 }
 
 static void status_changed(session *s) {
@@ -71,8 +75,10 @@ static void conversation_reset(session *s) {
 char *session_demo_model_path(void) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     lm_buf b = {0};
-    if (xdg && xdg[0] == '/') lm_buf_printf(&b, "%s/lmterm/demo-model.gguf", xdg);
-    else lm_buf_printf(&b, "%s/.cache/lmterm/demo-model.gguf", home && *home ? home : ".");
+    if (xdg && xdg[0] == '/')
+        lm_buf_printf(&b, "%s/lmterm/demo-model.gguf", xdg);
+    else
+        lm_buf_printf(&b, "%s/.cache/lmterm/demo-model.gguf", home && *home ? home : ".");
     return (char *)lm_buf_cstr(&b);
 }
 
@@ -83,8 +89,8 @@ static int write_demo_model(const char *path, lm_error *err) {
     if (slash) *slash = 0;
     int rc = slash ? lm_mkdir_p(dir, err) : 0;
     free(dir);
-    synth_options so = {.arch = "llama", .shape = "tiny", .type = QT_Q8_0,
-                        .output_type = QT_COUNT, .seed = 1};
+    synth_options so = {
+        .arch = "llama", .shape = "tiny", .type = QT_Q8_0, .output_type = QT_COUNT, .seed = 1};
     return rc ? rc : synth_write(&so, path, err);
 }
 
@@ -139,7 +145,7 @@ static void start_reply(session *s) {
     req.sampling.seed = s->opt.sampling.seed + s->n_requests++;
     s->reply.len = 0;
     s->n_ids = 0;
-    s->t_first = s->t_last = 0;
+    s->t_sent = lm_now();
     s->state = SESSION_READING_PROMPT;
     s->progress = 0;
     s->gen_id = engine_generate(s->eng, &req);
@@ -148,10 +154,7 @@ static void start_reply(session *s) {
 }
 
 static void on_token(session *s, const engine_event *ev) {
-    double now = lm_now();
     if (s->state == SESSION_READING_PROMPT) s->state = SESSION_GENERATING;
-    if (s->t_first == 0) s->t_first = now;
-    s->t_last = now;
     if (ev->token >= 0) {
         if (s->n_ids == s->cap_ids) {
             s->cap_ids = s->cap_ids ? 2 * s->cap_ids : 256;
@@ -177,13 +180,17 @@ static void keep_reply(session *s, const session_reply *r) {
 
 static void on_done(session *s, const engine_event *ev) {
     int n = (int)s->n_ids;
-    session_reply r = {.reason = ev->reason, .n_tokens = n,
+    session_reply r = {.reason = ev->reason,
+                       .n_tokens = n,
                        .n_prompt_evaluated = ev->stats.n_prompt_evaluated,
-                       .prompt_tps = ev->stats.prompt_tps, .gen_tps = ev->stats.gen_tps,
+                       .prompt_tps = ev->stats.prompt_tps,
+                       .gen_tps = ev->stats.gen_tps,
                        .error = ev->text};
     /* The engine's rate covers its last 16 tokens: the whole of a short reply.
-     * For a longer one, the tokens' arrival times give the average. */
-    if (n > 16 && s->t_last > s->t_first) r.gen_tps = (n - 1) / (s->t_last - s->t_first);
+     * For a longer one: the time from request to done, less the prompt's. */
+    double prompt_s = r.prompt_tps > 0 ? r.n_prompt_evaluated / r.prompt_tps : 0;
+    double gen_s = lm_now() - s->t_sent - prompt_s;
+    if (n > 16 && gen_s > 0) r.gen_tps = n / gen_s;
     if (n > 0 || s->reply.len > 0) keep_reply(s, &r);
     s->gen_id = 0;
     s->state = SESSION_IDLE;
@@ -224,7 +231,9 @@ static void on_event(session *s, engine_event *ev) {
     case EV_DONE:
         if (gen) on_done(s, ev);
         break;
-    case EV_ERROR: notice(s, NOTICE_ERROR, "%s", ev->text ? ev->text : "engine error"); break;
+    case EV_ERROR:
+        notice(s, NOTICE_ERROR, "%s", ev->text ? ev->text : "engine error");
+        break;
     }
 }
 
@@ -283,9 +292,13 @@ void session_free(session *s) {
     free(s);
 }
 
-int session_fd(const session *s) { return engine_wakeup_fd(s->eng); }
+int session_fd(const session *s) {
+    return engine_wakeup_fd(s->eng);
+}
 
-bool session_busy(const session *s) { return s->load_id || s->gen_id; }
+bool session_busy(const session *s) {
+    return s->load_id || s->gen_id;
+}
 
 void session_stop(session *s) {
     if (!s->gen_id || s->state == SESSION_STOPPING) return;
@@ -303,7 +316,9 @@ void session_get_status(const session *s, session_status *st) {
     st->model_path = s->model_path;
 }
 
-const chat *session_get_chat(const session *s) { return &s->conv; }
+const chat *session_get_chat(const session *s) {
+    return &s->conv;
+}
 
 /* ---- slash commands ---- */
 
@@ -330,8 +345,10 @@ static enum session_action cmd_system(session *s, const char *args, char **edit)
     (void)edit;
     if (!*args) {
         const char *sp = s->conv.system_prompt;
-        if (sp && *sp) notice(s, NOTICE_OUTPUT, "System prompt: %s", sp);
-        else notice(s, NOTICE_OUTPUT, "No system prompt. Set one with /system TEXT.");
+        if (sp && *sp)
+            notice(s, NOTICE_OUTPUT, "System prompt: %s", sp);
+        else
+            notice(s, NOTICE_OUTPUT, "No system prompt. Set one with /system TEXT.");
     } else if (strcmp(args, "--clear") == 0) {
         chat_set_system(&s->conv, NULL);
         notice(s, NOTICE_OUTPUT, "System prompt removed; the next reply goes without one.");
@@ -355,7 +372,9 @@ static enum session_action cmd_clear(session *s, const char *args, char **edit) 
     if (refuse_if_busy(s)) return SESSION_CONTINUE;
     chat_clear(&s->conv);
     engine_reset(s->eng);
+    s->stats.n_past = 0; /* the engine says so only with its next event */
     s->n_dropped_told = 0;
+    status_changed(s);
     conversation_reset(s);
     notice(s, NOTICE_OUTPUT, "Conversation cleared (the system prompt stays).");
     return SESSION_CONTINUE;
@@ -434,8 +453,10 @@ static enum session_action cmd_save(session *s, const char *args, char **edit) {
     (void)edit;
     char *base = transcript_path(args, false);
     size_t len = strlen(base);
-    if (len > 5 && strcmp(base + len - 5, ".json") == 0) base[len - 5] = 0;
-    else if (len > 3 && strcmp(base + len - 3, ".md") == 0) base[len - 3] = 0;
+    if (len > 5 && strcmp(base + len - 5, ".json") == 0)
+        base[len - 5] = 0;
+    else if (len > 3 && strcmp(base + len - 3, ".md") == 0)
+        base[len - 3] = 0;
     lm_buf json = {0}, md = {0};
     lm_buf_printf(&json, "%s.json", base);
     lm_buf_printf(&md, "%s.md", base);
@@ -445,7 +466,8 @@ static enum session_action cmd_save(session *s, const char *args, char **edit) {
     if (transcript_save_json(&s->conv, &meta, lm_buf_cstr(&json), &err) ||
         transcript_save_markdown(&s->conv, &meta, lm_buf_cstr(&md), &err))
         notice(s, NOTICE_ERROR, "%s", err.msg);
-    else notice(s, NOTICE_INFO, "Saved to %s (and .md to read).", json.data);
+    else
+        notice(s, NOTICE_INFO, "Saved to %s (and .md to read).", json.data);
     lm_buf_free(&json);
     lm_buf_free(&md);
     free(base);
@@ -505,10 +527,14 @@ static enum session_action cmd_set(session *s, const char *args, char **edit) {
     sampler_params *p = &s->opt.sampling;
     double v;
     bool ok = true;
-    if (strcmp(name, "temp") == 0 && (ok = parse_number(value, 0, 100, &v))) p->temperature = (float)v;
-    else if (strcmp(name, "top-k") == 0 && (ok = parse_number(value, 0, 1 << 24, &v))) p->top_k = (int)v;
-    else if (strcmp(name, "top-p") == 0 && (ok = parse_number(value, 0, 1, &v))) p->top_p = (float)v;
-    else if (strcmp(name, "min-p") == 0 && (ok = parse_number(value, 0, 1, &v))) p->min_p = (float)v;
+    if (strcmp(name, "temp") == 0 && (ok = parse_number(value, 0, 100, &v)))
+        p->temperature = (float)v;
+    else if (strcmp(name, "top-k") == 0 && (ok = parse_number(value, 0, 1 << 24, &v)))
+        p->top_k = (int)v;
+    else if (strcmp(name, "top-p") == 0 && (ok = parse_number(value, 0, 1, &v)))
+        p->top_p = (float)v;
+    else if (strcmp(name, "min-p") == 0 && (ok = parse_number(value, 0, 1, &v)))
+        p->min_p = (float)v;
     else if (strcmp(name, "repeat-penalty") == 0 && (ok = parse_number(value, 0.01, 100, &v)))
         p->repeat_penalty = (float)v;
     else if (strcmp(name, "seed") == 0 && (ok = parse_number(value, 0, 1e18, &v))) {
@@ -523,8 +549,10 @@ static enum session_action cmd_set(session *s, const char *args, char **edit) {
                name);
         return SESSION_CONTINUE;
     }
-    if (!ok) notice(s, NOTICE_OUTPUT, "'%s' is not a valid value for %s.", value, name);
-    else list_settings(s);
+    if (!ok)
+        notice(s, NOTICE_OUTPUT, "'%s' is not a valid value for %s.", value, name);
+    else
+        list_settings(s);
     return SESSION_CONTINUE;
 }
 
@@ -543,8 +571,8 @@ static const session_command command_list[] = {
 };
 
 static const command_fn command_fns[] = {
-    cmd_help, cmd_system, cmd_later, cmd_later, cmd_save, cmd_load,
-    cmd_clear, cmd_regen, cmd_edit, cmd_set, cmd_quit,
+    cmd_help,  cmd_system, cmd_later, cmd_later, cmd_save, cmd_load,
+    cmd_clear, cmd_regen,  cmd_edit,  cmd_set,   cmd_quit,
 };
 
 const session_command *session_commands(size_t *n) {
@@ -590,8 +618,10 @@ enum session_action session_submit(session *s, const char *line, char **edit_tex
     if (len == 0) return SESSION_CONTINUE;
     char *text = lm_xstrndup(line, len);
     enum session_action a = SESSION_CONTINUE;
-    if (text[0] == '/' && text[1] != '/') a = run_command(s, text, edit_text);
-    else send_message(s, text[0] == '/' ? text + 1 : text);
+    if (text[0] == '/' && text[1] != '/')
+        a = run_command(s, text, edit_text);
+    else
+        send_message(s, text[0] == '/' ? text + 1 : text);
     free(text);
     return a;
 }

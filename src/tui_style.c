@@ -16,14 +16,22 @@ typedef struct style_spec {
 
 /* attributes alone, for NO_COLOR and monochrome terminals */
 static const attr_t mono[STYLE_COUNT] = {
-    [STYLE_TITLE] = A_REVERSE | A_BOLD, [STYLE_TITLE_DEMO] = A_REVERSE | A_BOLD,
-    [STYLE_STATUS] = A_REVERSE,         [STYLE_STATUS_BUSY] = A_REVERSE | A_BOLD,
-    [STYLE_USER] = A_BOLD,              [STYLE_ASSISTANT] = A_BOLD | A_UNDERLINE,
-    [STYLE_SYSTEM] = A_BOLD,            [STYLE_META] = A_DIM,
-    [STYLE_NOTICE] = A_DIM,             [STYLE_WARNING] = A_BOLD,
-    [STYLE_ERROR] = A_BOLD,             [STYLE_CODE_FRAME] = A_DIM,
-    [STYLE_MARKER] = A_REVERSE,         [STYLE_SEPARATOR] = A_DIM,
-    [STYLE_HINT] = A_BOLD,              [STYLE_HELP_KEY] = A_BOLD,
+    [STYLE_TITLE] = A_REVERSE | A_BOLD,
+    [STYLE_TITLE_DEMO] = A_REVERSE | A_BOLD,
+    [STYLE_STATUS] = A_REVERSE,
+    [STYLE_STATUS_BUSY] = A_REVERSE | A_BOLD,
+    [STYLE_USER] = A_BOLD,
+    [STYLE_ASSISTANT] = A_BOLD | A_UNDERLINE,
+    [STYLE_SYSTEM] = A_BOLD,
+    [STYLE_META] = A_DIM,
+    [STYLE_NOTICE] = A_DIM,
+    [STYLE_WARNING] = A_BOLD,
+    [STYLE_ERROR] = A_BOLD,
+    [STYLE_CODE_FRAME] = A_DIM,
+    [STYLE_MARKER] = A_REVERSE,
+    [STYLE_SEPARATOR] = A_DIM,
+    [STYLE_HINT] = A_BOLD,
+    [STYLE_HELP_KEY] = A_BOLD,
 };
 
 static const style_spec colors8[STYLE_COUNT] = {
@@ -49,24 +57,15 @@ static const style_spec colors8[STYLE_COUNT] = {
 };
 
 static const style_spec colors256[STYLE_COUNT] = {
-    [STYLE_NORMAL] = {-1, -1, 0},
-    [STYLE_TITLE] = {255, 24, A_BOLD},
-    [STYLE_TITLE_DEMO] = {16, 214, 0},
-    [STYLE_STATUS] = {252, 237, 0},
-    [STYLE_STATUS_BUSY] = {16, 108, 0},
-    [STYLE_USER] = {114, -1, A_BOLD},
-    [STYLE_ASSISTANT] = {75, -1, A_BOLD},
-    [STYLE_SYSTEM] = {176, -1, A_BOLD},
-    [STYLE_META] = {244, -1, 0},
-    [STYLE_NOTICE] = {109, -1, 0},
-    [STYLE_WARNING] = {214, -1, 0},
-    [STYLE_ERROR] = {203, -1, A_BOLD},
-    [STYLE_CODE] = {223, 235, 0},
-    [STYLE_CODE_FRAME] = {242, 235, 0},
-    [STYLE_MARKER] = {16, 214, 0},
-    [STYLE_SEPARATOR] = {240, -1, 0},
-    [STYLE_HINT] = {214, -1, 0},
-    [STYLE_HELP] = {252, -1, 0},
+    [STYLE_NORMAL] = {-1, -1, 0},         [STYLE_TITLE] = {255, 24, A_BOLD},
+    [STYLE_TITLE_DEMO] = {16, 214, 0},    [STYLE_STATUS] = {252, 237, 0},
+    [STYLE_STATUS_BUSY] = {16, 108, 0},   [STYLE_USER] = {114, -1, A_BOLD},
+    [STYLE_ASSISTANT] = {75, -1, A_BOLD}, [STYLE_SYSTEM] = {176, -1, A_BOLD},
+    [STYLE_META] = {244, -1, 0},          [STYLE_NOTICE] = {109, -1, 0},
+    [STYLE_WARNING] = {214, -1, 0},       [STYLE_ERROR] = {203, -1, A_BOLD},
+    [STYLE_CODE] = {223, 235, 0},         [STYLE_CODE_FRAME] = {242, 235, 0},
+    [STYLE_MARKER] = {16, 214, 0},        [STYLE_SEPARATOR] = {240, -1, 0},
+    [STYLE_HINT] = {214, -1, 0},          [STYLE_HELP] = {252, -1, 0},
     [STYLE_HELP_KEY] = {75, -1, A_BOLD},
 };
 
@@ -102,7 +101,9 @@ attr_t style_attr(enum tui_style s, short *pair) {
     return attrs[s];
 }
 
-void style_set(WINDOW *w, enum tui_style s) { wattr_set(w, attrs[s], pairs[s], NULL); }
+void style_set(WINDOW *w, enum tui_style s) {
+    wattr_set(w, attrs[s], pairs[s], NULL);
+}
 
 /* ---- glyphs ---- */
 
@@ -140,7 +141,9 @@ int tui_put(WINDOW *w, const char *s, size_t n, int max_cols) {
     return cols;
 }
 
-int tui_puts(WINDOW *w, const char *s, int max_cols) { return tui_put(w, s, strlen(s), max_cols); }
+int tui_puts(WINDOW *w, const char *s, int max_cols) {
+    return tui_put(w, s, strlen(s), max_cols);
+}
 
 void tui_fill_line(WINDOW *w) {
     int y, x, maxx = getmaxx(w);

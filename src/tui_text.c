@@ -7,7 +7,9 @@
 #define TAB_WIDTH 4
 
 /* What stands in for a character the terminal cannot show. */
-static wchar_t replacement(void) { return MB_CUR_MAX > 1 ? (wchar_t)0xFFFD : L'?'; }
+static wchar_t replacement(void) {
+    return MB_CUR_MAX > 1 ? (wchar_t)0xFFFD : L'?';
+}
 
 size_t text_next(const char *s, size_t n, wchar_t *wc, int *width) {
     uint32_t cp;

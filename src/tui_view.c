@@ -21,7 +21,6 @@ enum line_kind { LINE_HEADER, LINE_TEXT, LINE_CODE, LINE_FENCE_OPEN, LINE_FENCE_
 typedef struct view_line {
     uint32_t off, len; /* bytes of the entry's text */
     uint8_t kind;
-    bool first; /* the first line of a paragraph */
 } view_line;
 
 typedef struct entry {
@@ -103,25 +102,23 @@ void view_set_note(view *v, const char *note) {
 
 /* ---- wrapping ---- */
 
-static void push_line(entry *e, size_t off, size_t len, enum line_kind kind, bool first) {
+static void push_line(entry *e, size_t off, size_t len, enum line_kind kind) {
     if (e->n_lines == e->cap) {
         e->cap = e->cap ? 2 * e->cap : 16;
         e->lines = lm_xrealloc(e->lines, e->cap * sizeof *e->lines);
     }
-    e->lines[e->n_lines++] = (view_line){(uint32_t)off, (uint32_t)len, (uint8_t)kind, first};
+    e->lines[e->n_lines++] = (view_line){(uint32_t)off, (uint32_t)len, (uint8_t)kind};
 }
 
 typedef struct wrap_ctx {
     entry *e;
     size_t base;
     enum line_kind kind;
-    bool first;
 } wrap_ctx;
 
 static void wrapped_line(void *ctx, size_t off, size_t len) {
     wrap_ctx *w = ctx;
-    push_line(w->e, w->base + off, len, w->kind, w->first);
-    w->first = false;
+    push_line(w->e, w->base + off, len, w->kind);
 }
 
 /* A fence opens or closes a code block: up to three spaces, then ``` or ~~~. */
@@ -142,7 +139,7 @@ static bool has_header(enum entry_kind k) {
 static void wrap_entry(entry *e, int width) {
     e->n_lines = 0;
     e->width = width;
-    if (has_header(e->kind)) push_line(e, 0, 0, LINE_HEADER, true);
+    if (has_header(e->kind)) push_line(e, 0, 0, LINE_HEADER);
     const char *s = e->text.data ? e->text.data : "";
     size_t n = e->text.len, start = 0;
     while (e->kind == ENTRY_ASSISTANT && start < n && (s[start] == '\n' || s[start] == ' '))
@@ -153,11 +150,11 @@ static void wrap_entry(entry *e, int width) {
         const char *nl = memchr(s + start, '\n', n - start);
         size_t end = nl ? (size_t)(nl - s) : n, info;
         if (markdown && is_fence(s + start, end - start, &info)) {
-            push_line(e, start + info, end - start - info, code ? LINE_FENCE_CLOSE : LINE_FENCE_OPEN,
-                      true);
+            push_line(e, start + info, end - start - info,
+                      code ? LINE_FENCE_CLOSE : LINE_FENCE_OPEN);
             code = !code;
-        } else if (start < n || e->n_lines == 0 || !has_header(e->kind)) {
-            wrap_ctx w = {e, start, code ? LINE_CODE : LINE_TEXT, true};
+        } else if (start < n || !has_header(e->kind)) { /* no blank line after a last \n */
+            wrap_ctx w = {e, start, code ? LINE_CODE : LINE_TEXT};
             text_wrap(s + start, end - start, code ? code_width : text_width, !code, wrapped_line,
                       &w);
         }
@@ -196,8 +193,10 @@ static size_t entry_at(const view *v, size_t line) {
     size_t lo = 0, hi = v->n;
     while (hi - lo > 1) {
         size_t mid = (lo + hi) / 2;
-        if (v->starts[mid] <= line) lo = mid;
-        else hi = mid;
+        if (v->starts[mid] <= line)
+            lo = mid;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -228,7 +227,9 @@ void view_page(view *v, int pages) {
     view_scroll(v, pages * page);
 }
 
-void view_top(view *v) { set_top(v, 0); }
+void view_top(view *v) {
+    set_top(v, 0);
+}
 
 void view_bottom(view *v) {
     v->follow = true;
@@ -236,22 +237,28 @@ void view_bottom(view *v) {
     v->dirty = true;
 }
 
-bool view_dirty(const view *v) { return v->dirty; }
+bool view_dirty(const view *v) {
+    return v->dirty;
+}
 
 /* ---- drawing ---- */
 
 static enum tui_style body_style(enum entry_kind k) {
     switch (k) {
-    case ENTRY_NOTICE: return STYLE_NOTICE;
-    case ENTRY_WARNING: return STYLE_WARNING;
-    case ENTRY_ERROR: return STYLE_ERROR;
-    default: return STYLE_NORMAL;
+    case ENTRY_NOTICE:
+        return STYLE_NOTICE;
+    case ENTRY_WARNING:
+        return STYLE_WARNING;
+    case ENTRY_ERROR:
+        return STYLE_ERROR;
+    default:
+        return STYLE_NORMAL;
     }
 }
 
 static void draw_header(WINDOW *w, const entry *e, int width) {
-    static const char *const names[] = {[ENTRY_USER] = "You", [ENTRY_ASSISTANT] = "Assistant",
-                                        [ENTRY_SYSTEM] = "System prompt"};
+    static const char *const names[] = {
+        [ENTRY_USER] = "You", [ENTRY_ASSISTANT] = "Assistant", [ENTRY_SYSTEM] = "System prompt"};
     static const enum tui_style styles[] = {[ENTRY_USER] = STYLE_USER,
                                             [ENTRY_ASSISTANT] = STYLE_ASSISTANT,
                                             [ENTRY_SYSTEM] = STYLE_SYSTEM};
@@ -265,18 +272,22 @@ static void draw_header(WINDOW *w, const entry *e, int width) {
 
 /* The two columns left of a notice say what kind it is. */
 static const char *gutter(const entry *e, const view_line *l) {
-    if (!l->first || l != &e->lines[0]) return "";
+    if (l != &e->lines[0]) return "";
     switch (e->kind) {
-    case ENTRY_NOTICE: return glyphs.bullet;
+    case ENTRY_NOTICE:
+        return glyphs.bullet;
     case ENTRY_WARNING:
-    case ENTRY_ERROR: return "!";
-    default: return "";
+    case ENTRY_ERROR:
+        return "!";
+    default:
+        return "";
     }
 }
 
 static void draw_fence(WINDOW *w, const entry *e, const view_line *l, int width) {
     style_set(w, STYLE_CODE_FRAME);
-    int used = tui_puts(w, l->kind == LINE_FENCE_OPEN ? glyphs.top_left : glyphs.bottom_left, width);
+    int used =
+        tui_puts(w, l->kind == LINE_FENCE_OPEN ? glyphs.top_left : glyphs.bottom_left, width);
     used += tui_puts(w, glyphs.hline, width - used);
     if (l->len) {
         used += tui_puts(w, " ", width - used);
@@ -297,7 +308,9 @@ static void draw_line(WINDOW *w, int row, const entry *e, const view_line *l, in
     wmove(w, row, INDENT);
     int room = width - INDENT;
     switch ((enum line_kind)l->kind) {
-    case LINE_TEXT: tui_put(w, e->text.data + l->off, l->len, room); break;
+    case LINE_TEXT:
+        tui_put(w, e->text.data + l->off, l->len, room);
+        break;
     case LINE_CODE:
         style_set(w, STYLE_CODE_FRAME);
         tui_puts(w, glyphs.vline, room);
@@ -307,8 +320,11 @@ static void draw_line(WINDOW *w, int row, const entry *e, const view_line *l, in
         tui_fill_line(w);
         break;
     case LINE_FENCE_OPEN:
-    case LINE_FENCE_CLOSE: draw_fence(w, e, l, room); break;
-    default: break;
+    case LINE_FENCE_CLOSE:
+        draw_fence(w, e, l, room);
+        break;
+    default:
+        break;
     }
 }
 

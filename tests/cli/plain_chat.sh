@@ -67,6 +67,23 @@ else
     fail plain_chat_load "$(cat "$TMP/err")"
 fi
 
+# -r resumes it: the next reply follows the saved turns.
+echo 'and then' | chat -r "$TMP/conv.json" --stats >/dev/null 2>"$TMP/err"
+rc=$?
+if [ $rc -eq 0 ] && grep -qE "$STATS_RE" "$TMP/err"; then
+    ok plain_chat_resume
+else
+    fail plain_chat_resume "rc=$rc" "$(cat "$TMP/err")"
+fi
+printf '{"broken": ' >"$TMP/bad.json"
+echo hi | chat -r "$TMP/bad.json" >/dev/null 2>"$TMP/err"
+rc=$?
+if [ $rc -eq 1 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -q '^lmterm: .*bad.json' "$TMP/err"; then
+    ok plain_chat_resume_bad_file
+else
+    fail plain_chat_resume_bad_file "rc=$rc" "$(cat "$TMP/err")"
+fi
+
 # /regen writes the last reply again; /clear empties the conversation.
 printf 'hello\n/regen\n/clear\n/regen\n' | chat --stats >"$TMP/out" 2>"$TMP/err"
 if [ "$(grep -cE "$STATS_RE" "$TMP/err")" -eq 2 ] && grep -q 'Conversation cleared' "$TMP/out" &&

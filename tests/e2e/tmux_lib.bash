@@ -15,7 +15,9 @@
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SOCK="lmterm-e2e-$$"
 E2E_HOME="$TMP/home"
-trap 'tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$TMP"' EXIT
+# lmterm may still write its history as tmux goes down: try again
+trap 'tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$TMP" 2>/dev/null ||
+      { sleep 0.5; rm -rf "$TMP"; }' EXIT
 
 # require_tmux NAME: skip the whole script (visibly) without tmux.
 require_tmux() {
@@ -47,7 +49,8 @@ keys() { t send-keys -t e2e "$@"; }
 screen() { t capture-pane -p -t e2e "$@"; }
 resize() { t resize-window -t e2e -x "$1" -y "$2"; }
 
-# Starts lmterm from the shell with the given arguments.
+# Starts lmterm from the shell with the given arguments. (Tests pass -s ""
+# so that a configured default system prompt does not change their screens.)
 run_lmterm() {
     type_text "$(printf '%q ' "$LM" "$@")"
     keys Enter
@@ -80,6 +83,22 @@ wait_idle() {
     done
 }
 
+# long_reply [FIRST]: sends messages until one gets a reply still being
+# written after 2 seconds. A random model may end a reply at any point;
+# with --temp 0 each attempt is repeatable, and one of several rambles on.
+long_reply() {
+    local topic
+    for topic in "${1:-a long story}" "the sea" "mountains" "a city at night" "old machines"; do
+        type_text "Tell me about $topic"
+        keys Enter
+        wait_for '^ (reading|generating)' 15 || continue
+        sleep 2
+        status_line | grep -q '^ generating' && return 0
+        wait_idle 30
+    done
+    return 1
+}
+
 # The pane once it stops changing (a redraw after a resize has finished).
 settled_screen() {
     local a b deadline=$(($(now_ms) + 5000))
@@ -103,8 +122,11 @@ too_wide() {
     return 0
 }
 
-# What changes from run to run (speeds, memory) becomes '#'.
-mask_numbers() { sed -E 's/[0-9]+(\.[0-9]+)? (tok\/s|KiB|MiB|GiB|B)/# \2/g'; }
+# What changes from run to run becomes '#': speeds and memory, and the
+# status bar, whose segments come and go with the width of those numbers.
+mask_numbers() {
+    sed -E 's/[0-9]+(\.[0-9]+)? (tok\/s|KiB|MiB|GiB|B)/# \2/g' | sed -E '$s/│.*/│ #/'
+}
 
 compare_screen() {
     local name=$1 expected="$E2E_DIR/expected/$1.txt" got="$TMP/$1.txt"

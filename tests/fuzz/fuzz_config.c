@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,14 +50,32 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-/* Same structure, same texts; a plain value stays plain (it may be a number),
- * a key may change quotes (it is a name either way). */
+/* A scalar as the config reads it: null, bool, integer, float or text. */
+static bool same_meaning(const config_yaml_node *a, const config_yaml_node *b) {
+    lm_error e;
+    bool ba, bb;
+    long long ia, ib;
+    double fa, fb;
+    if (config_yaml_is_null(a) != config_yaml_is_null(b)) return false;
+    bool ra = config_yaml_bool("", "", a, &ba, &e), rb = config_yaml_bool("", "", b, &bb, &e);
+    if (ra != rb || (ra && ba != bb)) return false;
+    ra = config_yaml_int("", "", a, LLONG_MIN, LLONG_MAX, &ia, &e);
+    rb = config_yaml_int("", "", b, LLONG_MIN, LLONG_MAX, &ib, &e);
+    if (ra != rb || (ra && ia != ib)) return false;
+    ra = config_yaml_float("", "", a, -HUGE_VAL, HUGE_VAL, &fa, &e);
+    rb = config_yaml_float("", "", b, -HUGE_VAL, HUGE_VAL, &fb, &e);
+    return ra == rb && (!ra || fa == fb || (isnan(fa) && isnan(fb)));
+}
+
+/* Same structure, same texts, values of the same meaning: quotes may come
+ * and go only where they change nothing (around "--- x", text of several
+ * lines, any key: a key is a name, never a number or null). */
 static bool same_tree(const config_yaml_node *a, const config_yaml_node *b, bool is_key) {
     if (!a || !b) return a == b;
     if (a->kind != b->kind || a->n != b->n) return false;
     if (a->kind == CONFIG_YAML_SCALAR)
         return a->len == b->len && memcmp(a->text, b->text, a->len) == 0 &&
-               (is_key || (a->style == CONFIG_YAML_PLAIN) == (b->style == CONFIG_YAML_PLAIN));
+               (is_key || same_meaning(a, b));
     for (size_t i = 0; i < a->n; i++)
         if (!same_tree(a->items[i], b->items[i], a->kind == CONFIG_YAML_MAP && i % 2 == 0))
             return false;

@@ -266,6 +266,7 @@ int main(int argc, char **argv) {
     bpe_seed("bpe-bad-pre.gguf", "qwen2", false);
     tensor_seed("tensors.gguf", 0);
     tensor_seed("tensors-align64.gguf", 64);
+    tensor_seed("tensors-align1.gguf", 1); /* data at odd addresses */
     raw_seeds();
     return 0;
 }

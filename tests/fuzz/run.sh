@@ -4,6 +4,7 @@
 #
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]     (make fuzz FUZZ_SECONDS=N)
 #
+# SECONDS 0 only builds the targets and replays the regression inputs.
 # Per target it first replays tests/fuzz/regressions/TARGET/* (inputs that once
 # crashed), then fuzzes with tests/fuzz/corpus/TARGET/ as seeds. New corpus
 # entries go to a temporary folder, so the repository is never modified; a
@@ -51,35 +52,51 @@ cflags="-std=c11 -O1 -g -Wall -Wextra -pthread $sanitize -Iinclude -D_GNU_SOURCE
 libs="-lyaml $blas_libs -lpthread -lm"
 
 # ---- the library: src/*.c without main() and without anything that needs a terminal ----
-# A changed compiler or flags rebuilds everything; a changed header rebuilds
-# every object older than it (simple and safe: the tree is small).
+# A changed compiler or flags rebuilds everything; otherwise an object is
+# rebuilt when its source or a header it included (from its .d file) is newer.
+# Runs of this script may overlap (one per target, in parallel): one builds
+# the library at a time.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$build/lock"
+    flock 9
+fi
 stamp="$build/obj/flags"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$cc $cflags" ]; then
-    rm -f "$build"/obj/*.o
+    rm -f "$build"/obj/*.o "$build"/obj/*.d
     printf '%s' "$cc $cflags" >"$stamp"
 fi
-newest_header=$(ls -t include/*.h src/*.h 2>/dev/null | head -1)
 sources=()
 for s in src/*.c; do
     case $s in src/main.c | src/tui*.c | src/ui*.c) continue ;; esac
     grep -qE '#include *[<"](n?curses|readline)' "$s" && continue
     sources+=("$s")
 done
+is_stale() { # OBJECT DEPFILE
+    [ -f "$1" ] && [ -f "$2" ] || return 0
+    local dep
+    for dep in $(sed -e 's/\\$//' -e 's/^[^:]*://' "$2"); do
+        [ "$dep" -nt "$1" ] && return 0
+    done
+    return 1
+}
 stale=()
 for s in "${sources[@]}"; do
     o="$build/obj/$(basename "${s%.c}").o"
-    if [ ! -f "$o" ] || [ "$s" -nt "$o" ] || [ "$newest_header" -nt "$o" ]; then stale+=("$s"); fi
+    is_stale "$o" "${o%.o}.d" && stale+=("$s")
 done
 compile_one() { # SOURCE: SIMD files get their instruction sets, as in the Makefile
     local s=$1 extra= o
     o="$build/obj/$(basename "${s%.c}").o"
-    rm -f "$o"
+    rm -f "$o" "${o%.o}.d"
     case $s in
     *_avx2.c) extra="-mavx2 -mfma -mf16c" ;;
     *_avx512.c) extra="-mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16 -mfma -mf16c" ;;
     esac
     # shellcheck disable=SC2086
-    "$cc" $cflags $extra -fsanitize=fuzzer-no-link -c -o "$o" "$s"
+    "$cc" $cflags $extra -fsanitize=fuzzer-no-link -MMD -MF "${o%.o}.d" -c -o "$o" "$s" \
+        2>"${o%.o}.log" && return 0
+    echo "fuzz: warning: $s does not compile (see ${o%.o}.log); targets that need it will fail"
+    return 1
 }
 export -f compile_one
 export cc cflags build
@@ -87,8 +104,8 @@ if [ ${#stale[@]} -gt 0 ]; then
     echo "fuzz: compiling ${#stale[@]} source files with $cc"
     # A file that does not compile (someone's work in progress) is left out:
     # only a target that needs it fails, at link time.
-    printf '%s\n' "${stale[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} bash -c 'compile_one {}' ||
-        echo "fuzz: warning: some source files do not compile; targets that need them will fail"
+    printf '%s\n' "${stale[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} bash -c 'compile_one {}'
+
 fi
 lib="$build/liblmterm-fuzz.a"
 objs=()
@@ -96,8 +113,9 @@ for s in "${sources[@]}"; do
     o="$build/obj/$(basename "${s%.c}").o"
     [ -f "$o" ] && [ ! "$s" -nt "$o" ] && objs+=("$o")
 done
-rm -f "$lib"
-ar rcs "$lib" "${objs[@]}"
+rm -f "$lib.$$"
+ar rcs "$lib.$$" "${objs[@]}" && mv -f "$lib.$$" "$lib"
+command -v flock >/dev/null 2>&1 && flock -u 9
 
 # ---- the targets ----
 if [ $# -gt 0 ]; then
@@ -123,7 +141,7 @@ for t in "${targets[@]}"; do
         status=1
         continue
     fi
-    [ -s "$build/$t.build.log" ] && sed 's/^/    /' "$build/$t.build.log"
+    grep -q 'warning:' "$build/$t.build.log" && echo "fuzz: warning: $src has compiler warnings (see $build/$t.build.log)"
 
     # shellcheck disable=SC2207
     opts=($(sed -n 's/^ \* libFuzzer: //p' "$src" | head -1))
@@ -144,6 +162,12 @@ for t in "${targets[@]}"; do
         grep -m2 -E '^(SUMMARY|==[0-9]+== ?ERROR|.*runtime error|fuzz_[a-z_]+: check failed)' "$work/regress.log" | sed 's/^/    /'
         status=1
         [ "${FUZZ_KEEP:-0}" = 1 ] || rm -rf "$work"
+        continue
+    fi
+
+    if [ "$seconds" -eq 0 ]; then # build and replay only
+        echo "$t: ok, built; ${#regress[@]} regression inputs pass (not fuzzed: 0 seconds)"
+        rm -rf "$work"
         continue
     fi
 

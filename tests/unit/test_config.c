@@ -693,4 +693,7 @@ TEST(config_yaml_round_trip) {
     check_round_trip("a: \"\\u00e9\\t\\x01\"\n");
     check_round_trip("a: \"1\\n2\"\nb: \"it's\"\nk: |\n  trailing  \n");
     check_round_trip("a: --- b\nc: x:y\nd: -1\n");
+    check_round_trip("---\n"); /* fuzz_config: an empty document came back as none */
+    check_round_trip("--- x\n");
+    check_round_trip("a: ----------------\n");
 }

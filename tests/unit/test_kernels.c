@@ -6,11 +6,14 @@
  * order gives the same bits: a wrong integer part cannot hide in a tolerance.
  * "Random" data checks ordinary values within a tight tolerance relative to
  * the sum of the magnitudes of the products, the scale of float rounding. */
+#include "../../src/kernels_impl.h" /* the activation converters */
 #include "kernels.h"
 #include "test.h"
 #include "util.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define MAX_TOK 13
 
@@ -205,4 +208,107 @@ TEST(kernels_backend_names) {
     kernels_set_backend(NULL);
     const char *b = kernels_backend();
     CHECK(!strcmp(b, "scalar") || !strcmp(b, "avx2") || !strcmp(b, "avx512"));
+}
+
+/* kernels_attend against the portable version, at head sizes below, at and
+ * above the 128 floats the SIMD versions hold in registers. */
+static void check_attend(const char *name) {
+    if (kernels_set_backend(name) != 0) {
+        test_skip("this CPU lacks the instruction set");
+        return;
+    }
+    rng r = {7};
+    enum { N = 37, STRIDE = 256 };
+    static float q[STRIDE], k[N * STRIDE], v[N * STRIDE], scores[N], want[STRIDE], got[STRIDE];
+    for (int i = 0; i < STRIDE; i++) q[i] = next_float(&r);
+    for (int i = 0; i < N * STRIDE; i++) k[i] = next_float(&r), v[i] = next_float(&r);
+    const int dims[] = {96, 80, 200};
+    for (int di = 0; di < 3; di++) {
+        for (int n = 1; n <= N; n += 12) {
+            kernels_set_backend("scalar");
+            kernels_attend(q, k, v, STRIDE, n, dims[di], 0.1f, scores, want);
+            kernels_set_backend(name);
+            memset(got, 0xff, sizeof got);
+            kernels_attend(q, k, v, STRIDE, n, dims[di], 0.1f, scores, got);
+            for (int d = 0; d < dims[di]; d++)
+                CHECK_MSG(fabsf(got[d] - want[d]) <= 1e-5f, "%s attend dim %d n %d: out[%d] = %.9g, reference %.9g",
+                          name, dims[di], n, d, got[d], want[d]);
+        }
+    }
+    kernels_set_backend(NULL);
+}
+
+TEST(kernels_avx2_attend) { check_attend("avx2"); }
+TEST(kernels_avx512_attend) { check_attend("avx512"); }
+
+/* The SIMD activation converters give the portable converter's bytes, for
+ * ordinary rows and for rows with rounding ties, zero blocks and blocks whose
+ * largest magnitude appears with both signs. */
+static void check_convert(const char *name, const kernels_ops *o) {
+    if (kernels_set_backend(name) != 0 || !o || !o->convert) {
+        test_skip("this CPU lacks the instruction set");
+        return;
+    }
+    kernels_set_backend(NULL);
+    rng r = {99};
+    enum { COLS = 5 * QK_K + 3 * 32 }; /* a partial last group of four blocks */
+    static float x[COLS];
+    static uint8_t want[64 * 1024], got[64 * 1024];
+    const enum quant_type wtypes[] = {QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q8_0, QT_Q4_K, QT_Q6_K, QT_F16, QT_BF16};
+    for (int kind = 0; kind < 4; kind++) {
+        for (int i = 0; i < COLS; i++) x[i] = next_float(&r) * 3;
+        if (kind == 1) /* ties: the block's scale is 1, and values end in .5 */
+            for (int i = 0; i < COLS; i++) x[i] = i % 32 == 0 ? 127.0f : (float)next_int(&r, -250, 250) / 2;
+        if (kind == 2) /* zero blocks and both signs of the largest magnitude */
+            for (int i = 0; i < COLS; i++) x[i] = (i / 32) % 3 == 0 ? 0.0f : i % 7 == 0 ? ((i / 7) % 2 ? 2.0f : -2.0f) : x[i] / 4;
+        if (kind == 3) /* tiny and huge values */
+            for (int i = 0; i < COLS; i++) x[i] = x[i] * (i % 5 == 0 ? 1e-30f : i % 11 == 0 ? 1e30f : 1.0f);
+        for (size_t k = 0; k < sizeof wtypes / sizeof *wtypes; k++) {
+            enum quant_type t = wtypes[k];
+            const int64_t cols = quant_info(t)->block_size == QK_K ? 5 * QK_K : COLS;
+            enum kernels_act act = t == QT_F16 ? ACT_F16R : t == QT_BF16 ? ACT_BF16R
+                                   : quant_info(t)->block_size == QK_K ? ACT_Q8K : ACT_Q8X4;
+            size_t bytes = kernels_act_row_bytes(act, t, cols);
+            memset(want, 0xAA, bytes);
+            memset(got, 0x55, bytes);
+            kernels_convert_row(act, t, x, cols, want);
+            o->convert(act, t, x, cols, got);
+            size_t at = 0;
+            while (at < bytes && want[at] == got[at]) at++;
+            CHECK_MSG(at == bytes, "%s converter for %s, data %d: byte %zu differs (%u, want %u)", name,
+                      quant_info(t)->name, kind, at, at < bytes ? got[at] : 0, at < bytes ? want[at] : 0);
+        }
+    }
+}
+
+TEST(kernels_avx2_convert) { check_convert("avx2", kernels_avx2_ops()); }
+TEST(kernels_avx512_convert) { check_convert("avx512", kernels_avx512_ops()); }
+
+/* ---- the pool ---- */
+
+typedef struct slot_count {
+    atomic_int runs[8];
+    atomic_int total;
+} slot_count;
+
+static void count_slot(void *arg, int ith, int nth) {
+    slot_count *c = arg;
+    if (nth > 8 || ith < 0 || ith >= nth) return;
+    atomic_fetch_add(&c->runs[ith], 1);
+    atomic_fetch_add(&c->total, 1);
+}
+
+TEST(threadpool_runs_every_slot_once) {
+    for (int n = 1; n <= 4; n++) {
+        threadpool *pool = threadpool_create(n);
+        CHECK(pool != NULL);
+        for (int rep = 0; rep < 2000; rep++) {
+            slot_count c = {0};
+            threadpool_run(pool, count_slot, &c);
+            CHECK_EQ_INT(atomic_load(&c.total), n);
+            for (int i = 0; i < n; i++) CHECK_EQ_INT(atomic_load(&c.runs[i]), 1);
+            if (rep == 1000) usleep(2000); /* let the workers fall asleep once */
+        }
+        threadpool_free(pool);
+    }
 }
