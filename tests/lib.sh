@@ -34,3 +34,6 @@ tiny_model() {
     [ -f "$f" ] || "$LM" synth --arch "$arch" --shape tiny --type "$type" -o "$f" >/dev/null || return 1
     echo "$f"
 }
+
+# True when the binary under test was built with AddressSanitizer.
+is_sanitized() { nm "$LM" 2>/dev/null | grep -q __asan_init; }

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/../lib.sh"
 
 if ! command -v valgrind >/dev/null; then skip valgrind_memcheck "valgrind not installed"; exit 0; fi
-if nm -D "$LM" 2>/dev/null | grep -q __asan_init || nm "$LM" 2>/dev/null | grep -q __asan_init; then
+if is_sanitized; then
     skip valgrind_memcheck "binary built with AddressSanitizer"
     exit 0
 fi
