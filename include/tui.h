@@ -10,7 +10,10 @@
 #define LMTERM_TUI_H
 
 #include "chat.h"
+#include "config.h"
 #include "engine.h"
+
+#include <time.h>
 
 /* ---- the session ---- */
 
@@ -18,9 +21,14 @@ typedef struct session_options {
     const char *model_path; /* NULL: the demo model (made on first use) */
     model_options model;    /* context, threads, precision */
     sampler_params sampling;
-    int max_tokens; /* per reply; < 0: until the model stops */
+    bool seed_random; /* the seed was drawn at start ("save as default" keeps "random") */
+    int max_tokens;   /* per reply; < 0: until the model stops */
     const char *system_prompt;
     const char *resume_path; /* a JSON transcript to continue */
+    /* Models and folders for the model menu, presets, transcripts_dir,
+     * autosave, "save as default". NULL: the built-in defaults. The session
+     * rescans its model folders, so it is not const. */
+    config *cfg;
 } session_options;
 
 enum session_notice {
@@ -72,6 +80,10 @@ typedef struct session_status {
     const engine_model_info *model; /* NULL until a model has loaded */
     bool demo;                      /* the demo model: random weights */
     const char *model_path;
+    /* while loading: what, and at which precision (the model above, if
+     * any, stays in use until the new one is ready) */
+    const char *load_name;
+    enum model_precision load_precision;
 } session_status;
 
 /* What session_submit asks of the caller. */
@@ -79,7 +91,11 @@ enum session_action {
     SESSION_CONTINUE,
     SESSION_QUIT,
     SESSION_HELP,
-    SESSION_EDIT, /* put *edit_text (caller frees) back into the input */
+    SESSION_EDIT,           /* put *edit_text (caller frees) back into the input */
+    SESSION_MODEL_MENU,     /* /model alone: show the models (session_list prints them) */
+    SESSION_PRECISION_MENU, /* /precision alone */
+    SESSION_CONVERSATIONS,  /* /load alone: the saved conversations */
+    SESSION_THEME,          /* /theme [NAME]: *edit_text is the name, or NULL for a picker */
 };
 
 typedef struct session session;
@@ -95,12 +111,132 @@ void session_pump(session *s);
 
 /* A line the user typed: a message, or a slash command. */
 enum session_action session_submit(session *s, const char *line, char **edit_text);
-/* Stops the reply (or the prompt) being computed. */
+/* Stops the reply (or the prompt) being computed, or cancels a model load
+ * (the model in use, if any, stays). */
 void session_stop(session *s);
 bool session_busy(const session *s); /* loading or replying */
 
 void session_get_status(const session *s, session_status *st);
 const chat *session_get_chat(const session *s);
+
+/* Writes the list a *_MENU action stands for as NOTICE_OUTPUT lines,
+ * numbered for /model N and /load N (the plain chat has no menus). */
+void session_list(session *s, enum session_action what);
+
+/* Saves the conversation to its transcript when autosave is on (after each
+ * reply it is done already; this is for a SIGTERM or SIGHUP). */
+void session_autosave(session *s);
+
+/* The configuration the session runs with (never NULL). */
+config *session_config(const session *s);
+
+/* ---- model files and saved conversations, read cheaply (no curses) ---- */
+
+#define SESSION_N_PRECISIONS 5 /* native, fp32, fp16, int8, int4 */
+
+/* What the model menu shows of a GGUF file, from its metadata alone. */
+typedef struct model_meta {
+    bool ok;
+    char error[512]; /* !ok: why the file cannot be read */
+    char name[128];  /* general.name, may be empty */
+    char arch[24];   /* general.architecture */
+    uint64_t params; /* elements of the matrices */
+    uint64_t file_bytes;
+    enum quant_type type; /* the type most layer matrices are stored as */
+    int n_ctx_train;
+    uint64_t weight_bytes[SESSION_N_PRECISIONS]; /* the matrices at each precision */
+} model_meta;
+
+typedef struct model_catalog model_catalog;
+model_catalog *catalog_create(void);
+void catalog_free(model_catalog *c);
+/* The file's metadata, cached by path, size and modification time. The
+ * pointer stays valid until catalog_free. */
+const model_meta *catalog_model(model_catalog *c, const char *path);
+
+/* "1.05 M", "3.82 B": a count of parameters, into buf. */
+const char *catalog_count_text(uint64_t n, char buf[16]);
+
+/* A transcript in the transcripts folder, for the conversations list. */
+typedef struct saved_conversation {
+    char *path;
+    time_t mtime;
+    char model[128];  /* the model's name when it was saved */
+    char first[160];  /* the first line of the first user message */
+    size_t n_messages;
+    char error[512]; /* not empty: the file does not load */
+} saved_conversation;
+
+/* The *.json files of dir, newest first, at most max. Caller frees. */
+size_t catalog_conversations(const char *dir, size_t max, saved_conversation **out);
+void catalog_conversations_free(saved_conversation *list, size_t n);
+
+/* ---- what the menus and dialogs show and do ---- */
+
+/* A row of the model menu. */
+typedef struct session_model {
+    char name[128];
+    char path[1024];
+    bool current, demo, configured;
+    const model_meta *meta; /* never NULL */
+} session_model;
+
+/* Configured models, the files the model folders hold, and the model in use
+ * (marked current). Rescans the folders; valid until the next call. */
+size_t session_models(session *s, const session_model **rows);
+/* Loads a model file in place of the current one (which stays until the new
+ * one is ready). The conversation stays. -1 with err when refused: busy,
+ * unreadable, or too big for the memory available. */
+int session_load_model(session *s, const char *path, lm_error *err);
+
+/* A row of the precision menu. */
+typedef struct session_precision {
+    enum model_precision precision;
+    enum quant_type type; /* what the layer matrices become */
+    uint64_t bytes;       /* the weights at this precision; 0: unknown */
+    bool current, fits;
+} session_precision;
+
+/* The five precisions for the current model file; *available: the memory
+ * a choice may take (MemAvailable, plus the current weights when they are a
+ * converted copy that a switch frees). 0 when no model is in use. */
+size_t session_precisions(session *s, session_precision rows[SESSION_N_PRECISIONS],
+                          uint64_t *available);
+/* Reloads the model at precision p. -1 with err when refused. */
+int session_set_precision(session *s, enum model_precision p, lm_error *err);
+
+/* What menus and the title call a precision: "native", "FP32", "FP16", "INT8", "INT4". */
+const char *session_precision_label(enum model_precision p);
+
+/* A setting of the settings screen and /set. */
+typedef struct session_setting {
+    const char *name;  /* for /set: "temp", "top-k", ... */
+    const char *label; /* "Temperature" */
+    const char *help;  /* what it does, allowed values */
+    char value[48];    /* as text */
+    bool reload;       /* changing it reloads the model */
+} session_setting;
+
+#define SESSION_N_SETTINGS 9
+/* The name /set knows setting i by ("temp", "top-k", ...). */
+const char *session_setting_name(int i);
+void session_settings(const session *s, session_setting rows[SESSION_N_SETTINGS]);
+/* Changes a setting (names as in session_setting, '_' for '-' and
+ * "temperature" accepted). Threads and context reload the model. -1 with
+ * err for an unknown name or a bad value. */
+int session_set(session *s, const char *name, const char *value, lm_error *err);
+/* Writes the settings to the user's config file ("save as default"); the
+ * file's name goes into path_out. */
+int session_save_defaults(session *s, char *path_out, size_t size, lm_error *err);
+
+/* Sets (or with NULL or "" removes) the system prompt for the next reply. */
+void session_set_system(session *s, const char *text);
+
+/* The saved conversations, newest first (re-read each call; valid until
+ * the next one). */
+size_t session_conversations(session *s, const saved_conversation **rows);
+/* Continues a saved conversation (the model in use stays). */
+int session_resume(session *s, const char *path, lm_error *err);
 
 /* The slash commands, for completion and help. */
 typedef struct session_command {

@@ -168,11 +168,11 @@ static void print_json(const cli_options *o, const model *m, const bench_result 
                   "\"gen_tps\": %.3f, \"gen_tps_min\": %.3f, \"gen_tps_max\": %.3f, "
                   "\"peak_rss_bytes\": %llu, \"weight_bytes\": %llu, \"bytes_per_token\": %llu, "
                   "\"bandwidth_gbps\": %.2f, \"bandwidth_fraction\": %.3f}\n",
-                  quant_info(model_main_type(m))->name, model_precision_name(model_get_precision(m)),
-                  model_n_threads(m), kernels_backend(), o->bench_prompt, o->bench_gen,
-                  o->bench_reps, r->prompt.median, r->prompt.min, r->prompt.max, r->gen.median,
-                  r->gen.min, r->gen.max, (unsigned long long)r->peak_rss,
-                  (unsigned long long)model_weight_bytes(m),
+                  quant_info(model_main_type(m))->name,
+                  model_precision_name(model_get_precision(m)), model_n_threads(m),
+                  kernels_backend(), o->bench_prompt, o->bench_gen, o->bench_reps, r->prompt.median,
+                  r->prompt.min, r->prompt.max, r->gen.median, r->gen.min, r->gen.max,
+                  (unsigned long long)r->peak_rss, (unsigned long long)model_weight_bytes(m),
                   (unsigned long long)r->bytes_per_token, gb, fraction);
     fputs(lm_buf_cstr(&b), stdout);
     lm_buf_free(&b);

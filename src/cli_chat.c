@@ -91,17 +91,17 @@ static void submit(plain *p, const char *line) {
         free(p->edit);
         p->edit = edit;
         edit = NULL;
+    } else if (a == SESSION_MODEL_MENU || a == SESSION_PRECISION_MENU ||
+               a == SESSION_CONVERSATIONS) {
+        session_list(p->s, a); /* no menus here: a numbered list */
+    } else if (a == SESSION_THEME) {
+        printf("Themes colour the full-screen chat; this plain chat has none.\n");
+        fflush(stdout);
     }
     free(edit);
 }
 
 /* ---- waiting for the engine ---- */
-
-static bool replying(const session *s) {
-    session_status st;
-    session_get_status(s, &st);
-    return st.state >= SESSION_READING_PROMPT;
-}
 
 /* One round of poll(): the engine, signals and, when asked, the input. */
 static bool wait_once(plain *p, bool with_input) {
@@ -115,7 +115,7 @@ static bool wait_once(plain *p, bool with_input) {
         for (ssize_t i = 0; i < n; i++) {
             if (sigs[i] == SIGWINCH) {
                 if (p->interactive) rl_resize_terminal();
-            } else if (sigs[i] == SIGINT && replying(p->s)) {
+            } else if (sigs[i] == SIGINT && session_busy(p->s)) { /* a reply, or a load */
                 session_stop(p->s);
             } else if (sigs[i] == SIGINT && p->prompt) {
                 rl_replace_line("", 0);
@@ -247,9 +247,11 @@ int cli_chat(cli_options *o) {
         .model_path = o->model_path,
         .model = {.n_ctx = o->n_ctx, .n_threads = o->threads, .precision = o->precision},
         .sampling = o->sampling,
+        .seed_random = o->cfg && o->cfg->settings.seed_random && !o->seed_set,
         .max_tokens = o->n_predict,
         .system_prompt = o->system_prompt,
         .resume_path = o->resume_path,
+        .cfg = o->cfg,
     };
     tui_locale();
     if (!o->plain) {

@@ -418,9 +418,11 @@ static int read_alignment(reader *r, gguf_file *f) {
         a = (uint64_t)kv->v.i64;
     else
         return bad(r, kv->file_offset, "general.alignment is not a non-negative integer");
-    if (a == 0 || (a & (a - 1)) != 0 || a > MAX_ALIGNMENT)
+    /* The spec asks for a multiple of 8; less would leave tensor data at
+     * addresses too odd for its float and half-float values. */
+    if (a < 8 || (a & (a - 1)) != 0 || a > MAX_ALIGNMENT)
         return bad(r, kv->file_offset,
-                   "general.alignment %" PRIu64 " is not a power of two between 1 and %u", a,
+                   "general.alignment %" PRIu64 " is not a power of two between 8 and %u", a,
                    MAX_ALIGNMENT);
     f->alignment = a;
     return 0;

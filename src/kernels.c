@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ---- choosing the instruction set ---- */
 
@@ -68,39 +69,67 @@ int kernels_set_backend(const char *name) {
     return 0;
 }
 
-const char *kernels_backend(void) { return ops()->name; }
+const char *kernels_backend(void) {
+    return ops()->name;
+}
 
 /* ---- activations ---- */
 
 /* The layout a type's SIMD kernels read (ACT_REF where they have none). */
 static enum kernels_act simd_act(enum quant_type t) {
     switch (t) {
-    case QT_F32: return ACT_F32;
-    case QT_F16: return ACT_F16R;
-    case QT_BF16: return ACT_BF16R;
-    case QT_Q4_0: case QT_Q4_1: case QT_Q5_0: case QT_Q5_1: case QT_Q8_0: return ACT_Q8X4;
-    case QT_Q2_K: case QT_Q3_K: case QT_Q4_K: case QT_Q5_K: case QT_Q6_K: return ACT_Q8K;
-    default: return ACT_REF;
+    case QT_F32:
+        return ACT_F32;
+    case QT_F16:
+        return ACT_F16R;
+    case QT_BF16:
+        return ACT_BF16R;
+    case QT_Q4_0:
+    case QT_Q4_1:
+    case QT_Q5_0:
+    case QT_Q5_1:
+    case QT_Q8_0:
+        return ACT_Q8X4;
+    case QT_Q2_K:
+    case QT_Q3_K:
+    case QT_Q4_K:
+    case QT_Q5_K:
+    case QT_Q6_K:
+        return ACT_Q8K;
+    default:
+        return ACT_REF;
     }
 }
 
 int kernels_zero_point(enum quant_type wtype) {
     switch (wtype) {
-    case QT_Q4_0: return 8;
-    case QT_Q5_0: return 16;
-    case QT_Q8_0: return 128;
-    default: return 0;
+    case QT_Q4_0:
+        return 8;
+    case QT_Q5_0:
+        return 16;
+    case QT_Q8_0:
+        return 128;
+    default:
+        return 0;
     }
 }
 
-static size_t round_up_64(size_t n) { return (n + 63) & ~(size_t)63; }
+static size_t round_up_64(size_t n) {
+    return (n + 63) & ~(size_t)63;
+}
 
 size_t kernels_act_row_bytes(enum kernels_act act, enum quant_type wtype, int64_t cols) {
     switch (act) {
-    case ACT_REF: return round_up_64(quant_row_size(quant_info(wtype)->vec_dot_type, cols));
-    case ACT_Q8X4: return (size_t)((cols / 32 + 3) / 4) * sizeof(kernels_q8x4);
-    case ACT_Q8K: return (size_t)(cols / QK_K) * sizeof(kernels_q8k);
-    case ACT_F32: case ACT_F16R: case ACT_BF16R: return round_up_64((size_t)cols * sizeof(float));
+    case ACT_REF:
+        return round_up_64(quant_row_size(quant_info(wtype)->vec_dot_type, cols));
+    case ACT_Q8X4:
+        return (size_t)((cols / 32 + 3) / 4) * sizeof(kernels_q8x4);
+    case ACT_Q8K:
+        return (size_t)(cols / QK_K) * sizeof(kernels_q8k);
+    case ACT_F32:
+    case ACT_F16R:
+    case ACT_BF16R:
+        return round_up_64((size_t)cols * sizeof(float));
     }
     return 0;
 }
@@ -134,18 +163,27 @@ static void convert_q8k(enum quant_type wtype, const float *x, int64_t cols, ker
         for (int e = 0; e < QK_K; e++) dst->qs[reorder ? kernels_q8k_k4_pos(e) : e] = blk.qs[e];
         dst->d = blk.d;
         memcpy(dst->bsums, blk.bsums, sizeof dst->bsums);
-        for (int j = 0; j < 8; j++) dst->bsum32[j] = (int16_t)(blk.bsums[2 * j] + blk.bsums[2 * j + 1]);
+        for (int j = 0; j < 8; j++)
+            dst->bsum32[j] = (int16_t)(blk.bsums[2 * j] + blk.bsums[2 * j + 1]);
         memset(dst->pad, 0, sizeof dst->pad);
     }
 }
 
-void kernels_convert_row(enum kernels_act act, enum quant_type wtype, const float *x,
-                         int64_t cols, void *dst) {
+void kernels_convert_row(enum kernels_act act, enum quant_type wtype, const float *x, int64_t cols,
+                         void *dst) {
     switch (act) {
-    case ACT_REF: quant_quantize_row(quant_info(wtype)->vec_dot_type, x, dst, cols); break;
-    case ACT_Q8X4: convert_q8x4(wtype, x, cols, dst); break;
-    case ACT_Q8K: convert_q8k(wtype, x, cols, dst); break;
-    case ACT_F32: memcpy(dst, x, (size_t)cols * sizeof *x); break;
+    case ACT_REF:
+        quant_quantize_row(quant_info(wtype)->vec_dot_type, x, dst, cols);
+        break;
+    case ACT_Q8X4:
+        convert_q8x4(wtype, x, cols, dst);
+        break;
+    case ACT_Q8K:
+        convert_q8k(wtype, x, cols, dst);
+        break;
+    case ACT_F32:
+        memcpy(dst, x, (size_t)cols * sizeof *x);
+        break;
     case ACT_F16R: {
         float *f = dst;
         for (int64_t i = 0; i < cols; i++) f[i] = quant_f16_to_f32(quant_f32_to_f16(x[i]));
@@ -224,17 +262,50 @@ void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, i
     const kernels_type_fns *fns = &ops()->types[w->type];
     if (!fns->gemv) fns = &scalar_ops.types[w->type];
     matmul_task t = {.fns = fns, .x = x, .act = fns->act, .pool = pool};
-    t.job = (kernels_job){.w = w, .act = scratch, .n_tok = n_tok, .y = y,
+    t.job = (kernels_job){.w = w,
+                          .act = scratch,
+                          .n_tok = n_tok,
+                          .y = y,
                           .act_stride = kernels_act_row_bytes(fns->act, w->type, w->cols),
                           .zero = kernels_zero_point(w->type)};
-    t.batched = n_tok >= GEMM_MIN_TOKENS && fns->gemm &&
-                panels_ready(pool, fns->panel_bytes(w->cols));
+    t.batched =
+        n_tok >= GEMM_MIN_TOKENS && fns->gemm && panels_ready(pool, fns->panel_bytes(w->cols));
     atomic_init(&t.next_chunk, 0);
     if (n_tok == 1)
         convert_activations(&t, 0, 1); /* one row: not worth waking the workers */
     else
         threadpool_run(pool, convert_activations, &t);
     threadpool_run(pool, compute_rows, &t);
+}
+
+/* ---- weight memory ---- */
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t huge_round(size_t n) {
+    return (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+}
+
+/* Maps one huge page more than needed, then unmaps the slack on both sides
+ * of the aligned part, so that freeing is one munmap. */
+void *kernels_alloc_weights(size_t bytes) {
+    if (bytes == 0 || bytes > SIZE_MAX - 2 * HUGE_PAGE) return NULL;
+    const size_t size = huge_round(bytes);
+    uint8_t *raw =
+        mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (p > raw) munmap(raw, (size_t)(p - raw));
+    if (raw + size + HUGE_PAGE > p + size)
+        munmap(p + size, (size_t)(raw + size + HUGE_PAGE - (p + size)));
+#ifdef MADV_HUGEPAGE
+    madvise(p, size, MADV_HUGEPAGE); /* a hint: without it the memory still works */
+#endif
+    return p;
+}
+
+void kernels_free_weights(void *p, size_t bytes) {
+    if (p) munmap(p, huge_round(bytes));
 }
 
 /* ---- attention ---- */
@@ -290,7 +361,7 @@ static void gemv_ref(const kernels_job *j, int64_t r0, int64_t r1) {
 static const kernels_ops scalar_ops = {
     .name = "scalar",
     .types = {REF(QT_F32), REF(QT_F16), REF(QT_BF16), REF(QT_Q4_0), REF(QT_Q4_1), REF(QT_Q5_0),
-     REF(QT_Q5_1), REF(QT_Q8_0), REF(QT_Q2_K), REF(QT_Q3_K), REF(QT_Q4_K), REF(QT_Q5_K),
-     REF(QT_Q6_K)},
+              REF(QT_Q5_1), REF(QT_Q8_0), REF(QT_Q2_K), REF(QT_Q3_K), REF(QT_Q4_K), REF(QT_Q5_K),
+              REF(QT_Q6_K)},
     .attend = attend_ref,
 };

@@ -20,10 +20,34 @@
 /* Register tiles are arrays indexed by loop counters: unrolled, they live in
  * registers. */
 #define UNROLL _Pragma("GCC unroll 16")
-#define TILE_TOKENS 8
+#define TILE_TOKENS 8 /* tokens per register tile */
 /* Packing reads rows from memory once; a prefetch this far ahead keeps the
  * loads from waiting on DRAM (10-20% of a prompt's time without it). */
-#define PACK_PREFETCH 2048 /* tokens per register tile */
+#define PACK_PREFETCH 2048
+
+/* A tile function computes 16 rows (those in `rows`) by a fixed number of
+ * tokens from t0 on; TILES makes the 8-, 4-, 2- and 1-token versions of a
+ * body(extra..., NT, ...) and a table of them. */
+typedef void (*tile_fn)(const uint8_t *panel, int64_t n, const kernels_job *j, int t0, float *y,
+                        __mmask16 rows);
+#define TILES(name, body, ...)                                                                     \
+    static void name##_8(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y,      \
+                         __mmask16 m) {                                                            \
+        body(__VA_ARGS__ 8, p, n, j, t0, y, m);                                                    \
+    }                                                                                              \
+    static void name##_4(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y,      \
+                         __mmask16 m) {                                                            \
+        body(__VA_ARGS__ 4, p, n, j, t0, y, m);                                                    \
+    }                                                                                              \
+    static void name##_2(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y,      \
+                         __mmask16 m) {                                                            \
+        body(__VA_ARGS__ 2, p, n, j, t0, y, m);                                                    \
+    }                                                                                              \
+    static void name##_1(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y,      \
+                         __mmask16 m) {                                                            \
+        body(__VA_ARGS__ 1, p, n, j, t0, y, m);                                                    \
+    }                                                                                              \
+    static const tile_fn name[4] = {name##_8, name##_4, name##_2, name##_1};
 
 /* ---- small helpers ---- */
 
@@ -52,13 +76,13 @@ static inline const uint8_t *act_of(const kernels_job *j, int t) {
 }
 
 /* y[t][r] = dot(row r, token t) for rows [r0, r1) and every token. */
-#define GEMV_ROWS(name, dot, ...)                                                               \
-    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                           \
-        const kernels_matrix *w = j->w;                                                         \
-        __VA_ARGS__;                                                                            \
-        for (int64_t r = r0; r < r1; r++)                                                       \
-            for (int t = 0; t < j->n_tok; t++)                                                  \
-                j->y[(size_t)t * w->rows + r] = dot(row_of(w, r), act_of(j, t), w->cols);       \
+#define GEMV_ROWS(name, dot, ...)                                                                  \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        const kernels_matrix *w = j->w;                                                            \
+        __VA_ARGS__;                                                                               \
+        for (int64_t r = r0; r < r1; r++)                                                          \
+            for (int t = 0; t < j->n_tok; t++)                                                     \
+                j->y[(size_t)t * w->rows + r] = dot(row_of(w, r), act_of(j, t), w->cols);          \
     }
 
 /* ==== 32-weight blocks: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 ==== */
@@ -67,8 +91,12 @@ enum q32_kind { Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 };
 
 static const int q32_block_bytes[] = {18, 20, 22, 24, 34};
 
-static inline bool q32_has_min(enum q32_kind k) { return k == Q4_1 || k == Q5_1; }
-static inline bool q32_has_qh(enum q32_kind k) { return k == Q5_0 || k == Q5_1; }
+static inline bool q32_has_min(enum q32_kind k) {
+    return k == Q4_1 || k == Q5_1;
+}
+static inline bool q32_has_qh(enum q32_kind k) {
+    return k == Q5_0 || k == Q5_1;
+}
 
 /* Four blocks of B bytes are read as two overlapping vectors, z0 = bytes
  * [0, 64) and z1 = bytes [4B - 64, 4B); vpermt2w then gathers any 16-bit
@@ -126,7 +154,8 @@ INLINE void q32_codes(enum q32_kind kind, const __m512i z[4], const quad_index *
         const __m128i qh = _mm512_castsi512_si128(_mm512_permutex2var_epi16(z[0], ix->qh, z[1]));
         const __m512i c16 = _mm512_set1_epi8(16);
         *lo = _mm512_mask_add_epi8(*lo, _cvtu64_mask64((uint64_t)_mm_cvtsi128_si64(qh)), *lo, c16);
-        *hi = _mm512_mask_add_epi8(*hi, _cvtu64_mask64((uint64_t)_mm_extract_epi64(qh, 1)), *hi, c16);
+        *hi =
+            _mm512_mask_add_epi8(*hi, _cvtu64_mask64((uint64_t)_mm_extract_epi64(qh, 1)), *hi, c16);
     }
 }
 
@@ -141,14 +170,16 @@ INLINE void q32_quad(enum q32_kind kind, const __m512i z[4], const quad_index *i
     isum = _mm512_dpbusd_epi32(isum, lo, _mm512_load_si512(a->qs));
     isum = _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(a->qs + 64));
     /* Q4's scales all lie in z0: a one-source permute is cheaper */
-    const __m512i dmh = kind == Q4_0 || kind == Q4_1 ? _mm512_permutexvar_epi16(ix->dm, z[0])
-                                                     : _mm512_permutex2var_epi16(z[0], ix->dm, z[1]);
+    const __m512i dmh = kind == Q4_0 || kind == Q4_1
+                            ? _mm512_permutexvar_epi16(ix->dm, z[0])
+                            : _mm512_permutex2var_epi16(z[0], ix->dm, z[1]);
     const __m256 dm = _mm256_cvtph_ps(_mm512_castsi512_si128(dmh));
     const __m128 scale = _mm_mul_ps(_mm256_castps256_ps128(dm), _mm_load_ps(a->d));
     const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
                            _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)), *acc);
-    if (q32_has_min(kind)) *accm = _mm_fmadd_ps(_mm256_extractf128_ps(dm, 1), _mm_load_ps(a->s), *accm);
+    if (q32_has_min(kind))
+        *accm = _mm_fmadd_ps(_mm256_extractf128_ps(dm, 1), _mm_load_ps(a->s), *accm);
 }
 
 /* Loads the bytes of four blocks (or of the n_bytes < 4B that remain). */
@@ -190,17 +221,18 @@ INLINE float q32_dot(enum q32_kind kind, const uint8_t *row, const kernels_q8x4 
     return _mm512_reduce_add_ps(acc) + hsum128(accm);
 }
 
-#define Q32_GEMV(name, kind)                                                                   \
-    static float name##_dot(const uint8_t *row, const void *act, int64_t cols,                 \
-                            const quad_index *ix) {                                            \
-        return q32_dot(kind, row, act, cols / 32, ix);                                         \
-    }                                                                                          \
-    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                           \
-        const kernels_matrix *w = j->w;                                                         \
-        const quad_index ix = make_quad_index(kind);                                            \
-        for (int64_t r = r0; r < r1; r++)                                                       \
-            for (int t = 0; t < j->n_tok; t++)                                                  \
-                j->y[(size_t)t * w->rows + r] = name##_dot(row_of(w, r), act_of(j, t), w->cols, &ix); \
+#define Q32_GEMV(name, kind)                                                                       \
+    static float name##_dot(const uint8_t *row, const void *act, int64_t cols,                     \
+                            const quad_index *ix) {                                                \
+        return q32_dot(kind, row, act, cols / 32, ix);                                             \
+    }                                                                                              \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        const kernels_matrix *w = j->w;                                                            \
+        const quad_index ix = make_quad_index(kind);                                               \
+        for (int64_t r = r0; r < r1; r++)                                                          \
+            for (int t = 0; t < j->n_tok; t++)                                                     \
+                j->y[(size_t)t * w->rows + r] =                                                    \
+                    name##_dot(row_of(w, r), act_of(j, t), w->cols, &ix);                          \
     }
 
 Q32_GEMV(gemv_q4_0, Q4_0)
@@ -214,7 +246,9 @@ Q32_GEMV(gemv_q8_0, Q8_0)
  * b, then d[b][i] and (affine types) m[b][i] as floats. Missing rows (the
  * end of the matrix) are zeros. */
 
-static size_t q32_panel_bytes(int64_t nb) { return (size_t)nb * (512 + 2 * 64); }
+static size_t q32_panel_bytes(int64_t nb) {
+    return (size_t)nb * (512 + 2 * 64);
+}
 
 /* The chunk's panels, then 16 rows of unpacked codes. */
 static size_t q32_chunk_bytes(int64_t cols) {
@@ -224,15 +258,18 @@ static size_t q32_chunk_bytes(int64_t cols) {
 /* Block b of a row as 32 unsigned codes in weight order, with its scales. */
 INLINE __m256i q32_block_codes(enum q32_kind kind, const uint8_t *blk, float *d, float *m) {
     *d = half(blk);
-    if (kind == Q8_0) return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)),
-                                              _mm256_set1_epi8((char)0x80));
+    if (kind == Q8_0)
+        return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)),
+                                _mm256_set1_epi8((char)0x80));
     const int qs_at = kind == Q4_0 ? 2 : kind == Q4_1 ? 4 : kind == Q5_0 ? 6 : 8;
     const __m128i qs = _mm_loadu_si128((const __m128i *)(blk + qs_at));
     const __m128i m4 = _mm_set1_epi8(0x0F);
-    __m256i codes = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), m4), _mm_and_si128(qs, m4));
+    __m256i codes =
+        _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), m4), _mm_and_si128(qs, m4));
     if (q32_has_qh(kind))
-        codes = _mm256_mask_add_epi8(codes, (__mmask32)kernels_load_u32(blk + (kind == Q5_0 ? 2 : 4)),
-                                     codes, _mm256_set1_epi8(16));
+        codes =
+            _mm256_mask_add_epi8(codes, (__mmask32)kernels_load_u32(blk + (kind == Q5_0 ? 2 : 4)),
+                                 codes, _mm256_set1_epi8(16));
     *m = q32_has_min(kind) ? half(blk + 2) : 0.0f;
     return codes;
 }
@@ -284,22 +321,25 @@ INLINE void q32_pack(enum q32_kind kind, const kernels_matrix *w, int64_t r0, in
         const uint8_t *row = row_of(w, r0 + i);
         for (int64_t b = 0; b < nb; b++) {
             if (b % 4 == 0) _mm_prefetch((const char *)row + b * B + PACK_PREFETCH, _MM_HINT_T0);
-            _mm256_store_si256((__m256i *)(rows + i * w->cols + 32 * b),
-                               q32_block_codes(kind, row + b * B, &pd[b * 16 + i], &pm[b * 16 + i]));
+            _mm256_store_si256(
+                (__m256i *)(rows + i * w->cols + 32 * b),
+                q32_block_codes(kind, row + b * B, &pd[b * 16 + i], &pm[b * 16 + i]));
         }
     }
     for (int64_t b = 0; b < nb; b++) {
         __m512i c[8];
         for (int i = 0; i < 8; i++)
-            c[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(rows + i * w->cols + 32 * b))),
-                                      _mm256_load_si256((const __m256i *)(rows + (i + 8) * w->cols + 32 * b)), 1);
+            c[i] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(
+                    _mm256_load_si256((const __m256i *)(rows + i * w->cols + 32 * b))),
+                _mm256_load_si256((const __m256i *)(rows + (i + 8) * w->cols + 32 * b)), 1);
         store_panel_block(c, panel + b * 512);
     }
 }
 
 /* 16 rows by NT tokens over every block of one panel. */
-INLINE void q32_tile(bool has_min, int NT, const uint8_t *panel, int64_t nb,
-                     const kernels_job *j, int t0, float *y, __mmask16 rows) {
+INLINE void q32_tile(bool has_min, int NT, const uint8_t *panel, int64_t nb, const kernels_job *j,
+                     int t0, float *y, __mmask16 rows) {
     const float *pd = (const float *)(panel + nb * 512), *pm = pd + nb * 16;
     const kernels_q8x4 *act[TILE_TOKENS];
     __m512 acc[TILE_TOKENS];
@@ -322,28 +362,24 @@ INLINE void q32_tile(bool has_min, int NT, const uint8_t *panel, int64_t nb,
             __m512i isum = _mm512_set1_epi32(a->bias[4 * k]);
             UNROLL
             for (int g = 0; g < 4; g++) {
-                isum = _mm512_dpbusd_epi32(isum, wv[g], _mm512_set1_epi32((int)kernels_load_u32(lo + 4 * g)));
-                isum = _mm512_dpbusd_epi32(isum, wv[g + 4], _mm512_set1_epi32((int)kernels_load_u32(hi + 4 * g)));
+                isum = _mm512_dpbusd_epi32(isum, wv[g],
+                                           _mm512_set1_epi32((int)kernels_load_u32(lo + 4 * g)));
+                isum = _mm512_dpbusd_epi32(isum, wv[g + 4],
+                                           _mm512_set1_epi32((int)kernels_load_u32(hi + 4 * g)));
             }
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_set1_ps(a->d[k])), acc[t]);
-            if (has_min) acc[t] = _mm512_fmadd_ps(_mm512_load_ps(pm + b * 16), _mm512_set1_ps(a->s[k]), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(a->d[k])), acc[t]);
+            if (has_min)
+                acc[t] =
+                    _mm512_fmadd_ps(_mm512_load_ps(pm + b * 16), _mm512_set1_ps(a->s[k]), acc[t]);
         }
     }
     UNROLL
     for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + (size_t)t * j->w->rows, rows, acc[t]);
 }
 
-#define Q32_TILES(name, has_min)                                                               \
-    static void name##_8(const uint8_t *p, int64_t nb, const kernels_job *j, int t0, float *y, __mmask16 m) { q32_tile(has_min, 8, p, nb, j, t0, y, m); } \
-    static void name##_4(const uint8_t *p, int64_t nb, const kernels_job *j, int t0, float *y, __mmask16 m) { q32_tile(has_min, 4, p, nb, j, t0, y, m); } \
-    static void name##_2(const uint8_t *p, int64_t nb, const kernels_job *j, int t0, float *y, __mmask16 m) { q32_tile(has_min, 2, p, nb, j, t0, y, m); } \
-    static void name##_1(const uint8_t *p, int64_t nb, const kernels_job *j, int t0, float *y, __mmask16 m) { q32_tile(has_min, 1, p, nb, j, t0, y, m); }
-
-Q32_TILES(q32_tile_sym, false)
-Q32_TILES(q32_tile_min, true)
-
-typedef void (*tile_fn)(const uint8_t *panel, int64_t nb, const kernels_job *j, int t0, float *y,
-                        __mmask16 rows);
+TILES(q32_sym_tiles, q32_tile, false, )
+TILES(q32_min_tiles, q32_tile, true, )
 
 /* Runs the tiles of one packed chunk: tokens in groups of 8, then 4, 2, 1. */
 static void run_tiles(const kernels_job *j, int64_t r0, int64_t r1, const uint8_t *panels,
@@ -354,14 +390,13 @@ static void run_tiles(const kernels_job *j, int64_t r0, int64_t r1, const uint8_
         for (int64_t p = 0; r0 + 16 * p < r1; p++) {
             int64_t n = r1 - r0 - 16 * p;
             __mmask16 rows = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
-            tiles[s](panels + p * panel_bytes, nb, j, t0, j->y + (size_t)t0 * j->w->rows + r0 + 16 * p, rows);
+            tiles[s](panels + p * panel_bytes, nb, j, t0,
+                     j->y + (size_t)t0 * j->w->rows + r0 + 16 * p, rows);
         }
     }
 }
 
 INLINE void q32_gemm(enum q32_kind kind, const kernels_job *j, int64_t r0, int64_t r1, void *mem) {
-    static const tile_fn sym[4] = {q32_tile_sym_8, q32_tile_sym_4, q32_tile_sym_2, q32_tile_sym_1};
-    static const tile_fn min[4] = {q32_tile_min_8, q32_tile_min_4, q32_tile_min_2, q32_tile_min_1};
     const int64_t nb = j->w->cols / 32;
     const size_t pb = q32_panel_bytes(nb);
     uint8_t *panels = mem, *rows = panels + pb * (KERNELS_CHUNK_ROWS / 16);
@@ -369,21 +404,32 @@ INLINE void q32_gemm(enum q32_kind kind, const kernels_job *j, int64_t r0, int64
         int64_t n = r1 - r0 - 16 * p;
         q32_pack(kind, j->w, r0 + 16 * p, n < 16 ? (int)n : 16, panels + p * pb, rows);
     }
-    run_tiles(j, r0, r1, panels, pb, nb, q32_has_min(kind) ? min : sym);
+    run_tiles(j, r0, r1, panels, pb, nb, q32_has_min(kind) ? q32_min_tiles : q32_sym_tiles);
 }
 
-static void gemm_q4_0(const kernels_job *j, int64_t r0, int64_t r1, void *p) { q32_gemm(Q4_0, j, r0, r1, p); }
-static void gemm_q4_1(const kernels_job *j, int64_t r0, int64_t r1, void *p) { q32_gemm(Q4_1, j, r0, r1, p); }
-static void gemm_q5_0(const kernels_job *j, int64_t r0, int64_t r1, void *p) { q32_gemm(Q5_0, j, r0, r1, p); }
-static void gemm_q5_1(const kernels_job *j, int64_t r0, int64_t r1, void *p) { q32_gemm(Q5_1, j, r0, r1, p); }
-static void gemm_q8_0(const kernels_job *j, int64_t r0, int64_t r1, void *p) { q32_gemm(Q8_0, j, r0, r1, p); }
+static void gemm_q4_0(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
+    q32_gemm(Q4_0, j, r0, r1, p);
+}
+static void gemm_q4_1(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
+    q32_gemm(Q4_1, j, r0, r1, p);
+}
+static void gemm_q5_0(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
+    q32_gemm(Q5_0, j, r0, r1, p);
+}
+static void gemm_q5_1(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
+    q32_gemm(Q5_1, j, r0, r1, p);
+}
+static void gemm_q8_0(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
+    q32_gemm(Q8_0, j, r0, r1, p);
+}
 
 /* ==== 256-weight super-blocks: Q4_K Q5_K Q6_K ==== */
 
 /* The eight 6-bit scales and eight 6-bit mins of a Q4_K / Q5_K block, one
  * byte each (see quant_k.c for the packing). */
 static inline void k4_scales(const uint8_t *s, uint64_t *sc, uint64_t *m) {
-    const uint32_t u0 = kernels_load_u32(s), u1 = kernels_load_u32(s + 4), u2 = kernels_load_u32(s + 8);
+    const uint32_t u0 = kernels_load_u32(s), u1 = kernels_load_u32(s + 4),
+                   u2 = kernels_load_u32(s + 8);
     const uint32_t sc_hi = (u2 & 0x0f0f0f0f) | ((u0 >> 2) & 0x30303030);
     const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0f) | ((u1 >> 2) & 0x30303030);
     *sc = (u0 & 0x3f3f3f3f) | (uint64_t)sc_hi << 32;
@@ -392,10 +438,12 @@ static inline void k4_scales(const uint8_t *s, uint64_t *sc, uint64_t *m) {
 
 /* A vector whose low 256 bits are bytes (or words) a and high 256 bits b. */
 static inline __m512i halves_epi8(int a, int b) {
-    return _mm512_mask_blend_epi8(0xFFFFFFFF00000000ull, _mm512_set1_epi8((char)a), _mm512_set1_epi8((char)b));
+    return _mm512_mask_blend_epi8(0xFFFFFFFF00000000ull, _mm512_set1_epi8((char)a),
+                                  _mm512_set1_epi8((char)b));
 }
 static inline __m512i halves_epi16(int a, int b) {
-    return _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16((short)a), _mm512_set1_epi16((short)b));
+    return _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16((short)a),
+                                   _mm512_set1_epi16((short)b));
 }
 /* Words 8i..8i+7 = a + i, for i = 0..3. */
 static inline __m512i quarters_epi16(int a) {
@@ -405,7 +453,9 @@ static inline __m512i quarters_epi16(int a) {
 }
 
 /* Words of v (in its low 128 or 256 bits) picked by idx. */
-static inline __m512i pick_words(__m512i idx, __m512i v) { return _mm512_permutexvar_epi16(idx, v); }
+static inline __m512i pick_words(__m512i idx, __m512i v) {
+    return _mm512_permutexvar_epi16(idx, v);
+}
 
 /* Q4_K / Q5_K: per 64 bytes of qs, the low nibbles are sub-blocks 2c and
  * 2c + 2 of the 128 weights, the high nibbles 2c + 1 and 2c + 3; kernels_q8k
@@ -419,22 +469,28 @@ INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t
     for (int64_t i = 0; i < nsb; i++, row += B, a++) {
         uint64_t sc, mins;
         k4_scales(row + 4, &sc, &mins);
-        const __m512i scw = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+        const __m512i scw =
+            _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
         const uint8_t *qs = row + (five ? 48 : 16);
-        const __m512i qh = five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(row + 16)))
-                                : _mm512_setzero_si512();
+        const __m512i qh =
+            five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(row + 16)))
+                 : _mm512_setzero_si512();
         __m512i isum = _mm512_setzero_si512();
         for (int c = 0; c < 2; c++) {
             const __m512i q = _mm512_loadu_si512(qs + 64 * c);
-            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            __m512i lo = _mm512_and_si512(q, m4),
+                    hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
             if (five) { /* bit j of qh[l] is the fifth bit of sub-block j's code l */
-                lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh, halves_epi8(1 << 4 * c, 4 << 4 * c)), lo, c16);
-                hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh, halves_epi8(2 << 4 * c, 8 << 4 * c)), hi, c16);
+                lo = _mm512_mask_add_epi8(
+                    lo, _mm512_test_epi8_mask(qh, halves_epi8(1 << 4 * c, 4 << 4 * c)), lo, c16);
+                hi = _mm512_mask_add_epi8(
+                    hi, _mm512_test_epi8_mask(qh, halves_epi8(2 << 4 * c, 8 << 4 * c)), hi, c16);
             }
             const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(a->qs + 128 * c));
             const __m512i phi = _mm512_maddubs_epi16(hi, _mm512_load_si512(a->qs + 128 * c + 64));
             isum = _mm512_dpwssd_epi32(isum, plo, pick_words(halves_epi16(4 * c, 4 * c + 2), scw));
-            isum = _mm512_dpwssd_epi32(isum, phi, pick_words(halves_epi16(4 * c + 1, 4 * c + 3), scw));
+            isum =
+                _mm512_dpwssd_epi32(isum, phi, pick_words(halves_epi16(4 * c + 1, 4 * c + 3), scw));
         }
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(half(row) * a->d), acc);
         const __m128i msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mins)),
@@ -457,8 +513,10 @@ static float q6k_dot(const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
         __m512i isum = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++) {
             const __m512i ql = _mm512_loadu_si512(b->ql + 64 * h);
-            const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
-            const __m512i lo = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m30));
+            const __m512i qh =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
+            const __m512i lo = _mm512_or_si512(_mm512_and_si512(ql, m4),
+                                               _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m30));
             const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
                                                _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m30));
             const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(a->qs + 128 * h));
@@ -473,9 +531,15 @@ static float q6k_dot(const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
     return _mm512_reduce_add_ps(acc);
 }
 
-static float q4k_dot(const uint8_t *row, const void *act, int64_t cols) { return k4_dot(false, row, act, cols / QK_K); }
-static float q5k_dot(const uint8_t *row, const void *act, int64_t cols) { return k4_dot(true, row, act, cols / QK_K); }
-static float q6k_row_dot(const uint8_t *row, const void *act, int64_t cols) { return q6k_dot(row, act, cols / QK_K); }
+static float q4k_dot(const uint8_t *row, const void *act, int64_t cols) {
+    return k4_dot(false, row, act, cols / QK_K);
+}
+static float q5k_dot(const uint8_t *row, const void *act, int64_t cols) {
+    return k4_dot(true, row, act, cols / QK_K);
+}
+static float q6k_row_dot(const uint8_t *row, const void *act, int64_t cols) {
+    return q6k_dot(row, act, cols / QK_K);
+}
 
 GEMV_ROWS(gemv_q4_k, q4k_dot)
 GEMV_ROWS(gemv_q5_k, q5k_dot)
@@ -487,8 +551,14 @@ GEMV_ROWS(gemv_q6_k, q6k_row_dot)
  * int16 (Q4_K/Q5_K: mins 2p and 2p+1; Q6_K: scales 2p and 2p+1), d[16] and
  * dmin[16] floats. */
 
-enum { KP_CODES = 0, KP_SC = 4096, KP_PAIRS = KP_SC + 1024, KP_D = KP_PAIRS + 512,
-       KP_DMIN = KP_D + 64, KP_BYTES = KP_DMIN + 64 };
+enum {
+    KP_CODES = 0,
+    KP_SC = 4096,
+    KP_PAIRS = KP_SC + 1024,
+    KP_D = KP_PAIRS + 512,
+    KP_DMIN = KP_D + 64,
+    KP_BYTES = KP_DMIN + 64
+};
 
 /* The chunk's panels, then 16 rows of unpacked codes. */
 static size_t k_chunk_bytes(int64_t cols) {
@@ -506,15 +576,21 @@ INLINE void kquant_row_codes(enum quant_type type, const uint8_t *blk, uint8_t c
         const __m512i m30 = _mm512_set1_epi8(0x30);
         for (int h = 0; h < 2; h++) {
             const __m512i ql = _mm512_loadu_si512(b->ql + 64 * h);
-            const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
-            _mm512_storeu_si512(codes + 128 * h, _mm512_or_si512(_mm512_and_si512(ql, m4),
-                _mm512_and_si512(_mm512_sllv_epi16(qh, halves_epi16(4, 2)), m30)));
-            _mm512_storeu_si512(codes + 128 * h + 64, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-                _mm512_and_si512(_mm512_srlv_epi16(qh, halves_epi16(0, 2)), m30)));
+            const __m512i qh =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
+            _mm512_storeu_si512(
+                codes + 128 * h,
+                _mm512_or_si512(_mm512_and_si512(ql, m4),
+                                _mm512_and_si512(_mm512_sllv_epi16(qh, halves_epi16(4, 2)), m30)));
+            _mm512_storeu_si512(
+                codes + 128 * h + 64,
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                _mm512_and_si512(_mm512_srlv_epi16(qh, halves_epi16(0, 2)), m30)));
         }
         for (int g = 0; g < 16; g++) sc[16 * g] = b->scales[g];
         for (int p = 0; p < 8; p++)
-            pairs[16 * p] = (uint16_t)b->scales[2 * p] | (uint32_t)(uint16_t)b->scales[2 * p + 1] << 16;
+            pairs[16 * p] = (uint16_t)b->scales[2 * p] | (uint32_t)(uint16_t)b->scales[2 * p + 1]
+                                                             << 16;
         ((float *)(sb + KP_D))[i] = half(&b->d);
         return;
     }
@@ -522,15 +598,18 @@ INLINE void kquant_row_codes(enum quant_type type, const uint8_t *blk, uint8_t c
     uint64_t scales, mins;
     k4_scales(blk + 4, &scales, &mins);
     const uint8_t *qs = blk + (five ? 48 : 16);
-    const __m512i qh = five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16)))
-                            : _mm512_setzero_si512();
+    const __m512i qh = five
+                           ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16)))
+                           : _mm512_setzero_si512();
     for (int c = 0; c < 2; c++) {
         const __m512i q = _mm512_loadu_si512(qs + 64 * c);
         __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
         if (five) {
             const __m512i c16 = _mm512_set1_epi8(16);
-            lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh, halves_epi8(1 << 4 * c, 4 << 4 * c)), lo, c16);
-            hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh, halves_epi8(2 << 4 * c, 8 << 4 * c)), hi, c16);
+            lo = _mm512_mask_add_epi8(
+                lo, _mm512_test_epi8_mask(qh, halves_epi8(1 << 4 * c, 4 << 4 * c)), lo, c16);
+            hi = _mm512_mask_add_epi8(
+                hi, _mm512_test_epi8_mask(qh, halves_epi8(2 << 4 * c, 8 << 4 * c)), hi, c16);
         }
         /* lo = sub-blocks 4c and 4c + 2, hi = 4c + 1 and 4c + 3 */
         _mm256_storeu_si256((__m256i *)(codes + 128 * c), _mm512_castsi512_si256(lo));
@@ -540,7 +619,8 @@ INLINE void kquant_row_codes(enum quant_type type, const uint8_t *blk, uint8_t c
     }
     for (int j = 0; j < 8; j++) sc[16 * j] = (uint8_t)(scales >> 8 * j);
     for (int p = 0; p < 4; p++)
-        pairs[16 * p] = (uint32_t)(uint8_t)(mins >> 16 * p) | (uint32_t)(uint8_t)(mins >> (16 * p + 8)) << 16;
+        pairs[16 * p] =
+            (uint32_t)(uint8_t)(mins >> 16 * p) | (uint32_t)(uint8_t)(mins >> (16 * p + 8)) << 16;
     ((float *)(sb + KP_D))[i] = half(blk);
     ((float *)(sb + KP_DMIN))[i] = half(blk + 2);
 }
@@ -557,8 +637,10 @@ INLINE void kquant_pack(enum quant_type type, const kernels_matrix *w, int64_t r
     for (int i = 0; i < n_rows; i++) {
         const uint8_t *row = row_of(w, r0 + i);
         for (int64_t s = 0; s < nsb; s++) {
-            for (size_t at = 0; at < B; at += 64) _mm_prefetch((const char *)row + s * B + at + PACK_PREFETCH, _MM_HINT_T0);
-            kquant_row_codes(type, row + s * B, rows + i * w->cols + QK_K * s, panel + s * KP_BYTES, i);
+            for (size_t at = 0; at < B; at += 64)
+                _mm_prefetch((const char *)row + s * B + at + PACK_PREFETCH, _MM_HINT_T0);
+            kquant_row_codes(type, row + s * B, rows + i * w->cols + QK_K * s, panel + s * KP_BYTES,
+                             i);
         }
     }
     for (int64_t s = 0; s < nsb; s++) {
@@ -566,8 +648,9 @@ INLINE void kquant_pack(enum quant_type type, const kernels_matrix *w, int64_t r
             const uint8_t *at = rows + QK_K * s + 32 * j;
             __m512i c[8];
             for (int i = 0; i < 8; i++)
-                c[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(at + i * w->cols))),
-                                          _mm256_load_si256((const __m256i *)(at + (i + 8) * w->cols)), 1);
+                c[i] = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(at + i * w->cols))),
+                    _mm256_load_si256((const __m256i *)(at + (i + 8) * w->cols)), 1);
             store_panel_block(c, panel + s * KP_BYTES + KP_CODES + 512 * j);
         }
     }
@@ -593,7 +676,8 @@ INLINE void k4_tile(int NT, const uint8_t *panel, int64_t nsb, const kernels_job
         for (int sub = 0; sub < 8; sub++) {
             __m512i wv[8];
             UNROLL
-            for (int g = 0; g < 8; g++) wv[g] = _mm512_load_si512(sb + KP_CODES + 512 * sub + 64 * g);
+            for (int g = 0; g < 8; g++)
+                wv[g] = _mm512_load_si512(sb + KP_CODES + 512 * sub + 64 * g);
             const __m512i sc = _mm512_load_si512(sb + KP_SC + 64 * sub);
             const int at = kernels_q8k_k4_pos(32 * sub);
             UNROLL
@@ -602,7 +686,8 @@ INLINE void k4_tile(int NT, const uint8_t *panel, int64_t nsb, const kernels_job
                 __m512i dot = _mm512_setzero_si512();
                 UNROLL
                 for (int g = 0; g < 8; g++)
-                    dot = _mm512_dpbusd_epi32(dot, wv[g], _mm512_set1_epi32((int)kernels_load_u32(qa + 4 * g)));
+                    dot = _mm512_dpbusd_epi32(dot, wv[g],
+                                              _mm512_set1_epi32((int)kernels_load_u32(qa + 4 * g)));
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, sc));
             }
         }
@@ -613,8 +698,9 @@ INLINE void k4_tile(int NT, const uint8_t *panel, int64_t nsb, const kernels_job
             __m512i msum = _mm512_setzero_si512();
             UNROLL
             for (int p = 0; p < 4; p++)
-                msum = _mm512_dpwssd_epi32(msum, _mm512_load_si512(sb + KP_PAIRS + 64 * p),
-                                           _mm512_set1_epi32((int)kernels_load_u32(a->bsum32 + 2 * p)));
+                msum = _mm512_dpwssd_epi32(
+                    msum, _mm512_load_si512(sb + KP_PAIRS + 64 * p),
+                    _mm512_set1_epi32((int)kernels_load_u32(a->bsum32 + 2 * p)));
             const __m512 da = _mm512_set1_ps(a->d);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, da), acc[t]);
             acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, da), acc[t]);
@@ -643,7 +729,8 @@ INLINE void q6k_tile(int NT, const uint8_t *panel, int64_t nsb, const kernels_jo
         for (int sub = 0; sub < 16; sub += 2) {
             __m512i wv[8];
             UNROLL
-            for (int g = 0; g < 8; g++) wv[g] = _mm512_load_si512(sb + KP_CODES + 256 * sub + 64 * g);
+            for (int g = 0; g < 8; g++)
+                wv[g] = _mm512_load_si512(sb + KP_CODES + 256 * sub + 64 * g);
             const __m512i sc0 = _mm512_load_si512(sb + KP_SC + 64 * sub);
             const __m512i sc1 = _mm512_load_si512(sb + KP_SC + 64 * (sub + 1));
             UNROLL
@@ -652,10 +739,13 @@ INLINE void q6k_tile(int NT, const uint8_t *panel, int64_t nsb, const kernels_jo
                 __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
                 UNROLL
                 for (int g = 0; g < 4; g++) {
-                    d0 = _mm512_dpbusd_epi32(d0, wv[g], _mm512_set1_epi32((int)kernels_load_u32(qa + 4 * g)));
-                    d1 = _mm512_dpbusd_epi32(d1, wv[g + 4], _mm512_set1_epi32((int)kernels_load_u32(qa + 16 + 4 * g)));
+                    d0 = _mm512_dpbusd_epi32(d0, wv[g],
+                                             _mm512_set1_epi32((int)kernels_load_u32(qa + 4 * g)));
+                    d1 = _mm512_dpbusd_epi32(
+                        d1, wv[g + 4], _mm512_set1_epi32((int)kernels_load_u32(qa + 16 + 4 * g)));
                 }
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(d0, sc0), _mm512_mullo_epi32(d1, sc1)));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(d0, sc0),
+                                                                     _mm512_mullo_epi32(d1, sc1)));
             }
         }
         const __m512 d = _mm512_load_ps(sb + KP_D);
@@ -665,27 +755,23 @@ INLINE void q6k_tile(int NT, const uint8_t *panel, int64_t nsb, const kernels_jo
             __m512i bias = _mm512_setzero_si512();
             UNROLL
             for (int p = 0; p < 8; p++)
-                bias = _mm512_dpwssd_epi32(bias, _mm512_load_si512(sb + KP_PAIRS + 64 * p),
-                                           _mm512_set1_epi32((int)kernels_load_u32(a->bsums + 2 * p)));
+                bias =
+                    _mm512_dpwssd_epi32(bias, _mm512_load_si512(sb + KP_PAIRS + 64 * p),
+                                        _mm512_set1_epi32((int)kernels_load_u32(a->bsums + 2 * p)));
             isum[t] = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(bias, 5));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, _mm512_set1_ps(a->d)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]),
+                                     _mm512_mul_ps(d, _mm512_set1_ps(a->d)), acc[t]);
         }
     }
     UNROLL
     for (int t = 0; t < NT; t++) _mm512_mask_storeu_ps(y + (size_t)t * j->w->rows, rows, acc[t]);
 }
 
-#define TILES(name, body)                                                                      \
-    static void name##_8(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y, __mmask16 m) { body(8, p, n, j, t0, y, m); } \
-    static void name##_4(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y, __mmask16 m) { body(4, p, n, j, t0, y, m); } \
-    static void name##_2(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y, __mmask16 m) { body(2, p, n, j, t0, y, m); } \
-    static void name##_1(const uint8_t *p, int64_t n, const kernels_job *j, int t0, float *y, __mmask16 m) { body(1, p, n, j, t0, y, m); } \
-    static const tile_fn name[4] = {name##_8, name##_4, name##_2, name##_1};
+TILES(k4_tiles, k4_tile, )
+TILES(q6k_tiles, q6k_tile, )
 
-TILES(k4_tiles, k4_tile)
-TILES(q6k_tiles, q6k_tile)
-
-INLINE void kquant_gemm(enum quant_type type, const kernels_job *j, int64_t r0, int64_t r1, void *mem) {
+INLINE void kquant_gemm(enum quant_type type, const kernels_job *j, int64_t r0, int64_t r1,
+                        void *mem) {
     const int64_t nsb = j->w->cols / QK_K;
     const size_t pb = (size_t)nsb * KP_BYTES;
     uint8_t *panels = mem, *rows = panels + pb * (KERNELS_CHUNK_ROWS / 16);
@@ -696,9 +782,15 @@ INLINE void kquant_gemm(enum quant_type type, const kernels_job *j, int64_t r0, 
     run_tiles(j, r0, r1, panels, pb, nsb, type == QT_Q6_K ? q6k_tiles : k4_tiles);
 }
 
-static void gemm_q4_k(const kernels_job *j, int64_t r0, int64_t r1, void *p) { kquant_gemm(QT_Q4_K, j, r0, r1, p); }
-static void gemm_q5_k(const kernels_job *j, int64_t r0, int64_t r1, void *p) { kquant_gemm(QT_Q5_K, j, r0, r1, p); }
-static void gemm_q6_k(const kernels_job *j, int64_t r0, int64_t r1, void *p) { kquant_gemm(QT_Q6_K, j, r0, r1, p); }
+static void gemm_q4_k(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
+    kquant_gemm(QT_Q4_K, j, r0, r1, p);
+}
+static void gemm_q5_k(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
+    kquant_gemm(QT_Q5_K, j, r0, r1, p);
+}
+static void gemm_q6_k(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
+    kquant_gemm(QT_Q6_K, j, r0, r1, p);
+}
 
 /* ==== float weights: F32 F16 BF16 ====
  * The activations are floats already rounded to the weight type (exact
@@ -714,22 +806,31 @@ INLINE __m512 widen16(enum quant_type type, const uint8_t *p, __mmask16 m) {
 
 INLINE float float_dot(enum quant_type type, const uint8_t *w, const float *x, int64_t n) {
     const int size = type == QT_F32 ? 4 : 2;
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
     int64_t i = 0;
-    for (; i + 64 <= n; i += 64)
-        UNROLL
-        for (int k = 0; k < 4; k++)
-            acc[k] = _mm512_fmadd_ps(widen16(type, w + (i + 16 * k) * size, 0xFFFF), _mm512_loadu_ps(x + i + 16 * k), acc[k]);
+    for (; i + 64 <= n; i += 64) UNROLL
+    for (int k = 0; k < 4; k++)
+        acc[k] = _mm512_fmadd_ps(widen16(type, w + (i + 16 * k) * size, 0xFFFF),
+                                 _mm512_loadu_ps(x + i + 16 * k), acc[k]);
     for (; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        acc[0] = _mm512_fmadd_ps(widen16(type, w + i * size, m), _mm512_maskz_loadu_ps(m, x + i), acc[0]);
+        acc[0] = _mm512_fmadd_ps(widen16(type, w + i * size, m), _mm512_maskz_loadu_ps(m, x + i),
+                                 acc[0]);
     }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+    return _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
 }
 
-static float f32_dot(const uint8_t *w, const void *x, int64_t n) { return float_dot(QT_F32, w, x, n); }
-static float f16_dot(const uint8_t *w, const void *x, int64_t n) { return float_dot(QT_F16, w, x, n); }
-static float bf16_dot(const uint8_t *w, const void *x, int64_t n) { return float_dot(QT_BF16, w, x, n); }
+static float f32_dot(const uint8_t *w, const void *x, int64_t n) {
+    return float_dot(QT_F32, w, x, n);
+}
+static float f16_dot(const uint8_t *w, const void *x, int64_t n) {
+    return float_dot(QT_F16, w, x, n);
+}
+static float bf16_dot(const uint8_t *w, const void *x, int64_t n) {
+    return float_dot(QT_BF16, w, x, n);
+}
 
 GEMV_ROWS(gemv_f32, f32_dot)
 GEMV_ROWS(gemv_f16, f16_dot)
@@ -737,7 +838,9 @@ GEMV_ROWS(gemv_bf16, bf16_dot)
 
 /* Float panels: p[k][i] = row i's weight k, widened, 16 rows; one panel at a
  * time (16 rows of a long row are already a large part of the L2 cache). */
-static size_t float_panel_bytes(int64_t cols) { return (size_t)cols * 64; }
+static size_t float_panel_bytes(int64_t cols) {
+    return (size_t)cols * 64;
+}
 
 /* Transposes 16 x 16 floats: rows in, columns out. Each group of 8 rows is
  * transposed as two 8 x 8 blocks (columns 0..7 and 8..15), then the halves
@@ -753,7 +856,8 @@ static inline void transpose_16x16(__m512 r[16]) {
     }
 }
 
-INLINE void float_pack(enum quant_type type, const kernels_matrix *w, int64_t r0, int n_rows, float *panel) {
+INLINE void float_pack(enum quant_type type, const kernels_matrix *w, int64_t r0, int n_rows,
+                       float *panel) {
     const int size = type == QT_F32 ? 4 : 2;
     const uint8_t *rows[16];
     for (int i = 0; i < 16; i++) rows[i] = row_of(w, r0 + (i < n_rows ? i : 0));
@@ -769,7 +873,8 @@ INLINE void float_pack(enum quant_type type, const kernels_matrix *w, int64_t r0
     }
 }
 
-INLINE void float_tile(int NT, const float *panel, int64_t cols, const kernels_job *j, int t0, float *y, __mmask16 rows) {
+INLINE void float_tile(int NT, const float *panel, int64_t cols, const kernels_job *j, int t0,
+                       float *y, __mmask16 rows) {
     const float *x[TILE_TOKENS];
     __m512 acc[TILE_TOKENS];
     UNROLL
@@ -787,9 +892,10 @@ INLINE void float_tile(int NT, const float *panel, int64_t cols, const kernels_j
 }
 
 #define FLOAT_TILE(NT, p, n, j, t0, y, m) float_tile(NT, (const float *)(p), n, j, t0, y, m)
-TILES(float_tiles, FLOAT_TILE)
+TILES(float_tiles, FLOAT_TILE, )
 
-INLINE void float_gemm(enum quant_type type, const kernels_job *j, int64_t r0, int64_t r1, void *mem) {
+INLINE void float_gemm(enum quant_type type, const kernels_job *j, int64_t r0, int64_t r1,
+                       void *mem) {
     for (int64_t p0 = r0; p0 < r1; p0 += 16) {
         const int n = r1 - p0 < 16 ? (int)(r1 - p0) : 16;
         float_pack(type, j->w, p0, n, mem);
@@ -797,9 +903,15 @@ INLINE void float_gemm(enum quant_type type, const kernels_job *j, int64_t r0, i
     }
 }
 
-static void gemm_f32(const kernels_job *j, int64_t r0, int64_t r1, void *p) { float_gemm(QT_F32, j, r0, r1, p); }
-static void gemm_f16(const kernels_job *j, int64_t r0, int64_t r1, void *p) { float_gemm(QT_F16, j, r0, r1, p); }
-static void gemm_bf16(const kernels_job *j, int64_t r0, int64_t r1, void *p) { float_gemm(QT_BF16, j, r0, r1, p); }
+static void gemm_f32(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
+    float_gemm(QT_F32, j, r0, r1, p);
+}
+static void gemm_f16(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
+    float_gemm(QT_F16, j, r0, r1, p);
+}
+static void gemm_bf16(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
+    float_gemm(QT_BF16, j, r0, r1, p);
+}
 
 /* ==== attention ==== */
 
@@ -812,7 +924,8 @@ static void attend(const float *q, const float *k, const float *v, size_t stride
         __m512 acc = _mm512_setzero_ps();
         for (int d = 0; d < dim; d += 16) {
             const __mmask16 m = dim - d >= 16 ? 0xFFFF : (__mmask16)((1u << (dim - d)) - 1);
-            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), _mm512_maskz_loadu_ps(m, kj + d), acc);
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), _mm512_maskz_loadu_ps(m, kj + d),
+                                  acc);
         }
         scores[j] = _mm512_reduce_add_ps(acc) * scale;
     }
@@ -853,7 +966,9 @@ static inline __m512 round_half_away(__m512 v) {
     return _mm512_mask_add_ps(t, up, t, one);
 }
 
-static inline float round_half(float f) { return _cvtsh_ss(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT)); }
+static inline float round_half(float f) {
+    return _cvtsh_ss(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+}
 
 /* Q8_0 / Q8_1 codes of 32 floats into a kernels_q8x4 slot k. */
 static void q8_block(const float *x, kernels_q8x4 *q, int k, int zero) {
@@ -865,7 +980,8 @@ static void q8_block(const float *x, kernels_q8x4 *q, int k, int zero) {
     _mm_store_si128((__m128i *)(q->qs + 16 * k), _mm512_cvtsepi32_epi8(c0));
     _mm_store_si128((__m128i *)(q->qs + 64 + 16 * k), _mm512_cvtsepi32_epi8(c1));
     /* saturation to -128..127 is the quantizer's clamp; the sum is of the clamped codes */
-    const __m512i s0 = _mm512_cvtepi8_epi32(_mm512_cvtsepi32_epi8(c0)), s1 = _mm512_cvtepi8_epi32(_mm512_cvtsepi32_epi8(c1));
+    const __m512i s0 = _mm512_cvtepi8_epi32(_mm512_cvtsepi32_epi8(c0)),
+                  s1 = _mm512_cvtepi8_epi32(_mm512_cvtsepi32_epi8(c1));
     const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
     q->bias[4 * k] = -zero * sum;
     q->d[k] = round_half(d);
@@ -898,13 +1014,15 @@ static void convert_q8k(enum quant_type wtype, const float *x, int64_t cols, ker
     const bool reorder = wtype == QT_Q4_K || wtype == QT_Q5_K;
     for (int64_t i = 0; i < cols / QK_K; i++, x += QK_K, dst++) {
         __m512 vmax = _mm512_setzero_ps();
-        for (int e = 0; e < QK_K; e += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + e)));
+        for (int e = 0; e < QK_K; e += 16)
+            vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + e)));
         const float amax = _mm512_reduce_max_ps(vmax);
         memset(dst, 0, sizeof *dst);
         if (!amax) continue;
         float max = 0;
         for (int e = 0; e < QK_K; e += 16) {
-            const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + e)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + e)),
+                                                     _mm512_set1_ps(amax), _CMP_EQ_OQ);
             if (hit) {
                 max = x[e + __builtin_ctz(hit)];
                 break;
@@ -912,14 +1030,16 @@ static void convert_q8k(enum quant_type wtype, const float *x, int64_t cols, ker
         }
         const float iscale = -127.f / max;
         for (int g = 0; g < 16; g++) {
-            __m512i c = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * g), _mm512_set1_ps(iscale)));
+            __m512i c = _mm512_cvtps_epi32(
+                _mm512_mul_ps(_mm512_loadu_ps(x + 16 * g), _mm512_set1_ps(iscale)));
             c = _mm512_min_epi32(c, _mm512_set1_epi32(127));
             const __m128i bytes = _mm512_cvtsepi32_epi8(c);
             const int at = reorder ? kernels_q8k_k4_pos(16 * g) : 16 * g;
             _mm_storeu_si128((__m128i *)(dst->qs + at), bytes);
             dst->bsums[g] = (int16_t)_mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(bytes));
         }
-        for (int j = 0; j < 8; j++) dst->bsum32[j] = (int16_t)(dst->bsums[2 * j] + dst->bsums[2 * j + 1]);
+        for (int j = 0; j < 8; j++)
+            dst->bsum32[j] = (int16_t)(dst->bsums[2 * j] + dst->bsums[2 * j + 1]);
         dst->d = 1 / iscale;
     }
 }
@@ -944,12 +1064,21 @@ static void convert_rounded(enum kernels_act act, const float *x, int64_t cols, 
     }
 }
 
-static void convert(enum kernels_act act, enum quant_type wtype, const float *x, int64_t cols, void *dst) {
+static void convert(enum kernels_act act, enum quant_type wtype, const float *x, int64_t cols,
+                    void *dst) {
     switch (act) {
-    case ACT_Q8X4: convert_q8x4(wtype, x, cols, dst); break;
-    case ACT_Q8K: convert_q8k(wtype, x, cols, dst); break;
-    case ACT_F16R: case ACT_BF16R: convert_rounded(act, x, cols, dst); break;
-    default: kernels_convert_row(act, wtype, x, cols, dst);
+    case ACT_Q8X4:
+        convert_q8x4(wtype, x, cols, dst);
+        break;
+    case ACT_Q8K:
+        convert_q8k(wtype, x, cols, dst);
+        break;
+    case ACT_F16R:
+    case ACT_BF16R:
+        convert_rounded(act, x, cols, dst);
+        break;
+    default:
+        kernels_convert_row(act, wtype, x, cols, dst);
     }
 }
 
@@ -957,21 +1086,24 @@ static void convert(enum kernels_act act, enum quant_type wtype, const float *x,
 
 static const kernels_ops avx512_ops = {
     .name = "avx512",
-    .types = {
-        [QT_Q4_0] = {ACT_Q8X4, gemv_q4_0, gemm_q4_0, q32_chunk_bytes},
-        [QT_Q4_1] = {ACT_Q8X4, gemv_q4_1, gemm_q4_1, q32_chunk_bytes},
-        [QT_Q5_0] = {ACT_Q8X4, gemv_q5_0, gemm_q5_0, q32_chunk_bytes},
-        [QT_Q5_1] = {ACT_Q8X4, gemv_q5_1, gemm_q5_1, q32_chunk_bytes},
-        [QT_Q8_0] = {ACT_Q8X4, gemv_q8_0, gemm_q8_0, q32_chunk_bytes},
-        [QT_Q4_K] = {ACT_Q8K, gemv_q4_k, gemm_q4_k, k_chunk_bytes},
-        [QT_Q5_K] = {ACT_Q8K, gemv_q5_k, gemm_q5_k, k_chunk_bytes},
-        [QT_Q6_K] = {ACT_Q8K, gemv_q6_k, gemm_q6_k, k_chunk_bytes},
-        [QT_F32] = {ACT_F32, gemv_f32, gemm_f32, float_panel_bytes},
-        [QT_F16] = {ACT_F16R, gemv_f16, gemm_f16, float_panel_bytes},
-        [QT_BF16] = {ACT_BF16R, gemv_bf16, gemm_bf16, float_panel_bytes},
-    },
+    .types =
+        {
+            [QT_Q4_0] = {ACT_Q8X4, gemv_q4_0, gemm_q4_0, q32_chunk_bytes},
+            [QT_Q4_1] = {ACT_Q8X4, gemv_q4_1, gemm_q4_1, q32_chunk_bytes},
+            [QT_Q5_0] = {ACT_Q8X4, gemv_q5_0, gemm_q5_0, q32_chunk_bytes},
+            [QT_Q5_1] = {ACT_Q8X4, gemv_q5_1, gemm_q5_1, q32_chunk_bytes},
+            [QT_Q8_0] = {ACT_Q8X4, gemv_q8_0, gemm_q8_0, q32_chunk_bytes},
+            [QT_Q4_K] = {ACT_Q8K, gemv_q4_k, gemm_q4_k, k_chunk_bytes},
+            [QT_Q5_K] = {ACT_Q8K, gemv_q5_k, gemm_q5_k, k_chunk_bytes},
+            [QT_Q6_K] = {ACT_Q8K, gemv_q6_k, gemm_q6_k, k_chunk_bytes},
+            [QT_F32] = {ACT_F32, gemv_f32, gemm_f32, float_panel_bytes},
+            [QT_F16] = {ACT_F16R, gemv_f16, gemm_f16, float_panel_bytes},
+            [QT_BF16] = {ACT_BF16R, gemv_bf16, gemm_bf16, float_panel_bytes},
+        },
     .attend = attend,
     .convert = convert,
 };
 
-const kernels_ops *kernels_avx512_ops(void) { return &avx512_ops; }
+const kernels_ops *kernels_avx512_ops(void) {
+    return &avx512_ops;
+}

@@ -50,8 +50,8 @@ typedef struct kernels_q8x4 {
 typedef struct kernels_q8k {
     int8_t qs[256];
     float d;
-    int16_t bsums[16];  /* sums of each 16 codes (natural order) */
-    int16_t bsum32[8];  /* sums of each 32 codes */
+    int16_t bsums[16]; /* sums of each 16 codes (natural order) */
+    int16_t bsum32[8]; /* sums of each 32 codes */
     uint8_t pad[12];
 } kernels_q8k;
 
@@ -67,11 +67,11 @@ static inline int kernels_q8k_k4_pos(int e) {
 /* One matrix product: what every worker needs to compute rows of y. */
 typedef struct kernels_job {
     const kernels_matrix *w;
-    const void *act;   /* n_tok converted rows, act_stride bytes apart */
+    const void *act; /* n_tok converted rows, act_stride bytes apart */
     size_t act_stride;
     int n_tok;
-    float *y;          /* y[t * w->rows + r] */
-    int zero;          /* added to the weight codes (see above) */
+    float *y; /* y[t * w->rows + r] */
+    int zero; /* added to the weight codes (see above) */
 } kernels_job;
 
 /* Computes y for rows [r0, r1) and all tokens, one token at a time: the
@@ -86,7 +86,7 @@ typedef void (*kernels_gemm_fn)(const kernels_job *j, int64_t r0, int64_t r1, vo
 typedef struct kernels_type_fns {
     enum kernels_act act;
     kernels_gemv_fn gemv;
-    kernels_gemm_fn gemm;          /* NULL: gemv serves batches too */
+    kernels_gemm_fn gemm; /* NULL: gemv serves batches too */
     size_t (*panel_bytes)(int64_t cols);
 } kernels_type_fns;
 
@@ -121,8 +121,8 @@ const kernels_ops *kernels_avx512_ops(void);
 /* kernels.c: the portable activation converters (exact by construction: they
  * call quant_quantize_row), which the SIMD files may replace. */
 size_t kernels_act_row_bytes(enum kernels_act act, enum quant_type wtype, int64_t cols);
-void kernels_convert_row(enum kernels_act act, enum quant_type wtype, const float *x,
-                         int64_t cols, void *dst);
+void kernels_convert_row(enum kernels_act act, enum quant_type wtype, const float *x, int64_t cols,
+                         void *dst);
 /* The code offset `zero` of a weight type's unsigned codes (see above). */
 int kernels_zero_point(enum quant_type wtype);
 

@@ -29,7 +29,7 @@ typedef struct slot_scratch {
 
 struct threadpool {
     int n_threads;
-    pthread_t *threads; /* workers 1..n-1 */
+    pthread_t *threads;    /* workers 1..n-1 */
     slot_scratch *scratch; /* per slot */
     _Atomic(threadpool_fn) fn;
     _Atomic(void *) ctx;
@@ -57,7 +57,7 @@ static void run_slots(threadpool *p) {
     for (;;) {
         int i = atomic_fetch_add(&p->claimed, 1);
         if (i >= n) return;
-        atomic_load(&p->fn)(atomic_load(&p->ctx), i, n);
+        atomic_load (&p->fn)(atomic_load(&p->ctx), i, n);
         if (atomic_fetch_add(&p->finished, 1) + 1 == n) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
@@ -132,7 +132,9 @@ void threadpool_free(threadpool *p) {
     free(p);
 }
 
-int threadpool_size(const threadpool *p) { return p->n_threads; }
+int threadpool_size(const threadpool *p) {
+    return p->n_threads;
+}
 
 void threadpool_run(threadpool *p, threadpool_fn fn, void *ctx) {
     const int n = p->n_threads;

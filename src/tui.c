@@ -16,6 +16,7 @@
  * the shell until fg. */
 #include "tui_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <langinfo.h>
@@ -144,7 +145,7 @@ static void set_modes(bool on) {
     write_all(STDOUT_FILENO, on ? modes_on : modes_off, strlen(on ? modes_on : modes_off));
 }
 
-static int term_start(lm_error *err) {
+static int term_start(const theme *th, lm_error *err) {
     if (tcgetattr(STDIN_FILENO, &term.saved) != 0)
         return lm_fail(err, "cannot read the terminal's modes: %s", strerror(errno));
     term.screen = newterm(NULL, stdout, stdin);
@@ -158,7 +159,7 @@ static int term_start(lm_error *err) {
     meta(stdscr, TRUE);
     intrflush(stdscr, FALSE);
     raw_modes();
-    style_init();
+    style_init(th);
     glyphs_init();
     term.active = 1;
     set_modes(true);
@@ -183,9 +184,13 @@ static void term_atexit(void) {
 
 typedef struct tui {
     session *s;
+    config *cfg; /* key bindings, the theme, data_dir */
+    theme th;
     view *v;
     key_decoder keys;
     help_screen help;
+    dialog dlg;
+    bool was_loading; /* the loading box was up at the last drawing */
     WINDOW *title, *pane, *input, *status;
     int rows, cols, input_h;
     bool too_small;
@@ -244,7 +249,28 @@ static void draw_too_small(tui *t) {
     doupdate();
 }
 
+/* The loading box comes and goes with the state: what it covered is drawn
+ * again when it goes. */
+static void track_loading(tui *t, const session_status *st) {
+    bool loading = st->state == SESSION_LOADING && st->load_name;
+    if (loading != t->was_loading) t->redraw_all = true;
+    t->was_loading = loading;
+}
+
+/* Over the chat, in this order: the loading box, a dialog, the help. */
+static void draw_overlays(tui *t, const session_status *st) {
+    progress_draw(st, t->rows, t->cols);
+    dialog_draw(&t->dlg, t->rows, t->cols);
+    if (t->help.open) help_draw(&t->help, t->rows, t->cols);
+    bool modal = t->help.open || t->dlg.kind != DIALOG_NONE;
+    if (!modal) wnoutrefresh(t->input); /* copies nothing new: puts the cursor back there */
+    curs_set(modal ? 0 : 1);
+}
+
 static void draw(tui *t) {
+    session_status st;
+    session_get_status(t->s, &st);
+    track_loading(t, &st);
     if (t->redraw_all) clearok(curscr, TRUE);
     if (!t->too_small && input_rows(t->cols, max_input_rows(t->rows)) != t->input_h) layout(t);
     if (t->too_small) {
@@ -252,8 +278,10 @@ static void draw(tui *t) {
         t->redraw_all = false;
         return;
     }
-    session_status st;
-    session_get_status(t->s, &st);
+    if (t->redraw_all) { /* after a new theme too */
+        style_background(t->pane, STYLE_NORMAL);
+        style_background(t->input, STYLE_INPUT);
+    }
     bool bars = t->bars_dirty || t->redraw_all;
     if (bars) {
         bars_draw_title(t->title, &st);
@@ -266,9 +294,8 @@ static void draw(tui *t) {
         wnoutrefresh(t->pane);
     }
     if (input_dirty() || bars) input_draw(t->input, st.state >= SESSION_READING_PROMPT);
-    wnoutrefresh(t->input); /* last: the cursor stays in the input box */
-    if (t->help.open) help_draw(&t->help, t->rows, t->cols);
-    curs_set(t->help.open ? 0 : 1);
+    wnoutrefresh(t->input); /* the cursor stays in the input box */
+    draw_overlays(t, &st);
     doupdate();
     t->bars_dirty = t->redraw_all = false;
 }
@@ -363,22 +390,95 @@ static void on_status_changed(void *ctx) {
 
 /* ---- what the user does ---- */
 
+/* ---- themes and dialogs ---- */
+
+static int apply_theme(tui *t, const char *name, lm_error *err) {
+    theme th;
+    if (theme_load(&th, name, t->cfg->data_dir, NULL, err) != 0) return -1;
+    t->th = th;
+    style_init(&t->th);
+    touch_all(t);
+    return 0;
+}
+
+static int host_set_theme(void *ctx, const char *name, lm_error *err) {
+    return apply_theme(ctx, name, err);
+}
+
+static const char *host_theme_name(void *ctx) {
+    tui *t = ctx;
+    return t->th.name;
+}
+
+static void host_edit_input(void *ctx, const char *text) {
+    (void)ctx;
+    input_set(text);
+    input_hint("Edit the system prompt, then Enter (Alt-Enter: a new line)");
+}
+
+static void open_dialog(tui *t, enum dialog_kind kind) {
+    dialog_host h = {.s = t->s,
+                     .ctx = t,
+                     .set_theme = host_set_theme,
+                     .theme_name = host_theme_name,
+                     .edit_input = host_edit_input};
+    t->help.open = false;
+    dialog_open(&t->dlg, kind, &h);
+    touch_all(t);
+}
+
+static void open_help(tui *t) {
+    session_status st;
+    session_get_status(t->s, &st);
+    dialog_close(&t->dlg);
+    t->help = (help_screen){.open = true, .cfg = t->cfg, .demo = st.demo};
+}
+
+/* /theme NAME */
+static void theme_command(tui *t, const char *name) {
+    lm_error err;
+    if (apply_theme(t, name, &err) == 0) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "Theme %s, for this session (theme: %s in the config file keeps it).", t->th.name,
+                 t->th.name);
+        view_add(t->v, ENTRY_NOTICE, text);
+    } else {
+        view_add(t->v, ENTRY_ERROR, err.msg);
+    }
+}
+
 static void submit(tui *t, const char *line) {
-    char *edit = NULL;
-    switch (session_submit(t->s, line, &edit)) {
+    char *text = NULL;
+    switch (session_submit(t->s, line, &text)) {
     case SESSION_QUIT:
         t->quit = true;
         break;
     case SESSION_HELP:
-        t->help = (help_screen){.open = true};
+        open_help(t);
         break;
     case SESSION_EDIT:
-        input_set(edit);
+        input_set(text);
+        break;
+    case SESSION_MODEL_MENU:
+        open_dialog(t, DIALOG_MODELS);
+        break;
+    case SESSION_PRECISION_MENU:
+        open_dialog(t, DIALOG_PRECISION);
+        break;
+    case SESSION_CONVERSATIONS:
+        open_dialog(t, DIALOG_CONVERSATIONS);
+        break;
+    case SESSION_THEME:
+        if (text)
+            theme_command(t, text);
+        else
+            open_dialog(t, DIALOG_THEMES);
         break;
     case SESSION_CONTINUE:
         break;
     }
-    free(edit);
+    free(text);
 }
 
 static bool replying(tui *t) {
@@ -419,12 +519,8 @@ static void paste(const tui_key *k) {
     free(text);
 }
 
-/* Stops a reply, else empties the input, else says how to quit. */
-static void ctrl_c(tui *t) {
-    if (replying(t)) {
-        session_stop(t->s);
-        return;
-    }
+/* Empties the input, or says how to quit. */
+static void ctrl_c(void) {
     bool was_empty = input_empty();
     input_clear();
     if (was_empty) input_hint("Ctrl-D or /quit quits lmterm (Ctrl-C stops a reply)");
@@ -441,51 +537,123 @@ static void suspend(tui *t) {
     resize(t);
 }
 
-static void function_key(tui *t, int n) {
-    static const char *const commands[] = {
-        [2] = "/model", [3] = "/precision", [4] = "/system", [5] = "/set"};
-    if (n == 1)
-        t->help = (help_screen){.open = true};
-    else if (n < 6)
-        submit(t, commands[n]);
+/* ---- keys ---- */
+
+/* Control characters that stay the input box's whatever the config says:
+ * Tab, Ctrl-J, Enter, Backspace, and the fixed Ctrl-D, Ctrl-L and Ctrl-Z. */
+static bool bindable_control(unsigned char c) {
+    return c > 0 && c < 0x20 && !strchr("\t\n\r\b\004\014\032\033", c);
 }
 
-static void on_key(void *ctx, const tui_key *k) {
-    tui *t = ctx;
-    t->need_draw = t->urgent = true;
-    if (k->kind == TK_CTRL_L || k->kind == TK_CTRL_Z) { /* whatever is open */
-        if (k->kind == TK_CTRL_L)
-            touch_all(t);
-        else
-            suspend(t);
-        return;
+/* The key as the config names keys (see config_action_for_key), or 0. */
+static int config_key(const tui_key *k) {
+    switch (k->kind) {
+    case TK_ESC:
+        return CONFIG_KEY_ESC;
+    case TK_CTRL_C:
+        return 'C' & 0x1f;
+    case TK_CTRL_S:
+        return 'S' & 0x1f;
+    case TK_FN:
+        return CONFIG_KEY_F(k->n);
+    case TK_TEXT: {
+        unsigned char c = k->len == 2 && k->data[0] == 0x1b ? (unsigned char)k->data[1] : 0;
+        if (c > 0x20 && c < 0x7f) return CONFIG_KEY_ALT | tolower(c);
+        if (k->len == 1 && bindable_control((unsigned char)k->data[0]))
+            return (unsigned char)k->data[0];
+        return 0;
     }
-    if (t->help.open) {
-        if (!help_key(&t->help, k)) touch_all(t);
-        return;
+    default:
+        return 0;
     }
-    input_hint(NULL);
+}
+
+static int bound_action(tui *t, const tui_key *k) {
+    int key = config_key(k);
+    return key ? config_action_for_key(t->cfg, key) : -1;
+}
+
+/* The stop key: stops a reply or cancels a load; else Ctrl-C empties the
+ * input and Esc leaves a history search. */
+static void stop_key(tui *t, const tui_key *k) {
+    if (session_busy(t->s))
+        session_stop(t->s);
+    else if (k->kind == TK_CTRL_C)
+        ctrl_c();
+    else
+        input_cancel();
+}
+
+static void run_action(tui *t, enum config_action a, const tui_key *k) {
+    static const enum dialog_kind dialogs[CONFIG_N_ACTIONS] = {
+        [CONFIG_ACTION_MODEL_MENU] = DIALOG_MODELS,
+        [CONFIG_ACTION_PRECISION_MENU] = DIALOG_PRECISION,
+        [CONFIG_ACTION_SYSTEM_PROMPT] = DIALOG_SYSTEM,
+        [CONFIG_ACTION_SETTINGS] = DIALOG_SETTINGS,
+        [CONFIG_ACTION_CONVERSATIONS] = DIALOG_CONVERSATIONS,
+    };
+    if (a == CONFIG_ACTION_STOP)
+        stop_key(t, k);
+    else if (a == CONFIG_ACTION_HELP)
+        open_help(t);
+    else if (a == CONFIG_ACTION_SAVE)
+        submit(t, "/save");
+    else if (a == CONFIG_ACTION_REGENERATE)
+        submit(t, "/regen");
+    else if (dialogs[a] != DIALOG_NONE)
+        open_dialog(t, dialogs[a]);
+}
+
+/* Typed text goes to readline, less the control characters bound to an
+ * action (Alt-x, a key of its own, is looked up by on_key). */
+static void text_key(tui *t, const tui_key *k) {
+    size_t start = 0;
+    for (size_t i = 0; i < k->len; i++) {
+        tui_key one = {.kind = TK_TEXT, .data = k->data + i, .len = 1};
+        int a = bindable_control((unsigned char)k->data[i]) ? bound_action(t, &one) : -1;
+        if (a < 0) continue;
+        if (i > start) input_feed(k->data + start, i - start);
+        run_action(t, (enum config_action)a, &one);
+        start = i + 1;
+    }
+    if (k->len > start) input_feed(k->data + start, k->len - start);
+}
+
+/* A key while a dialog is open: the key that opened it closes it. */
+static void dialog_key_pressed(tui *t, const tui_key *k) {
+    static const int actions[] = {
+        [DIALOG_NONE] = -1,
+        [DIALOG_MODELS] = CONFIG_ACTION_MODEL_MENU,
+        [DIALOG_PRECISION] = CONFIG_ACTION_PRECISION_MENU,
+        [DIALOG_SYSTEM] = CONFIG_ACTION_SYSTEM_PROMPT,
+        [DIALOG_SETTINGS] = CONFIG_ACTION_SETTINGS,
+        [DIALOG_CONVERSATIONS] = CONFIG_ACTION_CONVERSATIONS,
+        [DIALOG_THEMES] = -1,
+    };
+    int a = k->kind == TK_FN ? bound_action(t, k) : -1;
+    if (a >= 0 && a == actions[t->dlg.kind] && !t->dlg.m.editing)
+        dialog_close(&t->dlg);
+    else if (a == CONFIG_ACTION_HELP)
+        open_help(t);
+    else
+        dialog_key(&t->dlg, k);
+    touch_all(t);
+}
+
+/* Keys that mean the same whatever is bound: scrolling, history, pastes. */
+static void plain_key(tui *t, const tui_key *k) {
     switch (k->kind) {
     case TK_TEXT:
-        input_feed(k->data, k->len);
+        text_key(t, k);
         break;
     case TK_PASTE:
         paste(k);
         break;
-    case TK_ESC:
-        if (replying(t))
-            session_stop(t->s);
-        else
-            input_cancel();
+    case TK_ESC: /* not bound to stop */
+        input_cancel();
         break;
     case TK_CTRL_C:
-        ctrl_c(t);
-        break;
-    case TK_CTRL_L: /* handled above */
-    case TK_CTRL_Z:
-        break;
-    case TK_CTRL_S:
-        submit(t, "/save");
+        ctrl_c();
         break;
     case TK_PGUP:
         view_page(t->v, 1);
@@ -523,10 +691,39 @@ static void on_key(void *ctx, const tui_key *k) {
     case TK_WHEEL_DOWN:
         view_scroll(t->v, -3);
         break;
-    case TK_FN:
-        function_key(t, k->n);
+    default: /* Ctrl-S and F-keys bound to nothing */
         break;
     }
+}
+
+static bool is_alt_key(const tui_key *k) {
+    return k->kind == TK_TEXT && k->len == 2 && k->data[0] == 0x1b;
+}
+
+static void on_key(void *ctx, const tui_key *k) {
+    tui *t = ctx;
+    t->need_draw = t->urgent = true;
+    if (k->kind == TK_CTRL_L || k->kind == TK_CTRL_Z) { /* whatever is open */
+        if (k->kind == TK_CTRL_L)
+            touch_all(t);
+        else
+            suspend(t);
+        return;
+    }
+    if (t->help.open) {
+        if (!help_key(&t->help, k)) touch_all(t);
+        return;
+    }
+    if (t->dlg.kind != DIALOG_NONE) {
+        dialog_key_pressed(t, k);
+        return;
+    }
+    input_hint(NULL);
+    int a = k->kind != TK_TEXT || is_alt_key(k) ? bound_action(t, k) : -1;
+    if (a >= 0)
+        run_action(t, (enum config_action)a, k);
+    else
+        plain_key(t, k);
 }
 
 static void read_keys(tui *t) {
@@ -623,6 +820,26 @@ static int open_pipe(lm_error *err) {
     return 0;
 }
 
+/* The theme the config names; a bad one is told in the pane once it is up. */
+static void load_theme(tui *t, lm_error *theme_err) {
+    theme_err->msg[0] = 0;
+    if (theme_load(&t->th, t->cfg->theme ? t->cfg->theme : "default", t->cfg->data_dir, NULL,
+                   theme_err) != 0)
+        snprintf(t->th.name, sizeof t->th.name, "default");
+}
+
+static void welcome(tui *t, const lm_error *theme_err) {
+    on_conversation_reset(t);
+    view_add(t->v, ENTRY_NOTICE,
+             "Welcome to lmterm. Type a message and press Enter; F1 lists "
+             "every key and command.");
+    if (theme_err->msg[0]) {
+        char text[600];
+        snprintf(text, sizeof text, "%s; the default theme is used.", theme_err->msg);
+        view_add(t->v, ENTRY_WARNING, text);
+    }
+}
+
 int tui_run(const session_options *o, lm_error *err) {
     tui t = {0};
     tui_locale();
@@ -630,23 +847,26 @@ int tui_run(const session_options *o, lm_error *err) {
     cb.ctx = &t;
     if (open_pipe(err)) return 1;
     if (!(t.s = session_create(o, &cb, err))) return 1;
+    t.cfg = session_config(t.s);
+    lm_error theme_err;
+    load_theme(&t, &theme_err);
     tui_history_open();
     catch_signals();
     static bool registered;
     if (!registered && atexit(term_atexit) == 0) registered = true;
-    if (term_start(err)) {
+    if (term_start(&t.th, err)) {
         release_signals();
         session_free(t.s);
         return 1;
     }
     t.v = view_create();
     input_init(on_line, &t);
+    input_set_data_dir(t.cfg->data_dir);
     layout(&t);
-    on_conversation_reset(&t);
-    view_add(t.v, ENTRY_NOTICE,
-             "Welcome to lmterm. Type a message and press Enter; F1 lists "
-             "every key and command.");
+    welcome(&t, &theme_err);
     loop(&t);
+    if (t.exit_status) session_autosave(t.s); /* SIGTERM, SIGHUP: keep what was said */
+    dialog_close(&t.dlg);
     input_end();
     free_windows(&t);
     term_stop();

@@ -101,9 +101,9 @@ void bars_draw_title(WINDOW *w, const session_status *st) {
     if (m) {
         const quant_type_info *qi = quant_info(m->main_type);
         add(&b, 3, "%s", m->arch == MODEL_ARCH_PHI3 ? "phi3" : "llama");
-        add(&b, 2, "%s %s", model_precision_name(m->precision), qi ? qi->name : "?");
+        add(&b, 1, "%s %s", session_precision_label(m->precision), qi ? qi->name : "?");
         int used = st->stats.n_past, total = st->stats.n_ctx ? st->stats.n_ctx : m->n_ctx;
-        add(&b, 1, "context %d/%d", used, total);
+        add(&b, 2, "context %d/%d", used, total);
     }
     draw_bar(w, &b, st->demo ? STYLE_TITLE_DEMO : STYLE_TITLE);
 }

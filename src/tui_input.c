@@ -56,7 +56,13 @@ static int insert_newline(int count, int key) {
     return 0;
 }
 
-/* ---- completion: slash commands, and file names after /load and /save ---- */
+/* ---- completion: slash commands, their arguments, file names ---- */
+
+static struct {
+    char **words; /* what the argument being completed can be */
+    size_t n;
+    char *data_dir; /* where the installed themes are */
+} comp;
 
 static char *command_generator(const char *text, int state) {
     static size_t next, len;
@@ -73,13 +79,70 @@ static char *command_generator(const char *text, int state) {
     return NULL;
 }
 
+static char *word_generator(const char *text, int state) {
+    static size_t next, len;
+    if (!state) {
+        next = 0;
+        len = strlen(text);
+    }
+    while (next < comp.n) {
+        const char *w = comp.words[next++];
+        if (strncmp(w, text, len) == 0) return strdup(w);
+    }
+    return NULL;
+}
+
+static void clear_words(void) {
+    for (size_t i = 0; i < comp.n; i++) free(comp.words[i]);
+    free(comp.words);
+    comp.words = NULL;
+    comp.n = 0;
+}
+
+static void add_word(const char *w) {
+    comp.words = lm_xrealloc(comp.words, (comp.n + 1) * sizeof *comp.words);
+    comp.words[comp.n++] = lm_xstrdup(w);
+}
+
+/* The words the first argument of a command can be; false: file names. */
+static bool argument_words(const char *command, size_t len) {
+    static const char *const precisions[] = {"native", "fp32", "fp16", "int8", "int4"};
+    clear_words();
+    if (len == 6 && strncmp(command, "/theme", 6) == 0) {
+        char **names;
+        size_t n = theme_list(comp.data_dir, &names);
+        for (size_t i = 0; i < n; i++) add_word(names[i]);
+        theme_list_free(names, n);
+    } else if (len == 10 && strncmp(command, "/precision", 10) == 0) {
+        for (size_t i = 0; i < sizeof precisions / sizeof *precisions; i++) add_word(precisions[i]);
+    } else if (len == 4 && strncmp(command, "/set", 4) == 0) {
+        for (int i = 0; i < SESSION_N_SETTINGS; i++) add_word(session_setting_name(i));
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static char **complete(const char *text, int start, int end) {
     (void)end;
     rl_attempted_completion_over = 1;
     if (start == 0 && text[0] == '/') return rl_completion_matches(text, command_generator);
-    if (strncmp(rl_line_buffer, "/load ", 6) == 0 || strncmp(rl_line_buffer, "/save ", 6) == 0)
-        return rl_completion_matches(text, rl_filename_completion_function);
+    const char *line = rl_line_buffer;
+    size_t cmd_len = strcspn(line, " ");
+    if (line[0] != '/' || (size_t)start <= cmd_len) return NULL;
+    bool first_arg = strspn(line + cmd_len, " ") + cmd_len == (size_t)start;
+    if (first_arg && argument_words(line, cmd_len))
+        return rl_completion_matches(text, word_generator);
+    static const char *const with_files[] = {"/load", "/save", "/model"};
+    for (size_t i = 0; i < sizeof with_files / sizeof *with_files; i++)
+        if (cmd_len == strlen(with_files[i]) && strncmp(line, with_files[i], cmd_len) == 0)
+            return rl_completion_matches(text, rl_filename_completion_function);
     return NULL;
+}
+
+void input_set_data_dir(const char *dir) {
+    free(comp.data_dir);
+    comp.data_dir = dir ? lm_xstrdup(dir) : NULL;
 }
 
 /* Readline would print the list under the prompt; it goes into the hint. */
@@ -124,6 +187,8 @@ void input_init(input_line_fn fn, void *ctx) {
 
 void input_end(void) {
     rl_callback_handler_remove();
+    clear_words();
+    input_set_data_dir(NULL);
     free(in.pending);
     in.pending = NULL;
     if (in.devnull) fclose(in.devnull);
@@ -314,18 +379,20 @@ void input_draw(WINDOW *w, bool busy) {
     for (int r = 0; r < shown && in.top + r < b.n_rows; r++) {
         int row = in.top + r;
         wmove(w, 1 + r, 0);
-        style_set(w, STYLE_HINT);
+        style_set(w, STYLE_INPUT);
+        tui_fill_line(w);
+        wmove(w, 1 + r, 0);
         tui_puts(w, row == 0 ? glyphs.prompt : in.top > 0 && r == 0 ? glyphs.ellipsis : "", gutter);
-        style_set(w, STYLE_NORMAL);
         wmove(w, 1 + r, gutter);
         tui_put(w, b.text.data + b.off[row], b.len[row], width);
     }
     if (b.text.len == 0) {
-        style_set(w, STYLE_META);
+        style_set(w, STYLE_INPUT);
+        wattr_on(w, A_DIM, NULL);
         wmove(w, 1, gutter);
         tui_puts(w, "Type a message, / for commands", width);
     }
-    style_set(w, STYLE_NORMAL);
+    style_set(w, STYLE_INPUT);
     wmove(w, 1 + b.cur_row - in.top, gutter + b.cur_col);
     free_layout(&b);
     in.dirty = false;

@@ -6,11 +6,16 @@
  *   tui_view.c    the conversation pane: entries, wrapping, scrolling
  *   tui_bars.c    the title and status bars
  *   tui_help.c    the help screen
+ *   tui_menu.c    a list box over the chat: rows, columns, a selection
+ *   tui_dialogs.c the menus and dialogs built on it (models, precision,
+ *                 settings, system prompt, conversations, themes) and the
+ *                 loading box
  *   tui_text.c    UTF-8 text by display width (no curses)
- *   tui_style.c   colours and attributes, glyphs, drawing text in a window
+ *   tui_style.c   colours and attributes from the theme, glyphs, drawing text
  *
- * (tui_session.c and tui_history.c, which know no curses, are declared in
- * include/tui.h: the plain chat uses them too.) */
+ * (tui_session.c, tui_commands.c, tui_choices.c, tui_catalog.c and
+ * tui_history.c, which know no curses, are declared in include/tui.h: the
+ * plain chat uses them too.) */
 #ifndef LMTERM_TUI_INTERNAL_H
 #define LMTERM_TUI_INTERNAL_H
 
@@ -20,6 +25,7 @@
 #include <curses.h>
 #include <wchar.h>
 
+#include "theme.h"
 #include "tui.h"
 
 /* ---- text by display width ---- */
@@ -59,19 +65,28 @@ enum tui_style {
     STYLE_HINT,
     STYLE_HELP,
     STYLE_HELP_KEY,
+    STYLE_INPUT,     /* the text in the input box */
+    STYLE_BORDER,    /* frames of menus and dialogs */
+    STYLE_SELECTION, /* the highlighted row of a menu */
+    STYLE_CURRENT,   /* the mark of the item in use */
     STYLE_COUNT
 };
 
-/* Picks colours for the terminal: none with NO_COLOR or a monochrome
- * terminal, 8 colours, or 256. */
-void style_init(void);
+/* Makes the styles from theme t for this terminal: colours as it can show
+ * them (8, 16, 256 or direct colour), or attributes alone (NO_COLOR, a
+ * monochrome terminal). Again for another theme: redraw everything after. */
+void style_init(const theme *t);
+/* The colours the styles use: 0 (attributes only), 8, 16, 256 or 1 << 24. */
+int style_colors_used(void);
 attr_t style_attr(enum tui_style s, short *pair);
 void style_set(WINDOW *w, enum tui_style s);
+/* The colours werase() and scrolling fill a window with. */
+void style_background(WINDOW *w, enum tui_style s);
 
 /* Box-drawing characters, or ASCII where the locale has no UTF-8. */
 typedef struct tui_glyphs {
     const char *hline, *vline, *top_left, *bottom_left, *arrow_down, *bullet, *ellipsis, *prompt,
-        *sep, *dash;
+        *sep, *dash, *current, *bar_full, *bar_empty;
 } tui_glyphs;
 extern tui_glyphs glyphs;
 void glyphs_init(void);
@@ -137,6 +152,8 @@ typedef void (*input_line_fn)(void *ctx, char *line); /* NULL line: Ctrl-D on an
 
 void input_init(input_line_fn fn, void *ctx);
 void input_end(void);
+/* Where Tab finds the installed themes (for /theme NAME); may be NULL. */
+void input_set_data_dir(const char *dir);
 /* Bytes for readline (a TK_TEXT). */
 void input_feed(const char *bytes, size_t n);
 /* Text inserted at the cursor as it is (a paste, newlines included). */
@@ -192,10 +209,101 @@ void bars_draw_status(WINDOW *w, const session_status *st);
 typedef struct help_screen {
     bool open;
     int top, page, max_top; /* scrolling, as the last drawing found it */
+    const config *cfg;      /* the key bindings it lists, files it names */
+    bool demo;              /* the demo model is in use: say how to get a real one */
 } help_screen;
 
 /* Handles a key while the help is open; returns false when it closes. */
 bool help_key(help_screen *h, const tui_key *k);
 void help_draw(help_screen *h, int rows, int cols);
+
+/* ---- menus ---- */
+
+typedef struct menu_row {
+    char *cells;  /* columns, separated by '\t' */
+    bool current; /* marked: the item in use */
+    bool dim;     /* shown, but not a good choice now (does not fit) */
+} menu_row;
+
+typedef struct menu {
+    char title[64];
+    char *intro;       /* text above the rows, wrapped; may be NULL */
+    char *header;      /* column titles, '\t'-separated; may be NULL */
+    const char *align; /* 'l' or 'r' per column; NULL: all left */
+    menu_row *rows;
+    int n, sel, top;
+    int page; /* rows shown, as the last drawing found */
+    char footer[160];
+    char message[512];
+    enum tui_style message_style;
+    bool editing; /* the selected row's last cell is being typed */
+    char field[64];
+} menu;
+
+enum menu_result {
+    MENU_NONE,     /* the key meant nothing to the menu */
+    MENU_HANDLED,  /* it did something inside the menu */
+    MENU_MOVED,    /* another row is selected */
+    MENU_CHOSEN,   /* Enter on a row */
+    MENU_CLOSED,   /* Esc */
+    MENU_EDITED,   /* Enter in the field: m->field holds the text */
+    MENU_EDIT_CANCELLED,
+};
+
+void menu_init(menu *m, const char *title);
+void menu_free(menu *m);
+/* Drops the rows, keeps the title and the selection. */
+void menu_clear_rows(menu *m);
+void menu_add(menu *m, bool current, bool dim, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void menu_set_intro(menu *m, const char *text);
+void menu_message(menu *m, enum tui_style style, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Starts typing a value in place of the selected row's last cell. */
+void menu_edit(menu *m, const char *value);
+enum menu_result menu_key(menu *m, const tui_key *k);
+void menu_draw(menu *m, int rows, int cols);
+
+/* ---- dialogs ---- */
+
+enum dialog_kind {
+    DIALOG_NONE,
+    DIALOG_MODELS,
+    DIALOG_PRECISION,
+    DIALOG_SYSTEM,
+    DIALOG_SETTINGS,
+    DIALOG_CONVERSATIONS,
+    DIALOG_THEMES,
+};
+
+/* What a dialog may ask of the chat beyond the session. */
+typedef struct dialog_host {
+    session *s;
+    void *ctx;
+    /* Shows theme `name` (a preview too). -1 with err when it does not load. */
+    int (*set_theme)(void *ctx, const char *name, lm_error *err);
+    const char *(*theme_name)(void *ctx);
+    /* Puts text into the input box to be edited and sent. */
+    void (*edit_input)(void *ctx, const char *text);
+} dialog_host;
+
+typedef struct dialog {
+    enum dialog_kind kind;
+    menu m;
+    dialog_host host;
+    char **themes; /* the theme picker's names */
+    size_t n_themes;
+    char saved_theme[64];  /* what Esc in the picker goes back to */
+    bool themes_from_settings; /* Esc in the picker goes back to settings */
+} dialog;
+
+/* Opens a dialog (closing one that is open). */
+void dialog_open(dialog *d, enum dialog_kind kind, const dialog_host *h);
+void dialog_close(dialog *d);
+/* Handles a key; false when the dialog closed. */
+bool dialog_key(dialog *d, const tui_key *k);
+void dialog_draw(dialog *d, int rows, int cols);
+/* The box over the chat while a model loads: what, how far, how to cancel. */
+void progress_draw(const session_status *st, int rows, int cols);
 
 #endif

@@ -1,16 +1,25 @@
-/* session: one conversation with one model (see include/tui.h).
+/* session: one conversation with one model at a time (see include/tui.h).
  *
  * The session owns the engine and the chat. A message the user sends joins
  * the chat, the chat becomes an engine request, and the reply streams back
  * as events that session_pump turns into view callbacks. When the reply is
  * done it joins the chat too, with its token ids, so that the next prompt
- * starts with exactly the tokens the engine has cached. */
-#include "tui.h"
+ * starts with exactly the tokens the engine has cached, and the conversation
+ * is saved (autosave).
+ *
+ * Another model, precision, thread count or context size is a new load: the
+ * model in use answers until the new one is ready, a failed or cancelled
+ * load leaves it in place, and the conversation carries over, under the new
+ * model's template. The menus' side of this is in tui_choices.c, the slash
+ * commands in tui_commands.c. */
+#include "tui_session_impl.h"
 
 #include "synth.h"
 #include "transcript.h"
 
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,37 +27,11 @@
 #include <unistd.h>
 
 #define DEFAULT_REPLY_RESERVE 256 /* positions kept free for a reply of unknown length */
-
-struct session {
-    session_options opt;
-    session_view view;
-    engine *eng;
-    chat conv;
-    char *model_path;
-    bool demo, demo_remade;
-
-    enum session_state state;
-    float progress;
-    engine_stats stats;
-    engine_model_info info;
-    bool loaded;
-    int load_id, gen_id; /* requests in flight, 0: none */
-    uint64_t n_requests; /* varies the seed from one reply to the next */
-
-    /* the reply being written */
-    lm_buf reply;
-    int32_t *ids;
-    size_t n_ids, cap_ids;
-    double t_sent; /* when the request went to the engine */
-    int n_dropped_told;
-};
+#define MAX_CONVERSATIONS 200     /* listed in the conversations menu */
 
 /* ---- telling the view ---- */
 
-static void notice(session *s, enum session_notice kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void notice(session *s, enum session_notice kind, const char *fmt, ...) {
+void session_notice(session *s, enum session_notice kind, const char *fmt, ...) {
     if (!s->view.notice) return;
     va_list ap;
     va_start(ap, fmt);
@@ -62,15 +45,15 @@ static void notice(session *s, enum session_notice kind, const char *fmt, ...) {
     free(text);
 }
 
-static void status_changed(session *s) {
+void session_status_changed(session *s) {
     if (s->view.status_changed) s->view.status_changed(s->view.ctx);
 }
 
-static void conversation_reset(session *s) {
+void session_conversation_reset(session *s) {
     if (s->view.conversation_reset) s->view.conversation_reset(s->view.ctx);
 }
 
-/* ---- the model ---- */
+/* ---- the demo model ---- */
 
 char *session_demo_model_path(void) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -94,49 +77,237 @@ static int write_demo_model(const char *path, lm_error *err) {
     return rc ? rc : synth_write(&so, path, err);
 }
 
-static void start_load(session *s) {
+static bool is_demo_path(const char *path) {
+    char *demo = session_demo_model_path();
+    bool same = strcmp(demo, path) == 0;
+    free(demo);
+    return same;
+}
+
+/* ---- loading ---- */
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static void clear_pending(session *s) {
+    free(s->pending.path);
+    memset(&s->pending, 0, sizeof s->pending);
+}
+
+/* Queues the load; the checks are the caller's. */
+static void queue_load(session *s, const char *path, const model_options *opt) {
+    clear_pending(s);
+    s->pending.path = lm_xstrdup(path);
+    s->pending.opt = *opt;
+    s->pending.demo = is_demo_path(path);
+    s->pending.same_file = s->loaded && strcmp(path, s->model_path) == 0;
+    const model_meta *m = catalog_model(s->catalog, path);
+    snprintf(s->pending.name, sizeof s->pending.name, "%s",
+             s->pending.demo ? "the demo model" : m->ok && m->name[0] ? m->name : base_name(path));
     s->state = SESSION_LOADING;
     s->progress = 0;
-    s->load_id = engine_load(s->eng, s->model_path, &s->opt.model);
+    s->load_id = engine_load(s->eng, path, opt);
+    session_status_changed(s);
+}
+
+/* The template a model's conversation is written in: the configured
+ * override, else what the file's metadata says. */
+static enum chat_template_kind template_for(session *s) {
+    char *real = realpath(s->model_path, NULL);
+    int kind = -1;
+    for (size_t i = 0; real && kind < 0 && i < s->cfg->n_models; i++) {
+        const config_model *m = &s->cfg->models[i];
+        char *other = m->template_name ? realpath(m->path, NULL) : NULL;
+        if (other && strcmp(other, real) == 0) kind = chat_template_from_name(m->template_name);
+        free(other);
+    }
+    free(real);
+    return kind >= 0 ? (enum chat_template_kind)kind
+                     : chat_template_detect(s->info.chat_template, s->info.arch);
+}
+
+static void tell_loaded(session *s, bool switched) {
+    const quant_type_info *qi = quant_info(s->info.main_type);
+    session_notice(s, NOTICE_INFO,
+                   "Loaded %s: %s, %.2f M parameters, %s %s, context %d, %s template.%s",
+                   s->demo ? "the demo model" : s->info.name,
+                   s->info.arch == MODEL_ARCH_PHI3 ? "phi3" : "llama",
+                   (double)s->info.param_count / 1e6, session_precision_label(s->info.precision),
+                   qi ? qi->name : "?", s->info.n_ctx,
+                   chat_template_name(s->conv.tmpl),
+                   switched && s->conv.n ? " The conversation goes on with it." : "");
+    if (s->demo)
+        session_notice(s, NOTICE_INFO,
+                       "This is the demo model: its weights are random, so its replies are "
+                       "gibberish. F1 says how to add a real GGUF model.");
 }
 
 static void on_loaded(session *s, engine_event *ev) {
+    bool switched = s->loaded, same_file = s->pending.same_file;
     free(s->info.chat_template);
     s->info = ev->info;
     ev->info.chat_template = NULL; /* ours now */
+    free(s->model_path);
+    s->model_path = s->pending.path;
+    s->pending.path = NULL;
+    s->opt.model = s->pending.opt;
+    s->demo = s->pending.demo;
+    clear_pending(s);
     s->loaded = true;
     s->load_id = 0;
     s->state = SESSION_IDLE;
-    s->conv.tmpl = chat_template_detect(s->info.chat_template, s->info.arch);
-    const quant_type_info *qi = quant_info(s->info.main_type);
-    notice(s, NOTICE_INFO, "Loaded %s: %s, %.2f M parameters, %s, context %d, %s template.",
-           s->info.name, s->info.arch == MODEL_ARCH_PHI3 ? "phi3" : "llama",
-           (double)s->info.param_count / 1e6, qi ? qi->name : "?", s->info.n_ctx,
-           chat_template_name(s->conv.tmpl));
-    if (s->demo)
-        notice(s, NOTICE_INFO,
-               "This is the demo model: its weights are random, so its replies are gibberish. "
-               "Start lmterm with -m FILE.gguf to chat with a real model.");
+    /* ids belong to the vocabulary that made them */
+    if (switched && !same_file) chat_forget_ids(&s->conv);
+    s->conv.tmpl = template_for(s);
+    s->n_dropped_told = 0;
+    tell_loaded(s, switched);
 }
 
 static void on_load_failed(session *s, const engine_event *ev) {
     s->load_id = 0;
+    bool cancelled = s->pending.cancelled, demo = s->pending.demo;
+    char name[128];
+    snprintf(name, sizeof name, "%s", s->pending.name);
     lm_error err;
-    if (s->demo && !s->demo_remade) { /* a stale demo file from an older version: make it again */
+    if (demo && !cancelled && !s->loaded && !s->demo_remade) {
+        /* a stale demo file from an older version: make it again */
         s->demo_remade = true;
-        unlink(s->model_path);
-        if (write_demo_model(s->model_path, &err) == 0) {
-            start_load(s);
+        unlink(s->pending.path);
+        if (write_demo_model(s->pending.path, &err) == 0) {
+            char *path = lm_xstrdup(s->pending.path);
+            queue_load(s, path, &s->pending.opt);
+            free(path);
             return;
         }
     }
+    clear_pending(s);
     s->state = s->loaded ? SESSION_IDLE : SESSION_NO_MODEL;
-    notice(s, NOTICE_ERROR, "%s", ev->text ? ev->text : "the model did not load");
+    const char *still = s->loaded ? s->info.name : NULL;
+    if (cancelled && still)
+        session_notice(s, NOTICE_INFO, "Loading %s cancelled; %s stays in use.", name, still);
+    else if (cancelled)
+        session_notice(s, NOTICE_INFO, "Loading %s cancelled; no model is loaded (F2 picks one).",
+                       name);
+    else
+        session_notice(s, NOTICE_ERROR, "%s%s%s", ev->text ? ev->text : "the model did not load",
+                       still ? "; still using " : "", still ? still : "");
+}
+
+int session_begin_load(session *s, const char *path, const model_options *opt, lm_error *err) {
+    if (s->gen_id) return lm_fail(err, "A reply is being written: stop it (Esc) first.");
+    if (s->load_id) return lm_fail(err, "A model is loading: wait for it, or cancel it with Esc.");
+    if (access(path, R_OK) != 0) return lm_fail(err, "%s: %s", path, strerror(errno));
+    const model_meta *m = catalog_model(s->catalog, path);
+    if (!m->ok) return lm_fail(err, "%s", m->error);
+    uint64_t avail = session_memory_available(s), need = m->weight_bytes[opt->precision];
+    if (avail && need > avail) {
+        char a[16], b[16];
+        return lm_fail(err,
+                       "%s at %s needs %s for its weights, more than the %s of memory available; "
+                       "choose a smaller precision (F3).",
+                       m->name[0] ? m->name : base_name(path), session_precision_label(opt->precision),
+                       lm_format_size(need, a), lm_format_size(avail, b));
+    }
+    queue_load(s, path, opt);
+    return 0;
+}
+
+/* ---- transcripts ---- */
+
+char *session_transcripts_dir(session *s, lm_error *err) {
+    const char *dir = s->cfg->transcripts_dir;
+    if (!dir) return transcript_default_dir(err);
+    if (lm_mkdir_p(dir, err)) return NULL;
+    return lm_xstrdup(dir);
+}
+
+int session_save_to(session *s, const char *base, lm_error *err) {
+    transcript_meta meta;
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.model_path, sizeof meta.model_path, "%s", s->model_path);
+    snprintf(meta.model_name, sizeof meta.model_name, "%s",
+             s->demo ? "demo model (random weights)" : s->loaded ? s->info.name : "");
+    snprintf(meta.precision, sizeof meta.precision, "%s",
+             model_precision_name(s->loaded ? s->info.precision : s->opt.model.precision));
+    meta.sampling = s->opt.sampling;
+    meta.created = (double)time(NULL);
+    lm_buf json = {0}, md = {0};
+    lm_buf_printf(&json, "%s.json", base);
+    lm_buf_printf(&md, "%s.md", base);
+    int rc = transcript_save_json(&s->conv, &meta, lm_buf_cstr(&json), err);
+    if (rc == 0) rc = transcript_save_markdown(&s->conv, &meta, lm_buf_cstr(&md), err);
+    lm_buf_free(&json);
+    lm_buf_free(&md);
+    return rc;
+}
+
+/* DIR/lmterm-YYYYmmdd-HHMMSS, with -2, -3 ... when that is taken. */
+static char *new_transcript_base(session *s, lm_error *err) {
+    char *dir = session_transcripts_dir(s, err);
+    if (!dir) return NULL;
+    char stamp[32];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
+    lm_buf b = {0};
+    for (int n = 1; n < 1000; n++) {
+        b.len = 0;
+        lm_buf_printf(&b, "%s/lmterm-%s", dir, stamp);
+        if (n > 1) lm_buf_printf(&b, "-%d", n);
+        lm_buf_puts(&b, ".json");
+        if (access(b.data, F_OK) != 0) break;
+    }
+    b.len -= 5;
+    free(dir);
+    return (char *)lm_buf_cstr(&b);
+}
+
+const char *session_transcript_base(session *s, lm_error *err) {
+    if (!s->transcript_base) s->transcript_base = new_transcript_base(s, err);
+    return s->transcript_base;
+}
+
+void session_new_transcript(session *s) {
+    free(s->transcript_base);
+    s->transcript_base = NULL;
+}
+
+/* A conversation resumed from the transcripts folder goes on in its own
+ * file; one from elsewhere gets a new one there (the user's file is not
+ * written behind their back). */
+static void adopt_transcript(session *s, const char *path) {
+    session_new_transcript(s);
+    lm_error err;
+    char *dir = session_transcripts_dir(s, &err);
+    char *real_dir = dir ? realpath(dir, NULL) : NULL;
+    char *copy = lm_xstrdup(path);
+    char *file_dir = realpath(dirname(copy), NULL);
+    size_t len = strlen(path);
+    if (real_dir && file_dir && strcmp(real_dir, file_dir) == 0 && len > 5 &&
+        strcmp(path + len - 5, ".json") == 0)
+        s->transcript_base = lm_xstrndup(path, len - 5);
+    free(dir);
+    free(real_dir);
+    free(copy);
+    free(file_dir);
+}
+
+void session_autosave(session *s) {
+    if (!s->cfg->autosave || s->conv.n == 0) return;
+    lm_error err;
+    if (session_transcript_base(s, &err) && session_save_to(s, s->transcript_base, &err) == 0) {
+        s->autosave_failed = false;
+        return;
+    }
+    if (!s->autosave_failed)
+        session_notice(s, NOTICE_WARNING, "Autosave failed: %s", err.msg);
+    s->autosave_failed = true;
 }
 
 /* ---- replies ---- */
 
-static void start_reply(session *s) {
+void session_start_reply(session *s) {
     engine_request req = {0};
     chat_build_request(&s->conv, &req);
     req.max_tokens = s->opt.max_tokens;
@@ -150,7 +321,7 @@ static void start_reply(session *s) {
     s->progress = 0;
     s->gen_id = engine_generate(s->eng, &req);
     if (s->view.reply_begin) s->view.reply_begin(s->view.ctx);
-    status_changed(s);
+    session_status_changed(s);
 }
 
 static void on_token(session *s, const engine_event *ev) {
@@ -178,6 +349,16 @@ static void keep_reply(session *s, const session_reply *r) {
     m->n_tokens = r->n_tokens;
 }
 
+static void tell_dropped(session *s, const engine_event *ev) {
+    if (ev->n_dropped > 0 && ev->n_dropped != s->n_dropped_told)
+        session_notice(s, NOTICE_WARNING,
+                       "%d earlier turn%s no longer fit%s the context of %d tokens and %s left out "
+                       "(the system prompt stays).",
+                       ev->n_dropped, ev->n_dropped == 1 ? "" : "s", ev->n_dropped == 1 ? "s" : "",
+                       ev->stats.n_ctx, ev->n_dropped == 1 ? "is" : "are");
+    s->n_dropped_told = ev->n_dropped;
+}
+
 static void on_done(session *s, const engine_event *ev) {
     int n = (int)s->n_ids;
     session_reply r = {.reason = ev->reason,
@@ -191,21 +372,18 @@ static void on_done(session *s, const engine_event *ev) {
     double prompt_s = r.prompt_tps > 0 ? r.n_prompt_evaluated / r.prompt_tps : 0;
     double gen_s = lm_now() - s->t_sent - prompt_s;
     if (n > 16 && gen_s > 0) r.gen_tps = n / gen_s;
-    if (n > 0 || s->reply.len > 0) keep_reply(s, &r);
+    bool kept = n > 0 || s->reply.len > 0;
+    if (kept) keep_reply(s, &r);
     s->gen_id = 0;
     s->state = SESSION_IDLE;
     if (s->view.reply_end) s->view.reply_end(s->view.ctx, &r);
-    if (ev->n_dropped > 0 && ev->n_dropped != s->n_dropped_told)
-        notice(s, NOTICE_WARNING,
-               "%d earlier turn%s no longer fit%s the context of %d tokens and %s left out "
-               "(the system prompt stays).",
-               ev->n_dropped, ev->n_dropped == 1 ? "" : "s", ev->n_dropped == 1 ? "s" : "",
-               ev->stats.n_ctx, ev->n_dropped == 1 ? "is" : "are");
-    s->n_dropped_told = ev->n_dropped;
+    tell_dropped(s, ev);
     if (ev->reason == STOP_CONTEXT_FULL)
-        notice(s, NOTICE_WARNING, "The reply reached the end of the context (%d tokens).",
-               ev->stats.n_ctx);
-    if (ev->reason == STOP_ERROR) notice(s, NOTICE_ERROR, "%s", ev->text ? ev->text : "failed");
+        session_notice(s, NOTICE_WARNING, "The reply reached the end of the context (%d tokens).",
+                       ev->stats.n_ctx);
+    if (ev->reason == STOP_ERROR)
+        session_notice(s, NOTICE_ERROR, "%s", ev->text ? ev->text : "failed");
+    if (kept) session_autosave(s);
 }
 
 /* ---- events ---- */
@@ -232,7 +410,7 @@ static void on_event(session *s, engine_event *ev) {
         if (gen) on_done(s, ev);
         break;
     case EV_ERROR:
-        notice(s, NOTICE_ERROR, "%s", ev->text ? ev->text : "engine error");
+        session_notice(s, NOTICE_ERROR, "%s", ev->text ? ev->text : "engine error");
         break;
     }
 }
@@ -247,36 +425,47 @@ void session_pump(session *s) {
     }
     if (!any) return;
     s->stats = engine_get_stats(s->eng);
-    status_changed(s);
+    session_status_changed(s);
 }
 
 /* ---- life ---- */
 
+/* The transcript to resume and the model it names (unless -m says another). */
+static int open_resume(session *s, const session_options *o, char **path, lm_error *err) {
+    transcript_meta meta = {0};
+    if (o->resume_path && transcript_load_json(o->resume_path, &s->conv, &meta, err)) return -1;
+    if (o->resume_path) adopt_transcript(s, o->resume_path);
+    const char *p = o->model_path;
+    if (!p && meta.model_path[0] && access(meta.model_path, R_OK) == 0) p = meta.model_path;
+    if (p && access(p, R_OK) != 0) return lm_fail(err, "%s: %s", p, strerror(errno));
+    *path = p ? lm_xstrdup(p) : NULL;
+    return 0;
+}
+
 session *session_create(const session_options *o, const session_view *v, lm_error *err) {
     session *s = lm_xcalloc(1, sizeof *s);
     s->opt = *o;
+    s->seed_random = o->seed_random;
     if (v) s->view = *v;
+    if (!o->cfg) config_init_defaults(&s->own_cfg);
+    s->cfg = o->cfg ? o->cfg : &s->own_cfg;
+    s->catalog = catalog_create();
     chat_init(&s->conv, CHAT_TEMPLATE_LLAMA3);
-    transcript_meta meta = {0};
-    if (o->resume_path && transcript_load_json(o->resume_path, &s->conv, &meta, err)) goto fail;
+    char *path = NULL;
+    if (open_resume(s, o, &path, err)) goto fail;
     if (o->system_prompt) chat_set_system(&s->conv, o->system_prompt);
-    const char *path = o->model_path;
-    if (!path && meta.model_path[0] && access(meta.model_path, R_OK) == 0) path = meta.model_path;
-    if (path && access(path, R_OK) != 0) {
-        lm_fail(err, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (path) {
-        s->model_path = lm_xstrdup(path);
-    } else {
-        s->model_path = session_demo_model_path();
-        s->demo = true;
-        if (access(s->model_path, R_OK) != 0 && write_demo_model(s->model_path, err)) goto fail;
+    if (!path) {
+        path = session_demo_model_path();
+        if (access(path, R_OK) != 0 && write_demo_model(path, err)) goto fail;
     }
     if (!(s->eng = engine_create(err))) goto fail;
-    start_load(s);
+    s->model_path = lm_xstrdup(path); /* until a model loads: what the title shows */
+    s->demo = is_demo_path(path);
+    queue_load(s, path, &s->opt.model);
+    free(path);
     return s;
 fail:
+    free(path);
     session_free(s);
     return NULL;
 }
@@ -287,8 +476,14 @@ void session_free(session *s) {
     chat_free(&s->conv);
     free(s->model_path);
     free(s->info.chat_template);
+    clear_pending(s);
     lm_buf_free(&s->reply);
     free(s->ids);
+    free(s->models);
+    catalog_conversations_free(s->convs, s->n_convs);
+    catalog_free(s->catalog);
+    free(s->transcript_base);
+    if (s->cfg == &s->own_cfg) config_free(&s->own_cfg);
     free(s);
 }
 
@@ -301,10 +496,15 @@ bool session_busy(const session *s) {
 }
 
 void session_stop(session *s) {
+    if (s->load_id && !s->pending.cancelled) {
+        s->pending.cancelled = true;
+        engine_stop(s->eng);
+        return;
+    }
     if (!s->gen_id || s->state == SESSION_STOPPING) return;
     engine_stop(s->eng);
     s->state = SESSION_STOPPING;
-    status_changed(s);
+    session_status_changed(s);
 }
 
 void session_get_status(const session *s, session_status *st) {
@@ -314,314 +514,59 @@ void session_get_status(const session *s, session_status *st) {
     st->model = s->loaded ? &s->info : NULL;
     st->demo = s->demo;
     st->model_path = s->model_path;
+    st->load_name = s->load_id ? s->pending.name : NULL;
+    st->load_precision = s->pending.opt.precision;
 }
 
 const chat *session_get_chat(const session *s) {
     return &s->conv;
 }
 
-/* ---- slash commands ---- */
+config *session_config(const session *s) {
+    return s->cfg;
+}
 
-typedef enum session_action (*command_fn)(session *s, const char *args, char **edit_text);
+/* ---- the conversation ---- */
 
-/* Refuses what would change the conversation under a reply being written. */
-static bool refuse_if_busy(session *s) {
+bool session_refuse_if_busy(session *s) {
     if (!s->gen_id) return false;
-    notice(s, NOTICE_WARNING, "A reply is being written: wait for it, or stop it with Esc.");
+    session_notice(s, NOTICE_WARNING, "A reply is being written: wait for it, or stop it with Esc.");
     return true;
 }
 
-static enum session_action cmd_help(session *s, const char *args, char **edit) {
-    (void)s, (void)args, (void)edit;
-    return SESSION_HELP;
+void session_set_system(session *s, const char *text) {
+    chat_set_system(&s->conv, text && *text ? text : NULL);
+    session_conversation_reset(s);
+    if (text && *text)
+        session_notice(s, NOTICE_OUTPUT, "System prompt set; it takes effect with the next reply.");
+    else
+        session_notice(s, NOTICE_OUTPUT, "System prompt removed; the next reply goes without one.");
 }
 
-static enum session_action cmd_quit(session *s, const char *args, char **edit) {
-    (void)s, (void)args, (void)edit;
-    return SESSION_QUIT;
-}
-
-static enum session_action cmd_system(session *s, const char *args, char **edit) {
-    (void)edit;
-    if (!*args) {
-        const char *sp = s->conv.system_prompt;
-        if (sp && *sp)
-            notice(s, NOTICE_OUTPUT, "System prompt: %s", sp);
-        else
-            notice(s, NOTICE_OUTPUT, "No system prompt. Set one with /system TEXT.");
-    } else if (strcmp(args, "--clear") == 0) {
-        chat_set_system(&s->conv, NULL);
-        notice(s, NOTICE_OUTPUT, "System prompt removed; the next reply goes without one.");
-    } else {
-        chat_set_system(&s->conv, args);
-        notice(s, NOTICE_OUTPUT, "System prompt set; it takes effect with the next reply.");
-    }
-    return SESSION_CONTINUE;
-}
-
-static enum session_action cmd_later(session *s, const char *args, char **edit) {
-    (void)args, (void)edit;
-    notice(s, NOTICE_OUTPUT,
-           "Not yet available: the model and precision menus come in a later version. For now "
-           "start lmterm with -m FILE and --precision native|fp32|fp16|int8|int4.");
-    return SESSION_CONTINUE;
-}
-
-static enum session_action cmd_clear(session *s, const char *args, char **edit) {
-    (void)args, (void)edit;
-    if (refuse_if_busy(s)) return SESSION_CONTINUE;
-    chat_clear(&s->conv);
-    engine_reset(s->eng);
-    s->stats.n_past = 0; /* the engine says so only with its next event */
-    s->n_dropped_told = 0;
-    status_changed(s);
-    conversation_reset(s);
-    notice(s, NOTICE_OUTPUT, "Conversation cleared (the system prompt stays).");
-    return SESSION_CONTINUE;
-}
-
-static enum session_action cmd_regen(session *s, const char *args, char **edit) {
-    (void)args, (void)edit;
-    if (refuse_if_busy(s)) return SESSION_CONTINUE;
-    if (s->conv.n && s->conv.msgs[s->conv.n - 1].role == CHAT_ROLE_ASSISTANT) chat_pop(&s->conv);
-    if (!s->conv.n || s->conv.msgs[s->conv.n - 1].role != CHAT_ROLE_USER) {
-        notice(s, NOTICE_OUTPUT, "There is no reply to regenerate yet.");
-        return SESSION_CONTINUE;
-    }
-    if (!s->loaded) {
-        notice(s, NOTICE_WARNING, "No model is loaded.");
-        return SESSION_CONTINUE;
-    }
-    conversation_reset(s);
-    start_reply(s);
-    return SESSION_CONTINUE;
-}
-
-static enum session_action cmd_edit(session *s, const char *args, char **edit) {
-    (void)args;
-    if (refuse_if_busy(s)) return SESSION_CONTINUE;
-    size_t last = s->conv.n;
-    while (last > 0 && s->conv.msgs[last - 1].role != CHAT_ROLE_USER) last--;
-    if (last == 0) {
-        notice(s, NOTICE_OUTPUT, "There is no message to edit yet.");
-        return SESSION_CONTINUE;
-    }
-    char *text = lm_xstrdup(s->conv.msgs[last - 1].content);
-    while (s->conv.n >= last) chat_pop(&s->conv);
-    conversation_reset(s);
-    if (edit) {
-        *edit = text;
-        return SESSION_EDIT;
-    }
-    notice(s, NOTICE_OUTPUT, "Your last message was taken back: %s", text);
-    free(text);
-    return SESSION_CONTINUE;
-}
-
-/* "name" or "name.json" in the transcripts folder when it is not a path. */
-static char *transcript_path(const char *arg, bool for_load) {
+size_t session_conversations(session *s, const saved_conversation **rows) {
+    catalog_conversations_free(s->convs, s->n_convs);
+    s->convs = NULL;
+    s->n_convs = 0;
     lm_error err;
-    char *dir = transcript_default_dir(&err);
-    lm_buf b = {0};
-    if (!*arg) {
-        char stamp[32];
-        time_t now = time(NULL);
-        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
-        lm_buf_printf(&b, "%s/lmterm-%s", dir ? dir : ".", stamp);
-    } else if (strchr(arg, '/') || !dir || (for_load && access(arg, R_OK) == 0)) {
-        lm_buf_puts(&b, arg);
-    } else {
-        lm_buf_printf(&b, "%s/%s", dir, arg);
-    }
-    if (for_load && access(lm_buf_cstr(&b), R_OK) != 0) lm_buf_puts(&b, ".json");
+    char *dir = session_transcripts_dir(s, &err);
+    if (dir) s->n_convs = catalog_conversations(dir, MAX_CONVERSATIONS, &s->convs);
     free(dir);
-    return (char *)lm_buf_cstr(&b);
+    *rows = s->convs;
+    return s->n_convs;
 }
 
-static void fill_meta(const session *s, transcript_meta *meta) {
-    memset(meta, 0, sizeof *meta);
-    snprintf(meta->model_path, sizeof meta->model_path, "%s", s->model_path);
-    snprintf(meta->model_name, sizeof meta->model_name, "%s", s->loaded ? s->info.name : "");
-    snprintf(meta->precision, sizeof meta->precision, "%s",
-             model_precision_name(s->loaded ? s->info.precision : s->opt.model.precision));
-    meta->sampling = s->opt.sampling;
-    meta->created = (double)time(NULL);
-}
-
-/* Writes BASE.json (to resume) and BASE.md (to read). */
-static enum session_action cmd_save(session *s, const char *args, char **edit) {
-    (void)edit;
-    char *base = transcript_path(args, false);
-    size_t len = strlen(base);
-    if (len > 5 && strcmp(base + len - 5, ".json") == 0)
-        base[len - 5] = 0;
-    else if (len > 3 && strcmp(base + len - 3, ".md") == 0)
-        base[len - 3] = 0;
-    lm_buf json = {0}, md = {0};
-    lm_buf_printf(&json, "%s.json", base);
-    lm_buf_printf(&md, "%s.md", base);
+int session_resume(session *s, const char *path, lm_error *err) {
+    if (s->gen_id) return lm_fail(err, "A reply is being written: stop it (Esc) first.");
     transcript_meta meta;
-    fill_meta(s, &meta);
-    lm_error err;
-    if (transcript_save_json(&s->conv, &meta, lm_buf_cstr(&json), &err) ||
-        transcript_save_markdown(&s->conv, &meta, lm_buf_cstr(&md), &err))
-        notice(s, NOTICE_ERROR, "%s", err.msg);
-    else
-        notice(s, NOTICE_INFO, "Saved to %s (and .md to read).", json.data);
-    lm_buf_free(&json);
-    lm_buf_free(&md);
-    free(base);
-    return SESSION_CONTINUE;
-}
-
-static enum session_action cmd_load(session *s, const char *args, char **edit) {
-    (void)edit;
-    if (refuse_if_busy(s)) return SESSION_CONTINUE;
-    if (!*args) {
-        notice(s, NOTICE_OUTPUT, "Which conversation? /load PATH (a .json transcript).");
-        return SESSION_CONTINUE;
-    }
-    char *path = transcript_path(args, true);
-    transcript_meta meta;
-    lm_error err;
-    if (transcript_load_json(path, &s->conv, &meta, &err) == 0) {
-        if (s->loaded) s->conv.tmpl = chat_template_detect(s->info.chat_template, s->info.arch);
-        s->n_dropped_told = 0;
-        conversation_reset(s);
-        notice(s, NOTICE_INFO, "Loaded %zu messages from %s.", s->conv.n, path);
-    } else {
-        notice(s, NOTICE_ERROR, "%s", err.msg);
-    }
-    free(path);
-    return SESSION_CONTINUE;
-}
-
-/* ---- /set ---- */
-
-static void list_settings(session *s) {
-    const sampler_params *p = &s->opt.sampling;
-    notice(s, NOTICE_OUTPUT,
-           "temp %g, top-k %d, top-p %g, min-p %g, repeat-penalty %g, seed %llu, max-tokens %d",
-           p->temperature, p->top_k, p->top_p, p->min_p, p->repeat_penalty,
-           (unsigned long long)p->seed, s->opt.max_tokens);
-}
-
-static bool parse_number(const char *text, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !(v >= lo && v <= hi)) return false;
-    *out = v;
-    return true;
-}
-
-static enum session_action cmd_set(session *s, const char *args, char **edit) {
-    (void)edit;
-    char name[32];
-    int used = 0;
-    if (sscanf(args, "%31s %n", name, &used) < 1) {
-        list_settings(s);
-        return SESSION_CONTINUE;
-    }
-    const char *value = args + used;
-    sampler_params *p = &s->opt.sampling;
-    double v;
-    bool ok = true;
-    if (strcmp(name, "temp") == 0 && (ok = parse_number(value, 0, 100, &v)))
-        p->temperature = (float)v;
-    else if (strcmp(name, "top-k") == 0 && (ok = parse_number(value, 0, 1 << 24, &v)))
-        p->top_k = (int)v;
-    else if (strcmp(name, "top-p") == 0 && (ok = parse_number(value, 0, 1, &v)))
-        p->top_p = (float)v;
-    else if (strcmp(name, "min-p") == 0 && (ok = parse_number(value, 0, 1, &v)))
-        p->min_p = (float)v;
-    else if (strcmp(name, "repeat-penalty") == 0 && (ok = parse_number(value, 0.01, 100, &v)))
-        p->repeat_penalty = (float)v;
-    else if (strcmp(name, "seed") == 0 && (ok = parse_number(value, 0, 1e18, &v))) {
-        p->seed = (uint64_t)v;
-        s->n_requests = 0;
-    } else if (strcmp(name, "max-tokens") == 0 && (ok = parse_number(value, -1, 1 << 24, &v)))
-        s->opt.max_tokens = (int)v;
-    else if (ok) {
-        notice(s, NOTICE_OUTPUT,
-               "Unknown setting '%s' (temp, top-k, top-p, min-p, repeat-penalty, seed, "
-               "max-tokens; threads and context come with the settings menu).",
-               name);
-        return SESSION_CONTINUE;
-    }
-    if (!ok)
-        notice(s, NOTICE_OUTPUT, "'%s' is not a valid value for %s.", value, name);
-    else
-        list_settings(s);
-    return SESSION_CONTINUE;
-}
-
-static const session_command command_list[] = {
-    {"/help", "", "this help: every key and command"},
-    {"/system", "[TEXT|--clear]", "show, set or remove the system prompt"},
-    {"/model", "", "choose another model (not yet available)"},
-    {"/precision", "", "choose the weights' precision (not yet available)"},
-    {"/save", "[PATH]", "save the conversation (.json to resume, .md to read)"},
-    {"/load", "PATH", "continue a saved conversation"},
-    {"/clear", "", "start a new conversation (the system prompt stays)"},
-    {"/regen", "", "write the last reply again"},
-    {"/edit", "", "take back your last message to edit and resend it"},
-    {"/set", "[NAME VALUE]", "show or change temp, top-k, top-p, min-p, seed, max-tokens ..."},
-    {"/quit", "", "quit (also Ctrl-D)"},
-};
-
-static const command_fn command_fns[] = {
-    cmd_help,  cmd_system, cmd_later, cmd_later, cmd_save, cmd_load,
-    cmd_clear, cmd_regen,  cmd_edit,  cmd_set,   cmd_quit,
-};
-
-const session_command *session_commands(size_t *n) {
-    *n = sizeof command_list / sizeof *command_list;
-    return command_list;
-}
-
-static enum session_action run_command(session *s, const char *line, char **edit) {
-    size_t name_len = strcspn(line, " \t\n");
-    const char *args = line + name_len;
-    while (*args == ' ' || *args == '\t' || *args == '\n') args++;
-    for (size_t i = 0; i < sizeof command_list / sizeof *command_list; i++)
-        if (strlen(command_list[i].name) == name_len &&
-            strncmp(command_list[i].name, line, name_len) == 0)
-            return command_fns[i](s, args, edit);
-    notice(s, NOTICE_OUTPUT, "Unknown command %.*s (try /help; start with // to send a '/').",
-           (int)name_len, line);
-    return SESSION_CONTINUE;
-}
-
-/* ---- messages ---- */
-
-static void send_message(session *s, const char *text) {
-    if (s->gen_id) {
-        notice(s, NOTICE_WARNING, "A reply is being written: wait for it, or stop it with Esc.");
-        return;
-    }
-    if (!s->loaded) {
-        notice(s, NOTICE_WARNING,
-               s->state == SESSION_LOADING ? "The model is still loading." : "No model is loaded.");
-        return;
-    }
-    chat_add(&s->conv, CHAT_ROLE_USER, text)->time = (double)time(NULL);
-    if (s->view.user_message) s->view.user_message(s->view.ctx, text);
-    start_reply(s);
-}
-
-enum session_action session_submit(session *s, const char *line, char **edit_text) {
-    if (edit_text) *edit_text = NULL;
-    while (*line == '\n' || *line == '\r') line++;
-    size_t len = strlen(line);
-    while (len > 0 && strchr(" \t\r\n", line[len - 1])) len--;
-    if (len == 0) return SESSION_CONTINUE;
-    char *text = lm_xstrndup(line, len);
-    enum session_action a = SESSION_CONTINUE;
-    if (text[0] == '/' && text[1] != '/')
-        a = run_command(s, text, edit_text);
-    else
-        send_message(s, text[0] == '/' ? text + 1 : text);
-    free(text);
-    return a;
+    if (transcript_load_json(path, &s->conv, &meta, err) != 0) return -1;
+    if (s->loaded) s->conv.tmpl = template_for(s);
+    s->n_dropped_told = 0;
+    adopt_transcript(s, path);
+    session_conversation_reset(s);
+    session_notice(s, NOTICE_INFO, "Loaded %zu message%s from %s.", s->conv.n,
+                   s->conv.n == 1 ? "" : "s", path);
+    if (meta.model_name[0] && s->loaded && strcmp(meta.model_name, s->info.name) != 0)
+        session_notice(s, NOTICE_INFO, "It was written with %s; %s goes on with it (F2 to change).",
+                       meta.model_name, s->demo ? "the demo model" : s->info.name);
+    return 0;
 }

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dir[64], path[96];
+static char dir[4096], path[4200];
 
 static void fail(const char *what) {
     fprintf(stderr, "fuzz_config: check failed: %s\n", what);
@@ -35,8 +35,10 @@ static void cleanup(void) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    snprintf(dir, sizeof dir, "%s/lmterm-fuzz-config.XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    /* run.sh points TMPDIR into a folder it removes, even after a crash */
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(dir, sizeof dir, "%s/lmterm-fuzz-config.XXXXXX", tmp);
     if (!mkdtemp(dir)) {
         perror("fuzz_config: mkdtemp");
         exit(1);

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dir[64], path[96];
+static char dir[4096], path[4200];
 
 static void fail(const char *what) {
     fprintf(stderr, "fuzz_model: check failed: %s\n", what);
@@ -33,8 +33,10 @@ static void cleanup(void) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    snprintf(dir, sizeof dir, "%s/lmterm-fuzz-model.XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    /* run.sh points TMPDIR into a folder it removes, even after a crash */
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(dir, sizeof dir, "%s/lmterm-fuzz-model.XXXXXX", tmp);
     if (!mkdtemp(dir)) {
         perror("fuzz_model: mkdtemp");
         exit(1);

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dir[64], in_path[96], a_path[96], b_path[96], md_path[96];
+static char dir[4096], in_path[4200], a_path[4200], b_path[4200], md_path[4200];
 
 static void fail(const char *what) {
     fprintf(stderr, "fuzz_transcript: check failed: %s\n", what);
@@ -33,8 +33,10 @@ static void cleanup(void) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    snprintf(dir, sizeof dir, "%s/lmterm-fuzz-transcript.XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    /* run.sh points TMPDIR into a folder it removes, even after a crash */
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(dir, sizeof dir, "%s/lmterm-fuzz-transcript.XXXXXX", tmp);
     if (!mkdtemp(dir)) {
         perror("fuzz_transcript: mkdtemp");
         exit(1);

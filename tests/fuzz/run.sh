@@ -20,8 +20,7 @@
 # a dictionary. Environment: CLANG (compiler), FUZZ_BUILD (build folder,
 # default build/fuzz), FUZZ_KEEP=1 keeps the temporary corpora.
 set -u
-cd "$(dirname "$0")/../.."
-root=$PWD
+cd "$(dirname "$0")/../.." || exit 2
 seconds=${1:-60}
 shift $(($# > 0 ? 1 : 0))
 case $seconds in '' | *[!0-9]*) echo "usage: tests/fuzz/run.sh [SECONDS] [TARGET...]" >&2; exit 2 ;; esac
@@ -47,8 +46,11 @@ fi
 blas_cflags=$(pkg-config --cflags openblas 2>/dev/null)
 blas_libs=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+# The flags travel as one string (to xargs workers too); the quotes around the
+# version are meant literally: the macro is a C string.
+# shellcheck disable=SC2089,SC2090
 cflags="-std=c11 -O1 -g -Wall -Wextra -pthread $sanitize -Iinclude -D_GNU_SOURCE \
--DLMTERM_VERSION=\"0.1.0-fuzz\" -DLMTERM_DATADIR=\"$root\" $blas_cflags"
+-DLMTERM_VERSION=\"0.1.0-fuzz\" $blas_cflags"
 libs="-lyaml $blas_libs -lpthread -lm"
 
 # ---- the library: src/*.c without main() and without anything that needs a terminal ----
@@ -74,6 +76,7 @@ done
 is_stale() { # OBJECT DEPFILE
     [ -f "$1" ] && [ -f "$2" ] || return 0
     local dep
+    # shellcheck disable=SC2013 # a .d file is words: paths
     for dep in $(sed -e 's/\\$//' -e 's/^[^:]*://' "$2"); do
         [ "$dep" -nt "$1" ] && return 0
     done
@@ -84,8 +87,9 @@ for s in "${sources[@]}"; do
     o="$build/obj/$(basename "${s%.c}").o"
     is_stale "$o" "${o%.o}.d" && stale+=("$s")
 done
+# shellcheck disable=SC2317,SC2090 # called through xargs
 compile_one() { # SOURCE: SIMD files get their instruction sets, as in the Makefile
-    local s=$1 extra= o
+    local s=$1 extra='' o
     o="$build/obj/$(basename "${s%.c}").o"
     rm -f "$o" "${o%.o}.d"
     case $s in
@@ -99,6 +103,7 @@ compile_one() { # SOURCE: SIMD files get their instruction sets, as in the Makef
     return 1
 }
 export -f compile_one
+# shellcheck disable=SC2090
 export cc cflags build
 if [ ${#stale[@]} -gt 0 ]; then
     echo "fuzz: compiling ${#stale[@]} source files with $cc"
@@ -113,8 +118,13 @@ for s in "${sources[@]}"; do
     o="$build/obj/$(basename "${s%.c}").o"
     [ -f "$o" ] && [ ! "$s" -nt "$o" ] && objs+=("$o")
 done
-rm -f "$lib.$$"
-ar rcs "$lib.$$" "${objs[@]}" && mv -f "$lib.$$" "$lib"
+relib=0
+[ -f "$lib" ] && [ "$(cat "$lib.list" 2>/dev/null)" = "${objs[*]}" ] || relib=1
+for o in "${objs[@]}"; do [ "$o" -nt "$lib" ] && relib=1; done
+if [ $relib = 1 ]; then
+    rm -f "$lib.$$"
+    ar rcs "$lib.$$" "${objs[@]}" && mv -f "$lib.$$" "$lib" && printf '%s' "${objs[*]}" >"$lib.list"
+fi
 command -v flock >/dev/null 2>&1 && flock -u 9
 
 # ---- the targets ----
@@ -134,29 +144,34 @@ for t in "${targets[@]}"; do
         status=1
         continue
     fi
-    # shellcheck disable=SC2086
-    if ! "$cc" $cflags -fsanitize=fuzzer -o "$bin" "$src" "$lib" $libs 2>"$build/$t.build.log"; then
+    # shellcheck disable=SC2086,SC2090
+    if [ -x "$bin" ] && [ "$bin" -nt "$src" ] && [ "$bin" -nt "$lib" ]; then
+        : # up to date
+    elif ! "$cc" $cflags -fsanitize=fuzzer -o "$bin" "$src" "$lib" $libs 2>"$build/$t.build.log"; then
         echo "$t: FAILED (build; see $build/$t.build.log)"
         sed -n 1,20p "$build/$t.build.log" | sed 's/^/    /'
         status=1
         continue
     fi
-    grep -q 'warning:' "$build/$t.build.log" && echo "fuzz: warning: $src has compiler warnings (see $build/$t.build.log)"
+    grep -qs 'warning:' "$build/$t.build.log" && echo "fuzz: warning: $src has compiler warnings (see $build/$t.build.log)"
 
     # shellcheck disable=SC2207
     opts=($(sed -n 's/^ \* libFuzzer: //p' "$src" | head -1))
     [ -f "tests/fuzz/$t.dict" ] && opts+=("-dict=tests/fuzz/$t.dict")
     findings=tests/fuzz/findings/$t
     mkdir -p "$findings"
-    work=$(mktemp -d "${TMPDIR:-/tmp}/lmterm-fuzz-$t.XXXXXX")
-    mkdir -p "$work/corpus"
+    # the corpus and the targets' own temporary files, on tmpfs when there is one
+    base=${TMPDIR:-/tmp}
+    [ -z "${TMPDIR:-}" ] && [ -w /dev/shm ] && base=/dev/shm
+    work=$(mktemp -d "$base/lmterm-fuzz-$t.XXXXXX")
+    mkdir -p "$work/corpus" "$work/tmp"
     before=$(ls "$findings")
 
     # Inputs that crashed once must not crash again.
     regress=()
     for r in tests/fuzz/regressions/"$t"/*; do [ -f "$r" ] && regress+=("$r"); done
     if [ ${#regress[@]} -gt 0 ] &&
-        ! "$bin" "${opts[@]}" -artifact_prefix="$findings/" "${regress[@]}" >"$work/regress.log" 2>&1; then
+        ! TMPDIR=$work/tmp "$bin" "${opts[@]}" -artifact_prefix="$findings/" "${regress[@]}" >"$work/regress.log" 2>&1; then
         cp "$work/regress.log" "$findings/regression.log"
         echo "$t: FAILED (a regression input crashes again; see $findings/regression.log)"
         grep -m2 -E '^(SUMMARY|==[0-9]+== ?ERROR|.*runtime error|fuzz_[a-z_]+: check failed)' "$work/regress.log" | sed 's/^/    /'
@@ -175,7 +190,7 @@ for t in "${targets[@]}"; do
     for d in "tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t"; do [ -d "$d" ] && seeds+=("$d"); done
     n_seeds=0
     [ ${#seeds[@]} -gt 0 ] && n_seeds=$(find "${seeds[@]}" -type f | wc -l)
-    "$bin" "${opts[@]}" -max_total_time="$seconds" -print_final_stats=1 \
+    TMPDIR=$work/tmp "$bin" "${opts[@]}" -max_total_time="$seconds" -print_final_stats=1 \
         -artifact_prefix="$findings/" "$work/corpus" "${seeds[@]}" >"$work/log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
@@ -194,6 +209,6 @@ for t in "${targets[@]}"; do
         echo "$t: FAILED (exit $rc) after ${execs:-?} executions; input:$kept"
         grep -m2 -E '^(SUMMARY|==[0-9]+== ?ERROR|.*runtime error|fuzz_[a-z_]+: check failed)' "$work/log" | sed 's/^/    /'
     fi
-    [ "${FUZZ_KEEP:-0}" = 1 ] && echo "    corpus and log kept in $work" || rm -rf "$work"
+    if [ "${FUZZ_KEEP:-0}" = 1 ]; then echo "    corpus and log kept in $work"; else rm -rf "$work"; fi
 done
 exit $status

@@ -27,9 +27,13 @@ static uint32_t next_u32(rng *r) {
 }
 
 /* Uniform in [-1, 1). */
-static float next_float(rng *r) { return (float)next_u32(r) / 1073741824.0f - 1.0f; }
+static float next_float(rng *r) {
+    return (float)next_u32(r) / 1073741824.0f - 1.0f;
+}
 
-static int next_int(rng *r, int lo, int hi) { return lo + (int)(next_u32(r) % (uint32_t)(hi - lo + 1)); }
+static int next_int(rng *r, int lo, int hi) {
+    return lo + (int)(next_u32(r) % (uint32_t)(hi - lo + 1));
+}
 
 /* ---- test data ---- */
 
@@ -40,7 +44,8 @@ static void put_half(void *p, float v) {
 
 /* Weights whose scales are powers of two and whose codes are random: every
  * product in the reference is exact. Written block by block. */
-static void exact_weights(enum quant_type type, uint8_t *data, int64_t rows, int64_t cols, rng *r) {
+static void exact_weights(enum quant_type type, uint8_t *data, int64_t rows, int64_t cols, rng *r,
+                          bool extreme) {
     const quant_type_info *info = quant_info(type);
     size_t row_bytes = quant_row_size(type, cols);
     if (type == QT_F32 || type == QT_F16 || type == QT_BF16) {
@@ -52,13 +57,24 @@ static void exact_weights(enum quant_type type, uint8_t *data, int64_t rows, int
         free(row);
         return;
     }
-    for (size_t i = 0; i < row_bytes * (size_t)rows; i++) data[i] = (uint8_t)next_u32(r);
+    /* extreme: every code at its largest (Q8_0: -128), where 16-bit pair sums would overflow */
+    for (size_t i = 0; i < row_bytes * (size_t)rows; i++)
+        data[i] = extreme ? (type == QT_Q8_0 ? 0x80 : 0xFF) : (uint8_t)next_u32(r);
     for (int64_t b = 0; b < rows * cols / info->block_size; b++) {
         uint8_t *blk = data + (size_t)b * info->type_size;
         switch (type) {
-        case QT_Q4_0: case QT_Q5_0: case QT_Q8_0: put_half(blk, 0.25f); break;
-        case QT_Q4_1: case QT_Q5_1: put_half(blk, 0.25f); put_half(blk + 2, -2.0f); break;
-        case QT_Q4_K: case QT_Q5_K: {
+        case QT_Q4_0:
+        case QT_Q5_0:
+        case QT_Q8_0:
+            put_half(blk, 0.25f);
+            break;
+        case QT_Q4_1:
+        case QT_Q5_1:
+            put_half(blk, 0.25f);
+            put_half(blk + 2, -2.0f);
+            break;
+        case QT_Q4_K:
+        case QT_Q5_K: {
             put_half(blk, 1.0f / 16);
             put_half(blk + 2, 1.0f / 32);
             for (int k = 0; k < 12; k++) blk[4 + k] &= 0x0F; /* scales and mins up to 15 */
@@ -66,25 +82,38 @@ static void exact_weights(enum quant_type type, uint8_t *data, int64_t rows, int
         }
         case QT_Q6_K: {
             block_q6_K *q = (block_q6_K *)blk;
-            for (int k = 0; k < 16; k++) q->scales[k] = (int8_t)next_int(r, -15, 15);
+            for (int k = 0; k < 16; k++)
+                q->scales[k] = (int8_t)(extreme ? 15 : next_int(r, -15, 15));
             put_half(&q->d, 1.0f / 16);
             break;
         }
-        case QT_Q2_K: put_half(&((block_q2_K *)blk)->d, 1.0f / 16); put_half(&((block_q2_K *)blk)->dmin, 1.0f / 32); break;
-        case QT_Q3_K: put_half(&((block_q3_K *)blk)->d, 1.0f / 16); break;
-        default: break;
+        case QT_Q2_K:
+            put_half(&((block_q2_K *)blk)->d, 1.0f / 16);
+            put_half(&((block_q2_K *)blk)->dmin, 1.0f / 32);
+            break;
+        case QT_Q3_K:
+            put_half(&((block_q3_K *)blk)->d, 1.0f / 16);
+            break;
+        default:
+            break;
         }
     }
 }
 
 /* Activations that quantize exactly: multiples of 1/64 up to 127/64, each
  * 32-weight block holding one value of the largest magnitude. */
-static void exact_activations(float *x, int64_t cols, rng *r) {
+static void exact_activations(float *x, int64_t cols, rng *r, bool extreme) {
+    if (extreme) { /* every code 127 */
+        for (int64_t c = 0; c < cols; c++) x[c] = 127.0f / 64;
+        return;
+    }
     for (int64_t c = 0; c < cols; c++) x[c] = (float)next_int(r, -127, 127) / 64;
-    for (int64_t b = 0; b < cols / 32; b++) x[32 * b + next_int(r, 0, 31)] = next_int(r, 0, 1) ? 127.0f / 64 : -127.0f / 64;
+    for (int64_t b = 0; b < cols / 32; b++)
+        x[32 * b + next_int(r, 0, 31)] = next_int(r, 0, 1) ? 127.0f / 64 : -127.0f / 64;
 }
 
-static void random_weights(enum quant_type type, uint8_t *data, int64_t rows, int64_t cols, rng *r) {
+static void random_weights(enum quant_type type, uint8_t *data, int64_t rows, int64_t cols,
+                           rng *r) {
     size_t row_bytes = quant_row_size(type, cols);
     float *row = malloc((size_t)cols * sizeof *row);
     for (int64_t i = 0; i < rows; i++) {
@@ -139,15 +168,15 @@ static void compare(threadpool *pool, product *p, int n_tok, double rel, const c
     for (int i = 0; i < n_tok * w->rows; i++) {
         double diff = fabs((double)p->y[i] - p->want[i]);
         if (!(diff <= rel * p->magnitude[i]) && bad++ < 3)
-            CHECK_MSG(false, "%s %s %s, %d tokens: y[%d][%d] = %.9g, reference %.9g", kernels_backend(),
-                      quant_info(w->type)->name, what, n_tok, i / (int)w->rows, i % (int)w->rows,
-                      p->y[i], p->want[i]);
+            CHECK_MSG(false, "%s %s %s, %d tokens: y[%d][%d] = %.9g, reference %.9g",
+                      kernels_backend(), quant_info(w->type)->name, what, n_tok, i / (int)w->rows,
+                      i % (int)w->rows, p->y[i], p->want[i]);
     }
 }
 
-static const enum quant_type all_types[] = {QT_F32, QT_F16, QT_BF16, QT_Q4_0, QT_Q4_1, QT_Q5_0,
-                                            QT_Q5_1, QT_Q8_0, QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K,
-                                            QT_Q6_K};
+static const enum quant_type all_types[] = {QT_F32,  QT_F16,  QT_BF16, QT_Q4_0, QT_Q4_1,
+                                            QT_Q5_0, QT_Q5_1, QT_Q8_0, QT_Q2_K, QT_Q3_K,
+                                            QT_Q4_K, QT_Q5_K, QT_Q6_K};
 
 /* Row lengths: a partial last group of four blocks (or only one), floats not
  * a multiple of 16. 85 rows: a partial last panel and chunk. */
@@ -170,25 +199,28 @@ static void check_backend(const char *name) {
         enum quant_type type = all_types[ti];
         int64_t shapes[2];
         int n_shapes = test_shapes(type, shapes);
-        for (int run = 0; run < 2 * n_shapes; run++) {
-            const bool exact = run % 2 == 0;
-            const int64_t cols = shapes[run / 2], rows = 85;
+        for (int run = 0; run < 3 * n_shapes; run++) {
+            const bool exact = run % 3 != 1, extreme = run % 3 == 2;
+            const int64_t cols = shapes[run / 3], rows = 85;
             size_t row_bytes = quant_row_size(type, cols);
             uint8_t *data = lm_alloc_aligned(row_bytes * (size_t)rows);
             p->w = (kernels_matrix){data, type, cols, rows, row_bytes};
             if (exact)
-                exact_weights(type, data, rows, cols, &r);
+                exact_weights(type, data, rows, cols, &r, extreme);
             else
                 random_weights(type, data, rows, cols, &r);
             for (int t = 0; t < MAX_TOK; t++) {
                 if (exact)
-                    exact_activations(p->x + t * cols, cols, &r);
+                    exact_activations(p->x + t * cols, cols, &r, extreme);
                 else
                     for (int64_t c = 0; c < cols; c++) p->x[t * cols + c] = next_float(&r);
             }
             reference(p, MAX_TOK);
             for (size_t k = 0; k < sizeof n_toks / sizeof *n_toks; k++)
-                compare(pool, p, n_toks[k], exact ? 0.0 : 1e-5, exact ? "exact data" : "random data");
+                compare(pool, p, n_toks[k], exact ? 0.0 : 1e-5,
+                        extreme ? "extreme data"
+                        : exact ? "exact data"
+                                : "random data");
             lm_free_aligned(data);
         }
     }
@@ -197,9 +229,15 @@ static void check_backend(const char *name) {
     kernels_set_backend(NULL);
 }
 
-TEST(kernels_scalar_matches_reference) { check_backend("scalar"); }
-TEST(kernels_avx2_matches_reference) { check_backend("avx2"); }
-TEST(kernels_avx512_matches_reference) { check_backend("avx512"); }
+TEST(kernels_scalar_matches_reference) {
+    check_backend("scalar");
+}
+TEST(kernels_avx2_matches_reference) {
+    check_backend("avx2");
+}
+TEST(kernels_avx512_matches_reference) {
+    check_backend("avx512");
+}
 
 TEST(kernels_backend_names) {
     CHECK(kernels_set_backend("scalar") == 0);
@@ -231,15 +269,20 @@ static void check_attend(const char *name) {
             memset(got, 0xff, sizeof got);
             kernels_attend(q, k, v, STRIDE, n, dims[di], 0.1f, scores, got);
             for (int d = 0; d < dims[di]; d++)
-                CHECK_MSG(fabsf(got[d] - want[d]) <= 1e-5f, "%s attend dim %d n %d: out[%d] = %.9g, reference %.9g",
-                          name, dims[di], n, d, got[d], want[d]);
+                CHECK_MSG(fabsf(got[d] - want[d]) <= 1e-5f,
+                          "%s attend dim %d n %d: out[%d] = %.9g, reference %.9g", name, dims[di],
+                          n, d, got[d], want[d]);
         }
     }
     kernels_set_backend(NULL);
 }
 
-TEST(kernels_avx2_attend) { check_attend("avx2"); }
-TEST(kernels_avx512_attend) { check_attend("avx512"); }
+TEST(kernels_avx2_attend) {
+    check_attend("avx2");
+}
+TEST(kernels_avx512_attend) {
+    check_attend("avx512");
+}
 
 /* The SIMD activation converters give the portable converter's bytes, for
  * ordinary rows and for rows with rounding ties, zero blocks and blocks whose
@@ -254,20 +297,28 @@ static void check_convert(const char *name, const kernels_ops *o) {
     enum { COLS = 5 * QK_K + 3 * 32 }; /* a partial last group of four blocks */
     static float x[COLS];
     static uint8_t want[64 * 1024], got[64 * 1024];
-    const enum quant_type wtypes[] = {QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q8_0, QT_Q4_K, QT_Q6_K, QT_F16, QT_BF16};
+    const enum quant_type wtypes[] = {QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q8_0,
+                                      QT_Q4_K, QT_Q6_K, QT_F16,  QT_BF16};
     for (int kind = 0; kind < 4; kind++) {
         for (int i = 0; i < COLS; i++) x[i] = next_float(&r) * 3;
         if (kind == 1) /* ties: the block's scale is 1, and values end in .5 */
-            for (int i = 0; i < COLS; i++) x[i] = i % 32 == 0 ? 127.0f : (float)next_int(&r, -250, 250) / 2;
+            for (int i = 0; i < COLS; i++)
+                x[i] = i % 32 == 0 ? 127.0f : (float)next_int(&r, -250, 250) / 2;
         if (kind == 2) /* zero blocks and both signs of the largest magnitude */
-            for (int i = 0; i < COLS; i++) x[i] = (i / 32) % 3 == 0 ? 0.0f : i % 7 == 0 ? ((i / 7) % 2 ? 2.0f : -2.0f) : x[i] / 4;
+            for (int i = 0; i < COLS; i++)
+                x[i] = (i / 32) % 3 == 0 ? 0.0f
+                       : i % 7 == 0      ? ((i / 7) % 2 ? 2.0f : -2.0f)
+                                         : x[i] / 4;
         if (kind == 3) /* tiny and huge values */
-            for (int i = 0; i < COLS; i++) x[i] = x[i] * (i % 5 == 0 ? 1e-30f : i % 11 == 0 ? 1e30f : 1.0f);
+            for (int i = 0; i < COLS; i++)
+                x[i] = x[i] * (i % 5 == 0 ? 1e-30f : i % 11 == 0 ? 1e30f : 1.0f);
         for (size_t k = 0; k < sizeof wtypes / sizeof *wtypes; k++) {
             enum quant_type t = wtypes[k];
             const int64_t cols = quant_info(t)->block_size == QK_K ? 5 * QK_K : COLS;
-            enum kernels_act act = t == QT_F16 ? ACT_F16R : t == QT_BF16 ? ACT_BF16R
-                                   : quant_info(t)->block_size == QK_K ? ACT_Q8K : ACT_Q8X4;
+            enum kernels_act act = t == QT_F16                         ? ACT_F16R
+                                   : t == QT_BF16                      ? ACT_BF16R
+                                   : quant_info(t)->block_size == QK_K ? ACT_Q8K
+                                                                       : ACT_Q8X4;
             size_t bytes = kernels_act_row_bytes(act, t, cols);
             memset(want, 0xAA, bytes);
             memset(got, 0x55, bytes);
@@ -275,14 +326,19 @@ static void check_convert(const char *name, const kernels_ops *o) {
             o->convert(act, t, x, cols, got);
             size_t at = 0;
             while (at < bytes && want[at] == got[at]) at++;
-            CHECK_MSG(at == bytes, "%s converter for %s, data %d: byte %zu differs (%u, want %u)", name,
-                      quant_info(t)->name, kind, at, at < bytes ? got[at] : 0, at < bytes ? want[at] : 0);
+            CHECK_MSG(at == bytes, "%s converter for %s, data %d: byte %zu differs (%u, want %u)",
+                      name, quant_info(t)->name, kind, at, at < bytes ? got[at] : 0,
+                      at < bytes ? want[at] : 0);
         }
     }
 }
 
-TEST(kernels_avx2_convert) { check_convert("avx2", kernels_avx2_ops()); }
-TEST(kernels_avx512_convert) { check_convert("avx512", kernels_avx512_ops()); }
+TEST(kernels_avx2_convert) {
+    check_convert("avx2", kernels_avx2_ops());
+}
+TEST(kernels_avx512_convert) {
+    check_convert("avx512", kernels_avx512_ops());
+}
 
 /* ---- the pool ---- */
 
@@ -311,4 +367,19 @@ TEST(threadpool_runs_every_slot_once) {
         }
         threadpool_free(pool);
     }
+}
+
+TEST(kernels_weight_memory) {
+    const size_t sizes[] = {1, 4096, (size_t)3 << 20, ((size_t)5 << 20) + 17};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        uint8_t *p = kernels_alloc_weights(sizes[i]);
+        CHECK(p != NULL);
+        if (!p) continue;
+        CHECK(((uintptr_t)p & (((uintptr_t)2 << 20) - 1)) == 0);
+        memset(p, 0x5a, sizes[i]);
+        CHECK(p[sizes[i] - 1] == 0x5a);
+        kernels_free_weights(p, sizes[i]);
+    }
+    CHECK(kernels_alloc_weights(0) == NULL);
+    kernels_free_weights(NULL, 0);
 }

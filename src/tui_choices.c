@@ -1,0 +1,321 @@
+/* choices: the session's side of the model menu, the precision menu and
+ * the settings screen: what each offers, and doing what the user picks.
+ * Each change that needs another model in the engine (a model, a
+ * precision, threads, context size) goes through session_begin_load, which
+ * checks that it fits in memory and keeps the model in use until the new
+ * one is ready. No curses here. */
+#include "tui_session_impl.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *session_precision_label(enum model_precision p) {
+    static const char *const labels[SESSION_N_PRECISIONS] = {"native", "FP32", "FP16", "INT8",
+                                                             "INT4"};
+    return (unsigned)p < SESSION_N_PRECISIONS ? labels[p] : "?";
+}
+
+/* ---- memory ---- */
+
+uint64_t session_memory_available(session *s) {
+    /* LMTERM_TEST_MEM_AVAILABLE (bytes) stands in for MemAvailable in tests
+     * of the "does not fit" refusal */
+    const char *fake = getenv("LMTERM_TEST_MEM_AVAILABLE");
+    uint64_t avail = fake && *fake ? strtoull(fake, NULL, 10) : lm_mem_available_bytes();
+    if (!avail || !s->loaded) return avail;
+    const model_meta *m = catalog_model(s->catalog, s->model_path);
+    /* weights used from the file's mapping are page cache, which
+     * MemAvailable counts already; a converted copy is ours to free */
+    if (m->ok && model_precision_type(s->info.precision, m->type) != m->type)
+        avail += s->info.weight_bytes;
+    return avail;
+}
+
+/* ---- models ---- */
+
+static bool same_file(const char *a, const char *b) {
+    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+    bool same = ra && rb ? strcmp(ra, rb) == 0 : strcmp(a, b) == 0;
+    free(ra);
+    free(rb);
+    return same;
+}
+
+static session_model *add_model_row(session *s, const char *name, const char *path) {
+    s->models = lm_xrealloc(s->models, (s->n_models + 1) * sizeof *s->models);
+    session_model *r = &s->models[s->n_models++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    r->current = same_file(path, s->model_path);
+    r->meta = catalog_model(s->catalog, path);
+    return r;
+}
+
+/* The model in use when no row names it (-m FILE, the demo model). */
+static void add_current_row(session *s) {
+    const char *slash = strrchr(s->model_path, '/');
+    const char *name = s->demo                       ? "demo model (random weights)"
+                       : s->loaded && s->info.name[0] ? s->info.name
+                                                      : slash ? slash + 1 : s->model_path;
+    session_model *r = add_model_row(s, name, s->model_path);
+    r->current = true;
+    r->demo = s->demo;
+}
+
+size_t session_models(session *s, const session_model **rows) {
+    config_scan_models(s->cfg);
+    free(s->models);
+    s->models = NULL;
+    s->n_models = 0;
+    bool listed = false;
+    for (size_t i = 0; i < s->cfg->n_models; i++) {
+        const config_model *m = &s->cfg->models[i];
+        session_model *r = add_model_row(s, m->name, m->path);
+        r->configured = !m->scanned;
+        listed |= r->current;
+    }
+    if (!listed) { /* first, where the cursor starts */
+        add_current_row(s);
+        session_model cur = s->models[s->n_models - 1];
+        memmove(s->models + 1, s->models, (s->n_models - 1) * sizeof *s->models);
+        s->models[0] = cur;
+    }
+    *rows = s->models;
+    return s->n_models;
+}
+
+int session_load_model(session *s, const char *path, lm_error *err) {
+    model_options opt = s->opt.model;
+    for (size_t i = 0; i < s->cfg->n_models; i++) { /* a configured model's own settings */
+        const config_model *m = &s->cfg->models[i];
+        if (!same_file(m->path, path)) continue;
+        if (m->precision >= 0) opt.precision = (enum model_precision)m->precision;
+        if (m->n_ctx > 0) opt.n_ctx = m->n_ctx;
+        break;
+    }
+    return session_begin_load(s, path, &opt, err);
+}
+
+/* ---- precisions ---- */
+
+size_t session_precisions(session *s, session_precision rows[SESSION_N_PRECISIONS],
+                          uint64_t *available) {
+    *available = 0;
+    if (!s->loaded) return 0;
+    const model_meta *m = catalog_model(s->catalog, s->model_path);
+    if (!m->ok) return 0;
+    uint64_t avail = session_memory_available(s);
+    for (int p = 0; p < SESSION_N_PRECISIONS; p++) {
+        bool current = (int)s->info.precision == p;
+        rows[p] = (session_precision){
+            .precision = (enum model_precision)p,
+            .type = model_precision_type((enum model_precision)p, m->type),
+            .bytes = m->weight_bytes[p],
+            .current = current,
+            .fits = current || !avail || m->weight_bytes[p] <= avail,
+        };
+    }
+    *available = avail;
+    return SESSION_N_PRECISIONS;
+}
+
+int session_set_precision(session *s, enum model_precision p, lm_error *err) {
+    if ((unsigned)p >= SESSION_N_PRECISIONS) return lm_fail(err, "unknown precision");
+    if (!s->loaded) {
+        if (s->load_id) return lm_fail(err, "A model is loading: wait for it, or cancel it with Esc.");
+        s->opt.model.precision = p;
+        session_notice(s, NOTICE_OUTPUT, "The next model loads at %s.", session_precision_label(p));
+        return 0;
+    }
+    if (s->info.precision == p && !s->load_id) {
+        session_notice(s, NOTICE_OUTPUT, "The model is at %s already.", session_precision_label(p));
+        return 0;
+    }
+    model_options opt = s->opt.model;
+    opt.precision = p;
+    return session_begin_load(s, s->model_path, &opt, err);
+}
+
+/* ---- settings ---- */
+
+typedef struct setting_def {
+    const char *name, *label, *help;
+    bool reload;
+} setting_def;
+
+static const setting_def setting_defs[SESSION_N_SETTINGS] = {
+    {"temp", "Temperature", "0 to 100; 0 always takes the most likely token", false},
+    {"top-k", "Top-k", "keep the k most likely tokens; 0: off", false},
+    {"top-p", "Top-p", "keep the likeliest tokens up to this probability, 0 to 1; 1: off", false},
+    {"min-p", "Min-p", "drop tokens below this share of the best one's probability; 0: off", false},
+    {"repeat-penalty", "Repetition penalty", "make recent tokens less likely; 1: off", false},
+    {"seed", "Seed", "a whole number for repeatable replies, or random", false},
+    {"max-tokens", "Max reply tokens", "the longest reply; -1: until the model stops", false},
+    {"threads", "Threads", "worker threads; 0: one per core (reloads the model)", true},
+    {"context", "Context size", "tokens; 0: the model's own, at most 4096 (reloads the model)",
+     true},
+};
+
+const char *session_setting_name(int i) {
+    return i >= 0 && i < SESSION_N_SETTINGS ? setting_defs[i].name : NULL;
+}
+
+static void auto_value(char *buf, size_t size, int set, int actual, bool known) {
+    if (set > 0)
+        snprintf(buf, size, "%d", set);
+    else if (known)
+        snprintf(buf, size, "auto (%d)", actual);
+    else
+        snprintf(buf, size, "auto");
+}
+
+void session_settings(const session *s, session_setting rows[SESSION_N_SETTINGS]) {
+    const sampler_params *p = &s->opt.sampling;
+    for (int i = 0; i < SESSION_N_SETTINGS; i++)
+        rows[i] = (session_setting){.name = setting_defs[i].name,
+                                    .label = setting_defs[i].label,
+                                    .help = setting_defs[i].help,
+                                    .reload = setting_defs[i].reload};
+    snprintf(rows[0].value, sizeof rows[0].value, "%g", (double)p->temperature);
+    snprintf(rows[1].value, sizeof rows[1].value, "%d", p->top_k);
+    snprintf(rows[2].value, sizeof rows[2].value, "%g", (double)p->top_p);
+    snprintf(rows[3].value, sizeof rows[3].value, "%g", (double)p->min_p);
+    snprintf(rows[4].value, sizeof rows[4].value, "%g", (double)p->repeat_penalty);
+    snprintf(rows[5].value, sizeof rows[5].value, "%llu%s", (unsigned long long)p->seed,
+             s->seed_random ? " (random)" : "");
+    snprintf(rows[6].value, sizeof rows[6].value, "%d", s->opt.max_tokens);
+    auto_value(rows[7].value, sizeof rows[7].value, s->opt.model.n_threads, s->info.n_threads,
+               s->loaded);
+    auto_value(rows[8].value, sizeof rows[8].value, s->opt.model.n_ctx, s->info.n_ctx, s->loaded);
+}
+
+/* "Top_K", "temperature" -> "top-k", "temp". */
+static void canonical_name(const char *name, char *out, size_t size) {
+    static const char *const aliases[][2] = {
+        {"temperature", "temp"},         {"repetition-penalty", "repeat-penalty"},
+        {"n-predict", "max-tokens"},     {"max-reply-tokens", "max-tokens"},
+        {"ctx", "context"},              {"ctx-size", "context"},
+        {"context-size", "context"},
+    };
+    size_t i = 0;
+    for (; name[i] && i + 1 < size; i++)
+        out[i] = name[i] == '_' ? '-' : (char)tolower((unsigned char)name[i]);
+    out[i] = 0;
+    for (size_t a = 0; a < sizeof aliases / sizeof *aliases; a++)
+        if (strcmp(out, aliases[a][0]) == 0) snprintf(out, size, "%s", aliases[a][1]);
+}
+
+static bool parse_number(const char *text, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_whole(const char *text, double lo, double hi, double *out) {
+    return parse_number(text, lo, hi, out) && *out == (double)(long long)*out;
+}
+
+static int set_seed(session *s, const char *value) {
+    double v;
+    if (strcmp(value, "random") == 0) {
+        s->opt.sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+        s->seed_random = true;
+    } else if (parse_whole(value, 0, 1e18, &v)) {
+        s->opt.sampling.seed = (uint64_t)v;
+        s->seed_random = false;
+    } else {
+        return -1;
+    }
+    s->n_requests = 0;
+    return 0;
+}
+
+/* Threads and context: a reload with the new value (none when unchanged). */
+static int set_engine_value(session *s, bool threads, int v, lm_error *err) {
+    model_options opt = s->opt.model;
+    int *field = threads ? &opt.n_threads : &opt.n_ctx;
+    if (*field == v) return 0;
+    *field = v;
+    if (!s->loaded && !s->load_id) {
+        s->opt.model = opt;
+        return 0;
+    }
+    return session_begin_load(s, s->model_path, &opt, err);
+}
+
+static int set_sampling(session *s, const char *name, const char *value, bool *known) {
+    sampler_params *p = &s->opt.sampling;
+    double v;
+    *known = true;
+    if (strcmp(name, "temp") == 0 && parse_number(value, 0, 100, &v))
+        p->temperature = (float)v;
+    else if (strcmp(name, "top-k") == 0 && parse_whole(value, 0, 1 << 24, &v))
+        p->top_k = (int)v;
+    else if (strcmp(name, "top-p") == 0 && parse_number(value, 0, 1, &v))
+        p->top_p = (float)v;
+    else if (strcmp(name, "min-p") == 0 && parse_number(value, 0, 1, &v))
+        p->min_p = (float)v;
+    else if (strcmp(name, "repeat-penalty") == 0 && parse_number(value, 0.01, 100, &v))
+        p->repeat_penalty = (float)v;
+    else if (strcmp(name, "seed") == 0)
+        return set_seed(s, value);
+    else if (strcmp(name, "max-tokens") == 0 && parse_whole(value, -1, 1 << 24, &v))
+        s->opt.max_tokens = (int)v;
+    else {
+        *known = false;
+        for (int i = 0; i < SESSION_N_SETTINGS; i++)
+            if (strcmp(name, setting_defs[i].name) == 0) *known = true;
+        return -1;
+    }
+    return 0;
+}
+
+int session_set(session *s, const char *name, const char *value, lm_error *err) {
+    char key[32];
+    canonical_name(name, key, sizeof key);
+    bool threads = strcmp(key, "threads") == 0, context = strcmp(key, "context") == 0;
+    if (threads || context) {
+        double v = 0;
+        bool ok = strcmp(value, "auto") == 0 ||
+                  (threads ? parse_whole(value, 0, 1024, &v)
+                           : parse_whole(value, 0, 1 << 24, &v) && (v == 0 || v >= 16));
+        if (!ok)
+            return lm_fail(err, "'%s' is not a valid value for %s (%s).", value, key,
+                           threads ? "0 to 1024, or auto" : "16 or more, or 0 for auto");
+        return set_engine_value(s, threads, (int)v, err);
+    }
+    bool known;
+    if (set_sampling(s, key, value, &known) == 0) return 0;
+    if (!known)
+        return lm_fail(err,
+                       "Unknown setting '%s' (temp, top-k, top-p, min-p, repeat-penalty, seed, "
+                       "max-tokens, threads, context).",
+                       name);
+    for (int i = 0; i < SESSION_N_SETTINGS; i++)
+        if (strcmp(key, setting_defs[i].name) == 0)
+            return lm_fail(err, "'%s' is not a valid value for %s (%s).", value, key,
+                           setting_defs[i].help);
+    return -1;
+}
+
+int session_save_defaults(session *s, char *path_out, size_t size, lm_error *err) {
+    config_settings cs = {
+        .sampling = s->opt.sampling,
+        .seed_random = s->seed_random,
+        .n_predict = s->opt.max_tokens,
+        .threads = s->opt.model.n_threads,
+        .n_ctx = s->opt.model.n_ctx,
+    };
+    if (config_save_settings(s->cfg, NULL, &cs, err) != 0) return -1;
+    snprintf(path_out, size, "%s", s->cfg->user_file ? s->cfg->user_file : "");
+    return 0;
+}
