@@ -160,9 +160,10 @@ const char *catalog_count_text(uint64_t n, char buf[16]);
 /* A transcript in the transcripts folder, for the conversations list. */
 typedef struct saved_conversation {
     char *path;
-    time_t mtime;
-    char model[128];  /* the model's name when it was saved */
-    char first[160];  /* the first line of the first user message */
+    time_t mtime; /* when it was last saved */
+    long mtime_nsec;
+    char model[128]; /* the model's name when it was saved */
+    char first[160]; /* the first line of the first user message */
     size_t n_messages;
     char error[512]; /* not empty: the file does not load */
 } saved_conversation;

@@ -205,8 +205,20 @@ size_t kernels_scratch_bytes(const kernels_matrix *w, int n_tok) {
 
 /* ---- splitting a product among the threads ---- */
 
-/* Batches of at least this many tokens go through the packed-panel kernels. */
-#define GEMM_MIN_TOKENS 2
+/* Batches of at least this many tokens go through the packed-panel kernels;
+ * below it, packing costs more than it saves (measured with AVX-512 and AVX2). */
+#define GEMM_MIN_TOKENS 4
+
+/* The chunks are split into one run of consecutive chunks per slot. A slot
+ * works through its own run first, so each thread streams one long stretch
+ * of memory, then helps with the others' runs: a thread slowed by another
+ * process does not hold the rest up. */
+#define MAX_RUNS 64
+
+typedef struct chunk_run {
+    _Alignas(64) atomic_llong next; /* its own cache line: claimed often */
+    int64_t end;
+} chunk_run;
 
 typedef struct matmul_task {
     kernels_job job;
@@ -215,8 +227,30 @@ typedef struct matmul_task {
     enum kernels_act act;
     threadpool *pool;
     bool batched;
-    atomic_llong next_chunk;
+    int n_runs;
+    chunk_run runs[MAX_RUNS];
 } matmul_task;
+
+/* Splits the row chunks of the product into n runs. */
+static void plan_runs(matmul_task *t, int n) {
+    const int64_t chunks = (t->job.w->rows + KERNELS_CHUNK_ROWS - 1) / KERNELS_CHUNK_ROWS;
+    t->n_runs = n < 1 ? 1 : n > MAX_RUNS ? MAX_RUNS : n;
+    for (int i = 0; i < t->n_runs; i++) {
+        atomic_init(&t->runs[i].next, chunks * i / t->n_runs);
+        t->runs[i].end = chunks * (i + 1) / t->n_runs;
+    }
+}
+
+/* The next chunk of rows for slot ith, or -1 when all are taken. */
+static int64_t claim_chunk(matmul_task *t, int ith) {
+    for (int k = 0; k < t->n_runs; k++) {
+        chunk_run *run = &t->runs[(ith + k) % t->n_runs];
+        if (atomic_load_explicit(&run->next, memory_order_relaxed) >= run->end) continue;
+        int64_t c = atomic_fetch_add(&run->next, 1);
+        if (c < run->end) return c;
+    }
+    return -1;
+}
 
 static void convert_activations(void *arg, int ith, int nth) {
     matmul_task *t = arg;
@@ -227,8 +261,6 @@ static void convert_activations(void *arg, int ith, int nth) {
                 (uint8_t *)t->job.act + (size_t)i * t->job.act_stride);
 }
 
-/* Workers take chunks of rows in turn, so a thread slowed by another process
- * does not hold the others up. */
 static void compute_rows(void *arg, int ith, int nth) {
     (void)nth;
     matmul_task *t = arg;
@@ -238,10 +270,9 @@ static void compute_rows(void *arg, int ith, int nth) {
         panel = threadpool_scratch(t->pool, ith, t->fns->panel_bytes(t->job.w->cols));
         if (!panel) return; /* kernels_matmul checked that this cannot happen */
     }
-    for (;;) {
-        int64_t r0 = atomic_fetch_add(&t->next_chunk, 1) * KERNELS_CHUNK_ROWS;
-        if (r0 >= rows) break;
-        int64_t r1 = r0 + KERNELS_CHUNK_ROWS < rows ? r0 + KERNELS_CHUNK_ROWS : rows;
+    for (int64_t c; (c = claim_chunk(t, ith)) >= 0;) {
+        const int64_t r0 = c * KERNELS_CHUNK_ROWS;
+        const int64_t r1 = r0 + KERNELS_CHUNK_ROWS < rows ? r0 + KERNELS_CHUNK_ROWS : rows;
         if (t->batched)
             t->fns->gemm(&t->job, r0, r1, panel);
         else
@@ -270,7 +301,7 @@ void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, i
                           .zero = kernels_zero_point(w->type)};
     t.batched =
         n_tok >= GEMM_MIN_TOKENS && fns->gemm && panels_ready(pool, fns->panel_bytes(w->cols));
-    atomic_init(&t.next_chunk, 0);
+    plan_runs(&t, threadpool_size(pool));
     if (n_tok == 1)
         convert_activations(&t, 0, 1); /* one row: not worth waking the workers */
     else

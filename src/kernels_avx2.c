@@ -12,6 +12,9 @@
 #include <immintrin.h>
 
 #define INLINE static inline __attribute__((always_inline))
+/* Register tiles are arrays indexed by loop counters: unrolled, they live in
+ * registers. */
+#define UNROLL _Pragma("GCC unroll 16")
 
 /* ---- small helpers ---- */
 
@@ -288,7 +291,6 @@ GEMV_ROWS(gemv_q6_k, q6k_dot)
 
 #define TILE_TOKENS 6
 #define PACK_PREFETCH 2048
-#define UNROLL _Pragma("GCC unroll 16")
 
 static size_t q32_panel_bytes(int64_t nb) {
     return (size_t)nb * (256 + 2 * 32);
@@ -316,18 +318,21 @@ INLINE __m256i q32_block_codes(enum q32_kind kind, const uint8_t *blk, float *d,
 }
 
 /* Transposes the 8 x 8 matrix of 32-bit words whose rows are v[0..7]. */
-static inline void transpose_8x8(__m256i v[8]) {
+INLINE void transpose_8x8(__m256i v[8]) {
     __m256i t[8], u[8];
+    UNROLL
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
         t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
     }
+    UNROLL
     for (int i = 0; i < 8; i += 4) {
         u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
         u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
         u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
         u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
     }
+    UNROLL
     for (int i = 0; i < 4; i++) {
         v[i] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x20);
         v[i + 4] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x31);
@@ -355,9 +360,11 @@ INLINE void q32_pack(enum q32_kind kind, const kernels_matrix *w, int64_t r0, in
     }
     for (int64_t b = 0; b < nb; b++) {
         __m256i c[8];
+        UNROLL
         for (int i = 0; i < 8; i++)
             c[i] = _mm256_load_si256((const __m256i *)(rows + i * w->cols + 32 * b));
         transpose_8x8(c);
+        UNROLL
         for (int g = 0; g < 8; g++) _mm256_store_si256((__m256i *)(panel + b * 256 + 32 * g), c[g]);
     }
 }
@@ -654,9 +661,11 @@ INLINE void kquant_pack(enum quant_type type, const kernels_matrix *w, int64_t r
     for (int64_t s = 0; s < nsb; s++) {
         for (int j = 0; j < 8; j++) { /* 32 codes of 8 rows */
             __m256i c[8];
+            UNROLL
             for (int i = 0; i < 8; i++)
                 c[i] = _mm256_load_si256((const __m256i *)(rows + i * w->cols + QK_K * s + 32 * j));
             transpose_8x8(c);
+            UNROLL
             for (int g = 0; g < 8; g++)
                 _mm256_store_si256((__m256i *)(panel + s * KP_BYTES + KP_CODES + 256 * j + 32 * g),
                                    c[g]);
@@ -777,12 +786,14 @@ INLINE void float_pack(enum quant_type type, const kernels_matrix *w, int64_t r0
     int64_t k = 0;
     for (; k + 8 <= cols; k += 8) {
         __m256i r[8];
+        UNROLL
         for (int i = 0; i < 8; i++) {
             const uint8_t *row = row_of(w, r0 + (i < n_rows ? i : 0)) + k * size;
             _mm_prefetch((const char *)row + PACK_PREFETCH, _MM_HINT_T0);
             r[i] = i < n_rows ? _mm256_castps_si256(widen8(type, row)) : _mm256_setzero_si256();
         }
         transpose_8x8(r);
+        UNROLL
         for (int c = 0; c < 8; c++) _mm256_store_si256((__m256i *)(panel + (k + c) * 8), r[c]);
     }
     for (; k < cols; k++) /* the last few columns */

@@ -164,17 +164,17 @@ INLINE void q32_codes(enum q32_kind kind, const __m512i z[4], const quad_index *
  * offset term m * s of the affine types goes to accm. */
 INLINE void q32_quad(enum q32_kind kind, const __m512i z[4], const quad_index *ix,
                      const kernels_q8x4 *a, __m512 *acc, __m128 *accm) {
-    __m512i lo, hi;
-    q32_codes(kind, z, ix, &lo, &hi);
-    __m512i isum = _mm512_load_si512(a->bias);
-    isum = _mm512_dpbusd_epi32(isum, lo, _mm512_load_si512(a->qs));
-    isum = _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(a->qs + 64));
     /* Q4's scales all lie in z0: a one-source permute is cheaper */
     const __m512i dmh = kind == Q4_0 || kind == Q4_1
                             ? _mm512_permutexvar_epi16(ix->dm, z[0])
                             : _mm512_permutex2var_epi16(z[0], ix->dm, z[1]);
     const __m256 dm = _mm256_cvtph_ps(_mm512_castsi512_si128(dmh));
     const __m128 scale = _mm_mul_ps(_mm256_castps256_ps128(dm), _mm_load_ps(a->d));
+    __m512i lo, hi;
+    q32_codes(kind, z, ix, &lo, &hi);
+    __m512i isum = _mm512_load_si512(a->bias);
+    isum = _mm512_dpbusd_epi32(isum, lo, _mm512_load_si512(a->qs));
+    isum = _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(a->qs + 64));
     const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
                            _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)), *acc);
@@ -255,34 +255,41 @@ static size_t q32_chunk_bytes(int64_t cols) {
     return q32_panel_bytes(cols / 32) * (KERNELS_CHUNK_ROWS / 16) + 16 * (size_t)cols;
 }
 
-/* Block b of a row as 32 unsigned codes in weight order, with its scales. */
-INLINE __m256i q32_block_codes(enum q32_kind kind, const uint8_t *blk, float *d, float *m) {
-    *d = half(blk);
-    if (kind == Q8_0)
-        return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)),
-                                _mm256_set1_epi8((char)0x80));
-    const int qs_at = kind == Q4_0 ? 2 : kind == Q4_1 ? 4 : kind == Q5_0 ? 6 : 8;
-    const __m128i qs = _mm_loadu_si128((const __m128i *)(blk + qs_at));
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    __m256i codes =
-        _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(qs, 4), m4), _mm_and_si128(qs, m4));
-    if (q32_has_qh(kind))
-        codes =
-            _mm256_mask_add_epi8(codes, (__mmask32)kernels_load_u32(blk + (kind == Q5_0 ? 2 : 4)),
-                                 codes, _mm256_set1_epi8(16));
-    *m = q32_has_min(kind) ? half(blk + 2) : 0.0f;
-    return codes;
+/* Unpacks n (1..4) blocks at p: their codes in weight order (32 bytes a
+ * block, with the zero point) to dst, their scales (and mins) to d[16 k] and
+ * m[16 k], the layout of a panel's scales. */
+INLINE void q32_unpack4(enum q32_kind kind, const quad_index *ix, const uint8_t *p, int n,
+                        uint8_t *dst, float *d, float *m) {
+    __m512i z[4] = {0};
+    q32_load(kind, p, n * q32_block_bytes[kind], z);
+    __m512i lo, hi;
+    q32_codes(kind, z, ix, &lo, &hi);
+    const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
+    const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+    const __mmask64 keep0 = n >= 2 ? ~(__mmask64)0 : 0xFFFFFFFF;
+    const __mmask64 keep1 = n >= 4 ? ~(__mmask64)0 : n == 3 ? 0xFFFFFFFF : 0;
+    _mm512_mask_storeu_epi8(dst, keep0, _mm512_permutex2var_epi64(lo, first, hi));
+    _mm512_mask_storeu_epi8(dst + 64, keep1, _mm512_permutex2var_epi64(lo, second, hi));
+    float dm[8];
+    _mm256_storeu_ps(
+        dm, _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(z[0], ix->dm, z[1]))));
+    for (int k = 0; k < n; k++) {
+        d[16 * k] = dm[k];
+        if (q32_has_min(kind)) m[16 * k] = dm[4 + k];
+    }
 }
 
 /* Transposes, in each 256-bit half, the 8 x 8 matrix of 32-bit words whose
  * rows are v[0..7]: afterwards the low half of v[g] holds word g of the low
  * halves of the input, the high half word g of the high halves. */
-static inline void transpose_8x8_halves(__m512i v[8]) {
+INLINE void transpose_8x8_halves(__m512i v[8]) {
     __m512i t[8], s[8];
+    UNROLL
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
         t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
     }
+    UNROLL
     for (int i = 0; i < 8; i += 4) {
         s[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
         s[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
@@ -291,6 +298,7 @@ static inline void transpose_8x8_halves(__m512i v[8]) {
     }
     const __m512i first = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
     const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    UNROLL
     for (int i = 0; i < 4; i++) {
         v[i] = _mm512_permutex2var_epi64(s[i], first, s[i + 4]);
         v[i + 4] = _mm512_permutex2var_epi64(s[i], second, s[i + 4]);
@@ -300,8 +308,9 @@ static inline void transpose_8x8_halves(__m512i v[8]) {
 /* Stores 16 rows' 32 codes (row i's in the low half of c[i % 8] for i < 8,
  * the high half for i >= 8) as a panel block: vector g = codes 4g..4g+3 of
  * every row. */
-static inline void store_panel_block(__m512i c[8], uint8_t *dst) {
+INLINE void store_panel_block(__m512i c[8], uint8_t *dst) {
     transpose_8x8_halves(c);
+    UNROLL
     for (int g = 0; g < 8; g++) _mm512_store_si512(dst + 64 * g, c[g]);
 }
 
@@ -312,6 +321,7 @@ INLINE void q32_pack(enum q32_kind kind, const kernels_matrix *w, int64_t r0, in
                      uint8_t *panel, uint8_t *rows) {
     const int B = q32_block_bytes[kind];
     const int64_t nb = w->cols / 32;
+    const quad_index ix = make_quad_index(kind);
     float *pd = (float *)(panel + nb * 512), *pm = pd + nb * 16;
     if (n_rows < 16) {
         memset(panel, 0, q32_panel_bytes(nb));
@@ -319,15 +329,16 @@ INLINE void q32_pack(enum q32_kind kind, const kernels_matrix *w, int64_t r0, in
     }
     for (int i = 0; i < n_rows; i++) {
         const uint8_t *row = row_of(w, r0 + i);
-        for (int64_t b = 0; b < nb; b++) {
-            if (b % 4 == 0) _mm_prefetch((const char *)row + b * B + PACK_PREFETCH, _MM_HINT_T0);
-            _mm256_store_si256(
-                (__m256i *)(rows + i * w->cols + 32 * b),
-                q32_block_codes(kind, row + b * B, &pd[b * 16 + i], &pm[b * 16 + i]));
+        for (int64_t b = 0; b < nb; b += 4) {
+            _mm_prefetch((const char *)row + b * B + PACK_PREFETCH, _MM_HINT_T0);
+            const int n = nb - b < 4 ? (int)(nb - b) : 4;
+            q32_unpack4(kind, &ix, row + b * B, n, rows + i * w->cols + 32 * b, pd + b * 16 + i,
+                        pm + b * 16 + i);
         }
     }
     for (int64_t b = 0; b < nb; b++) {
         __m512i c[8];
+        UNROLL
         for (int i = 0; i < 8; i++)
             c[i] = _mm512_inserti64x4(
                 _mm512_castsi256_si512(
@@ -647,6 +658,7 @@ INLINE void kquant_pack(enum quant_type type, const kernels_matrix *w, int64_t r
         for (int j = 0; j < 8; j++) { /* 32 codes of 16 rows per panel block */
             const uint8_t *at = rows + QK_K * s + 32 * j;
             __m512i c[8];
+            UNROLL
             for (int i = 0; i < 8; i++)
                 c[i] = _mm512_inserti64x4(
                     _mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(at + i * w->cols))),
@@ -845,11 +857,13 @@ static size_t float_panel_bytes(int64_t cols) {
 /* Transposes 16 x 16 floats: rows in, columns out. Each group of 8 rows is
  * transposed as two 8 x 8 blocks (columns 0..7 and 8..15), then the halves
  * of the two groups are joined. */
-static inline void transpose_16x16(__m512 r[16]) {
+INLINE void transpose_16x16(__m512 r[16]) {
     __m512i v[16];
+    UNROLL
     for (int i = 0; i < 16; i++) v[i] = _mm512_castps_si512(r[i]);
     transpose_8x8_halves(v);
     transpose_8x8_halves(v + 8);
+    UNROLL
     for (int c = 0; c < 8; c++) {
         r[c] = _mm512_castsi512_ps(_mm512_shuffle_i64x2(v[c], v[8 + c], 0x44));
         r[8 + c] = _mm512_castsi512_ps(_mm512_shuffle_i64x2(v[c], v[8 + c], 0xEE));
@@ -864,12 +878,15 @@ INLINE void float_pack(enum quant_type type, const kernels_matrix *w, int64_t r0
     for (int64_t k = 0; k < w->cols; k += 16) {
         const __mmask16 m = w->cols - k >= 16 ? 0xFFFF : (__mmask16)((1u << (w->cols - k)) - 1);
         __m512 r[16];
+        UNROLL
         for (int i = 0; i < 16; i++) {
             _mm_prefetch((const char *)rows[i] + k * size + PACK_PREFETCH, _MM_HINT_T0);
             r[i] = i < n_rows ? widen16(type, rows[i] + k * size, m) : _mm512_setzero_ps();
         }
         transpose_16x16(r);
-        for (int c = 0; c < 16 && k + c < w->cols; c++) _mm512_store_ps(panel + (k + c) * 16, r[c]);
+        UNROLL
+        for (int c = 0; c < 16; c++)
+            if (k + c < w->cols) _mm512_store_ps(panel + (k + c) * 16, r[c]);
     }
 }
 

@@ -619,7 +619,12 @@ static void text_key(tui *t, const tui_key *k) {
     if (k->len > start) input_feed(k->data + start, k->len - start);
 }
 
-/* A key while a dialog is open: the key that opened it closes it. */
+static bool is_alt_key(const tui_key *k) {
+    return k->kind == TK_TEXT && k->len == 2 && k->data[0] == 0x1b;
+}
+
+/* A key while a dialog is open: the key that opened it closes it, another
+ * menu's key opens that one; the rest is the dialog's. */
 static void dialog_key_pressed(tui *t, const tui_key *k) {
     static const int actions[] = {
         [DIALOG_NONE] = -1,
@@ -633,8 +638,13 @@ static void dialog_key_pressed(tui *t, const tui_key *k) {
     int a = k->kind == TK_FN ? bound_action(t, k) : -1;
     if (a >= 0 && a == actions[t->dlg.kind] && !t->dlg.m.editing)
         dialog_close(&t->dlg);
-    else if (a == CONFIG_ACTION_HELP)
-        open_help(t);
+    else if (a >= 0) /* another menu, the help ... */
+        run_action(t, (enum config_action)a, k);
+    else if (k->kind == TK_TEXT && !is_alt_key(k)) /* byte by byte: Enter may start a field */
+        for (size_t i = 0; i < k->len && t->dlg.kind != DIALOG_NONE; i++) {
+            tui_key one = {.kind = TK_TEXT, .data = k->data + i, .len = 1};
+            dialog_key(&t->dlg, &one);
+        }
     else
         dialog_key(&t->dlg, k);
     touch_all(t);
@@ -694,10 +704,6 @@ static void plain_key(tui *t, const tui_key *k) {
     default: /* Ctrl-S and F-keys bound to nothing */
         break;
     }
-}
-
-static bool is_alt_key(const tui_key *k) {
-    return k->kind == TK_TEXT && k->len == 2 && k->data[0] == 0x1b;
 }
 
 static void on_key(void *ctx, const tui_key *k) {
@@ -862,6 +868,13 @@ int tui_run(const session_options *o, lm_error *err) {
     t.v = view_create();
     input_init(on_line, &t);
     input_set_data_dir(t.cfg->data_dir);
+    char help[16], stop[16];
+    input_set_keys(t.cfg->keys[CONFIG_ACTION_HELP][0]
+                       ? config_key_name(t.cfg->keys[CONFIG_ACTION_HELP][0], help)
+                       : "/help",
+                   t.cfg->keys[CONFIG_ACTION_STOP][0]
+                       ? config_key_name(t.cfg->keys[CONFIG_ACTION_STOP][0], stop)
+                       : "Ctrl-C");
     layout(&t);
     welcome(&t, &theme_err);
     loop(&t);

@@ -155,10 +155,13 @@ static void read_conversation(saved_conversation *sc) {
     chat_free(&c);
 }
 
+/* By time saved, to the nanosecond (two saves can share a second); then
+ * by name, whose time stamp says which was started later. */
 static int newest_first(const void *a, const void *b) {
     const saved_conversation *x = a, *y = b;
     if (x->mtime != y->mtime) return x->mtime < y->mtime ? 1 : -1;
-    return strcmp(x->path, y->path);
+    if (x->mtime_nsec != y->mtime_nsec) return x->mtime_nsec < y->mtime_nsec ? 1 : -1;
+    return strcmp(y->path, x->path);
 }
 
 /* Every *.json in dir with its time, not yet read. */
@@ -170,8 +173,7 @@ static size_t list_json(const char *dir, saved_conversation **out) {
     struct dirent *e;
     while ((e = readdir(d)) && looked++ < MAX_LISTED_FILES) {
         size_t len = strlen(e->d_name);
-        if (e->d_name[0] == '.' || len <= 5 || strcmp(e->d_name + len - 5, ".json") != 0)
-            continue;
+        if (e->d_name[0] == '.' || len <= 5 || strcmp(e->d_name + len - 5, ".json") != 0) continue;
         lm_buf path = {0};
         lm_buf_printf(&path, "%s/%s", dir, e->d_name);
         struct stat st;
@@ -180,7 +182,8 @@ static size_t list_json(const char *dir, saved_conversation **out) {
             continue;
         }
         *out = lm_xrealloc(*out, (n + 1) * sizeof **out);
-        (*out)[n++] = (saved_conversation){.path = path.data, .mtime = st.st_mtime};
+        (*out)[n++] = (saved_conversation){
+            .path = path.data, .mtime = st.st_mtim.tv_sec, .mtime_nsec = st.st_mtim.tv_nsec};
     }
     closedir(d);
     return n;

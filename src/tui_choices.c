@@ -60,9 +60,10 @@ static session_model *add_model_row(session *s, const char *name, const char *pa
 /* The model in use when no row names it (-m FILE, the demo model). */
 static void add_current_row(session *s) {
     const char *slash = strrchr(s->model_path, '/');
-    const char *name = s->demo                       ? "demo model (random weights)"
+    const char *name = s->demo                        ? "demo model (random weights)"
                        : s->loaded && s->info.name[0] ? s->info.name
-                                                      : slash ? slash + 1 : s->model_path;
+                       : slash                        ? slash + 1
+                                                      : s->model_path;
     session_model *r = add_model_row(s, name, s->model_path);
     r->current = true;
     r->demo = s->demo;
@@ -128,7 +129,8 @@ size_t session_precisions(session *s, session_precision rows[SESSION_N_PRECISION
 int session_set_precision(session *s, enum model_precision p, lm_error *err) {
     if ((unsigned)p >= SESSION_N_PRECISIONS) return lm_fail(err, "unknown precision");
     if (!s->loaded) {
-        if (s->load_id) return lm_fail(err, "A model is loading: wait for it, or cancel it with Esc.");
+        if (s->load_id)
+            return lm_fail(err, "A model is loading: wait for it, or cancel it with Esc.");
         s->opt.model.precision = p;
         session_notice(s, NOTICE_OUTPUT, "The next model loads at %s.", session_precision_label(p));
         return 0;
@@ -190,17 +192,18 @@ void session_settings(const session *s, session_setting rows[SESSION_N_SETTINGS]
     snprintf(rows[5].value, sizeof rows[5].value, "%llu%s", (unsigned long long)p->seed,
              s->seed_random ? " (random)" : "");
     snprintf(rows[6].value, sizeof rows[6].value, "%d", s->opt.max_tokens);
-    auto_value(rows[7].value, sizeof rows[7].value, s->opt.model.n_threads, s->info.n_threads,
-               s->loaded);
-    auto_value(rows[8].value, sizeof rows[8].value, s->opt.model.n_ctx, s->info.n_ctx, s->loaded);
+    /* while a reload for new threads or context runs: the new values */
+    const model_options *mo = s->load_id ? &s->pending.opt : &s->opt.model;
+    auto_value(rows[7].value, sizeof rows[7].value, mo->n_threads, s->info.n_threads, s->loaded);
+    auto_value(rows[8].value, sizeof rows[8].value, mo->n_ctx, s->info.n_ctx, s->loaded);
 }
 
 /* "Top_K", "temperature" -> "top-k", "temp". */
 static void canonical_name(const char *name, char *out, size_t size) {
     static const char *const aliases[][2] = {
-        {"temperature", "temp"},         {"repetition-penalty", "repeat-penalty"},
-        {"n-predict", "max-tokens"},     {"max-reply-tokens", "max-tokens"},
-        {"ctx", "context"},              {"ctx-size", "context"},
+        {"temperature", "temp"},     {"repetition-penalty", "repeat-penalty"},
+        {"n-predict", "max-tokens"}, {"max-reply-tokens", "max-tokens"},
+        {"ctx", "context"},          {"ctx-size", "context"},
         {"context-size", "context"},
     };
     size_t i = 0;

@@ -310,8 +310,9 @@ static const session_command command_list[] = {
     {"/clear", "", "start a new conversation (the system prompt stays)"},
     {"/regen", "", "write the last reply again"},
     {"/edit", "", "take back your last message to edit and resend it"},
-    {"/set", "[NAME VALUE]", "show or change temp, top-k, top-p, min-p, repeat-penalty, seed, "
-                             "max-tokens, threads, context"},
+    {"/set", "[NAME VALUE]",
+     "show or change temp, top-k, top-p, min-p, repeat-penalty, seed, "
+     "max-tokens, threads, context"},
     {"/theme", "[NAME]", "colour theme (a picker without NAME)"},
     {"/quit", "", "quit (also Ctrl-D)"},
 };
@@ -334,8 +335,9 @@ static enum session_action run_command(session *s, const char *line, char **text
         if (strlen(command_list[i].name) == name_len &&
             strncmp(command_list[i].name, line, name_len) == 0)
             return command_fns[i](s, args, text);
-    session_notice(s, NOTICE_OUTPUT, "Unknown command %.*s (try /help; start with // to send a '/').",
-                   (int)name_len, line);
+    session_notice(s, NOTICE_OUTPUT,
+                   "Unknown command %.*s (try /help; start with // to send a '/').", (int)name_len,
+                   line);
     return SESSION_CONTINUE;
 }
 

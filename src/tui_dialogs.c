@@ -311,6 +311,7 @@ static bool leave_themes(dialog *d) {
     dialog_host h = d->host;
     dialog_open(d, DIALOG_SETTINGS, &h);
     d->m.sel = SETTINGS_THEME;
+    settings_help(d);
     return true;
 }
 
@@ -324,7 +325,8 @@ static bool themes_key(dialog *d, enum menu_result r) {
         return leave_themes(d);
     }
     if (r != MENU_CHOSEN) return true;
-    if ((size_t)d->m.sel < d->n_themes && d->host.set_theme(d->host.ctx, d->themes[d->m.sel], &err)) {
+    if ((size_t)d->m.sel < d->n_themes &&
+        d->host.set_theme(d->host.ctx, d->themes[d->m.sel], &err)) {
         menu_message(&d->m, STYLE_ERROR, "%s", err.msg);
         return true;
     }
@@ -334,9 +336,12 @@ static bool themes_key(dialog *d, enum menu_result r) {
 /* ---- the dialog ---- */
 
 static const char *const titles[] = {
-    [DIALOG_MODELS] = "Model",         [DIALOG_PRECISION] = "Precision",
-    [DIALOG_SYSTEM] = "System prompt", [DIALOG_SETTINGS] = "Settings",
-    [DIALOG_CONVERSATIONS] = "Saved conversations", [DIALOG_THEMES] = "Theme",
+    [DIALOG_MODELS] = "Model",
+    [DIALOG_PRECISION] = "Precision",
+    [DIALOG_SYSTEM] = "System prompt",
+    [DIALOG_SETTINGS] = "Settings",
+    [DIALOG_CONVERSATIONS] = "Saved conversations",
+    [DIALOG_THEMES] = "Theme",
 };
 
 void dialog_open(dialog *d, enum dialog_kind kind, const dialog_host *h) {

@@ -169,8 +169,9 @@ static void add_models(help_text *h, const help_screen *hs, int width) {
         lm_buf_printf(&b, "%s%s", i ? ", " : "", cfg->model_dirs[i]);
     lm_buf_puts(&b, "); the model menu then offers it, and default_model: opens it at start");
     add_item(h, "config file", keep(h, &b), width);
-    add_item(h, "--precision P", "native, fp32, fp16, int8 or int4 at start (the precision menu "
-                                 "switches later)",
+    add_item(h, "--precision P",
+             "native, fp32, fp16, int8 or int4 at start (the precision menu "
+             "switches later)",
              width);
 }
 
@@ -183,8 +184,9 @@ static void add_footer(help_text *h, const help_screen *hs, int width) {
                   "NAME.yaml (copy one of %s/themes)",
                   cfg && cfg->data_dir ? cfg->data_dir : "the installed themes");
     add_item(h, "themes", keep(h, &b), width);
-    lm_buf_printf(&b, "history in $XDG_STATE_HOME/lmterm/history; conversations in %s, saved "
-                      "after every reply%s",
+    lm_buf_printf(&b,
+                  "history in $XDG_STATE_HOME/lmterm/history; conversations in %s, saved "
+                  "after every reply%s",
                   cfg && cfg->transcripts_dir ? cfg->transcripts_dir
                                               : "$XDG_DATA_HOME/lmterm/transcripts",
                   cfg && !cfg->autosave ? " when autosave is on (it is off)" : "");

@@ -24,8 +24,9 @@ static struct {
     bool dirty;
     char hint[512];
     FILE *devnull;
-    int top; /* first row shown when the text is taller than the box */
-} in;
+    int top;                         /* first row shown when the text is taller than the box */
+    char help_key[16], stop_key[16]; /* as the key reminder names them */
+} in = {.help_key = "F1", .stop_key = "Esc"};
 
 /* ---- readline's hooks ---- */
 
@@ -138,6 +139,11 @@ static char **complete(const char *text, int start, int end) {
         if (cmd_len == strlen(with_files[i]) && strncmp(line, with_files[i], cmd_len) == 0)
             return rl_completion_matches(text, rl_filename_completion_function);
     return NULL;
+}
+
+void input_set_keys(const char *help, const char *stop) {
+    snprintf(in.help_key, sizeof in.help_key, "%s", help && *help ? help : "F1");
+    snprintf(in.stop_key, sizeof in.stop_key, "%s", stop && *stop ? stop : "Esc");
 }
 
 void input_set_data_dir(const char *dir) {
@@ -352,10 +358,14 @@ int input_rows(int width, int max_rows) {
 static void draw_separator(WINDOW *w, bool busy, int cols) {
     wmove(w, 0, 0);
     style_set(w, in.hint[0] ? STYLE_HINT : STYLE_SEPARATOR);
-    const char *text = in.hint[0]  ? in.hint
-                       : busy      ? "Esc stop · F1 help"
-                       : cols < 50 ? "Enter send · F1 help"
-                                   : "Enter send · Alt-Enter new line · F1 help";
+    char keys[96];
+    if (busy)
+        snprintf(keys, sizeof keys, "%s stop · %s help", in.stop_key, in.help_key);
+    else if (cols < 50)
+        snprintf(keys, sizeof keys, "Enter send · %s help", in.help_key);
+    else
+        snprintf(keys, sizeof keys, "Enter send · Alt-Enter new line · %s help", in.help_key);
+    const char *text = in.hint[0] ? in.hint : keys;
     int used = tui_puts(w, glyphs.hline, cols);
     used += tui_puts(w, glyphs.hline, cols - used);
     used += tui_puts(w, " ", cols - used);

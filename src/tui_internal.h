@@ -152,6 +152,8 @@ typedef void (*input_line_fn)(void *ctx, char *line); /* NULL line: Ctrl-D on an
 
 void input_init(input_line_fn fn, void *ctx);
 void input_end(void);
+/* The keys the reminder over the box names for help and stop ("F1", "Esc"). */
+void input_set_keys(const char *help, const char *stop);
 /* Where Tab finds the installed themes (for /theme NAME); may be NULL. */
 void input_set_data_dir(const char *dir);
 /* Bytes for readline (a TK_TEXT). */
@@ -241,12 +243,12 @@ typedef struct menu {
 } menu;
 
 enum menu_result {
-    MENU_NONE,     /* the key meant nothing to the menu */
-    MENU_HANDLED,  /* it did something inside the menu */
-    MENU_MOVED,    /* another row is selected */
-    MENU_CHOSEN,   /* Enter on a row */
-    MENU_CLOSED,   /* Esc */
-    MENU_EDITED,   /* Enter in the field: m->field holds the text */
+    MENU_NONE,    /* the key meant nothing to the menu */
+    MENU_HANDLED, /* it did something inside the menu */
+    MENU_MOVED,   /* another row is selected */
+    MENU_CHOSEN,  /* Enter on a row */
+    MENU_CLOSED,  /* Esc */
+    MENU_EDITED,  /* Enter in the field: m->field holds the text */
     MENU_EDIT_CANCELLED,
 };
 
@@ -293,7 +295,7 @@ typedef struct dialog {
     dialog_host host;
     char **themes; /* the theme picker's names */
     size_t n_themes;
-    char saved_theme[64];  /* what Esc in the picker goes back to */
+    char saved_theme[64];      /* what Esc in the picker goes back to */
     bool themes_from_settings; /* Esc in the picker goes back to settings */
 } dialog;
 

@@ -14,7 +14,7 @@
 
 #define MAX_COLUMNS 8
 #define MAX_WIDTH 110 /* columns of the box, at most */
-#define MAX_MESSAGE_LINES 3
+#define MAX_MESSAGE_LINES 4
 #define MAX_INTRO_LINES 8
 
 void menu_init(menu *m, const char *title) {
@@ -222,8 +222,14 @@ static columns measure_all(const menu *m, int inner) {
         int w = (int)strlen(m->field) + 1;
         if (w > c.width[c.n - 1]) c.width[c.n - 1] = w;
     }
-    int over = total_width(&c) - inner;
-    if (over > 0) c.width[0] = c.width[0] - over > 6 ? c.width[0] - over : 6; /* the name gives */
+    /* too wide: the widest column gives, a column at a time, down to 6 */
+    for (int over = total_width(&c) - inner; over > 0; over--) {
+        int widest = 0;
+        for (int i = 1; i < c.n; i++)
+            if (c.width[i] > c.width[widest]) widest = i;
+        if (c.width[widest] <= 6) break;
+        c.width[widest]--;
+    }
     return c;
 }
 

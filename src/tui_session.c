@@ -105,7 +105,9 @@ static void queue_load(session *s, const char *path, const model_options *opt) {
     s->pending.same_file = s->loaded && strcmp(path, s->model_path) == 0;
     const model_meta *m = catalog_model(s->catalog, path);
     snprintf(s->pending.name, sizeof s->pending.name, "%s",
-             s->pending.demo ? "the demo model" : m->ok && m->name[0] ? m->name : base_name(path));
+             s->pending.demo       ? "the demo model"
+             : m->ok && m->name[0] ? m->name
+                                   : base_name(path));
     s->state = SESSION_LOADING;
     s->progress = 0;
     s->load_id = engine_load(s->eng, path, opt);
@@ -135,8 +137,7 @@ static void tell_loaded(session *s, bool switched) {
                    s->demo ? "the demo model" : s->info.name,
                    s->info.arch == MODEL_ARCH_PHI3 ? "phi3" : "llama",
                    (double)s->info.param_count / 1e6, session_precision_label(s->info.precision),
-                   qi ? qi->name : "?", s->info.n_ctx,
-                   chat_template_name(s->conv.tmpl),
+                   qi ? qi->name : "?", s->info.n_ctx, chat_template_name(s->conv.tmpl),
                    switched && s->conv.n ? " The conversation goes on with it." : "");
     if (s->demo)
         session_notice(s, NOTICE_INFO,
@@ -207,8 +208,9 @@ int session_begin_load(session *s, const char *path, const model_options *opt, l
         return lm_fail(err,
                        "%s at %s needs %s for its weights, more than the %s of memory available; "
                        "choose a smaller precision (F3).",
-                       m->name[0] ? m->name : base_name(path), session_precision_label(opt->precision),
-                       lm_format_size(need, a), lm_format_size(avail, b));
+                       m->name[0] ? m->name : base_name(path),
+                       session_precision_label(opt->precision), lm_format_size(need, a),
+                       lm_format_size(avail, b));
     }
     queue_load(s, path, opt);
     return 0;
@@ -228,7 +230,9 @@ int session_save_to(session *s, const char *base, lm_error *err) {
     memset(&meta, 0, sizeof meta);
     snprintf(meta.model_path, sizeof meta.model_path, "%s", s->model_path);
     snprintf(meta.model_name, sizeof meta.model_name, "%s",
-             s->demo ? "demo model (random weights)" : s->loaded ? s->info.name : "");
+             s->demo     ? "demo model (random weights)"
+             : s->loaded ? s->info.name
+                         : "");
     snprintf(meta.precision, sizeof meta.precision, "%s",
              model_precision_name(s->loaded ? s->info.precision : s->opt.model.precision));
     meta.sampling = s->opt.sampling;
@@ -300,8 +304,7 @@ void session_autosave(session *s) {
         s->autosave_failed = false;
         return;
     }
-    if (!s->autosave_failed)
-        session_notice(s, NOTICE_WARNING, "Autosave failed: %s", err.msg);
+    if (!s->autosave_failed) session_notice(s, NOTICE_WARNING, "Autosave failed: %s", err.msg);
     s->autosave_failed = true;
 }
 
@@ -530,7 +533,8 @@ config *session_config(const session *s) {
 
 bool session_refuse_if_busy(session *s) {
     if (!s->gen_id) return false;
-    session_notice(s, NOTICE_WARNING, "A reply is being written: wait for it, or stop it with Esc.");
+    session_notice(s, NOTICE_WARNING,
+                   "A reply is being written: wait for it, or stop it with Esc.");
     return true;
 }
 

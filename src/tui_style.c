@@ -143,10 +143,10 @@ void style_background(WINDOW *w, enum tui_style s) {
 tui_glyphs glyphs;
 
 void glyphs_init(void) {
-    static const tui_glyphs utf8 = {"─", "│", "┌", "└", "↓", "·", "…", "› ", " │ ", "—",
-                                    "●", "█", "░"};
-    static const tui_glyphs ascii = {"-", "|", "+", "+", "v", "*", "...", "> ", " | ", "-",
-                                     "*", "#", "-"};
+    static const tui_glyphs utf8 = {"─",  "│",   "┌", "└", "↓", "·", "…",
+                                    "› ", " │ ", "—", "●", "█", "░"};
+    static const tui_glyphs ascii = {"-",  "|",   "+", "+", "v", "*", "...",
+                                     "> ", " | ", "-", "*", "#", "-"};
     glyphs = strcmp(nl_langinfo(CODESET), "UTF-8") == 0 ? utf8 : ascii;
 }
 

@@ -114,3 +114,29 @@ fi
 # The default command with a pipe for input is the plain chat too, TERM=dumb or not.
 echo hi | TERM=dumb "$LM" -m "$M" -t 1 -n 4 --stats >/dev/null 2>"$TMP/err"
 check plain_chat_default_from_pipe grep -qE "$STATS_RE" "$TMP/err"
+
+# The menus as numbered lists: /model lists the models (configured and found
+# in ~/models), /model NAME loads one and the conversation goes on with it;
+# /precision P converts the weights; /set threads reloads; /load lists the
+# conversations autosave wrote. (-m names another file: it is listed first.)
+mkdir -p "$HOME/models"
+P=$(tiny_model phi3 f32) && cp "$M" "$HOME/models/a.gguf" && cp "$P" "$HOME/models/b.gguf"
+printf '/model\n/model b\nhello\n/precision int8\n/precision\nagain\n/set threads 2\n/load\n' |
+    chat --stats >"$TMP/out" 2>"$TMP/err"
+if grep -q '^Models (' "$TMP/out" && grep -qE '^  3\. b: phi3, .*F32, context 4096' "$TMP/out" &&
+    grep -q 'Loaded phi3-tiny-synthetic.*native F32' "$TMP/err" &&
+    grep -q 'Loaded phi3-tiny-synthetic.*INT8 Q8_0.*goes on with it' "$TMP/err" &&
+    grep -qE '^ \* INT8 +Q8_0' "$TMP/out" && [ "$(grep -cE "$STATS_RE" "$TMP/err")" -eq 2 ] &&
+    grep -q 'threads 2' "$TMP/out" && grep -q '^Saved conversations' "$TMP/out"; then
+    ok plain_chat_model_precision_lists
+else
+    fail plain_chat_model_precision_lists "$(cat "$TMP/out" "$TMP/err")"
+fi
+
+# A precision that does not fit in memory is refused with the reason.
+printf '/precision fp16\n' | LMTERM_TEST_MEM_AVAILABLE=1000 chat -m "$P" >"$TMP/out" 2>"$TMP/err"
+if grep -q 'at FP16 needs .* for its weights, more than the 1000 B of memory available' "$TMP/err"; then
+    ok plain_chat_precision_refused
+else
+    fail plain_chat_precision_refused "$(cat "$TMP/out" "$TMP/err")"
+fi

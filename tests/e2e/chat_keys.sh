@@ -32,16 +32,19 @@ before=$(settled_screen)
 keys F1
 check_screen e2e_help_opens '│ Enter +send the message'
 compare_screen help_80x24 && ok e2e_help_expected || fail e2e_help_expected
-keys PageDown
+for i in 1 2 3 4; do # page by page down to the commands
+    keys PageDown
+    wait_for '│ /regen +write the last reply again' 1 && break
+done
 check_screen e2e_help_scrolls '│ /regen +write the last reply again'
 keys Escape
-wait_gone '/regen' 5
+wait_gone '─ Help ─' 5
 after=$(settled_screen)
 check e2e_help_closes test "$before" = "$after"
 keys F1
-wait_for '/regen' 5
+wait_for '─ Help ─' 5
 keys F1
-check e2e_help_f1_closes wait_gone '/regen' 5
+check e2e_help_f1_closes wait_gone '─ Help ─' 5
 
 # A three-line paste arrives whole: three lines in the box, one message.
 t set-buffer -b p "$(printf 'first pasted line\nsecond pasted line\nthird pasted line')"

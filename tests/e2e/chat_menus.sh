@@ -60,12 +60,16 @@ start() {
 # ---- the model menu ----
 
 start -m "$MODELS/llama-a.gguf"
-check_chat e2e_menus_first_chat "hello there"
 keys F2
 check_screen e2e_model_menu_opens '│ +Model +Arch +Params +File +Stored +Context │'
 check_screen e2e_model_menu_rows '● llama-a +llama +[0-9.]+ K +[0-9.]+ KiB +Q8_0 +8192 │'
 check_screen e2e_model_menu_second 'phi3-b +phi3 +[0-9.]+ K +[0-9.]+ KiB +F32 +4096 │'
 compare_screen model_menu_100x30 && ok e2e_model_menu_expected || fail e2e_model_menu_expected
+keys Escape
+wait_gone '│ +Model +Arch' 5
+check_chat e2e_menus_first_chat "hello there"
+keys F2
+wait_for '│ +Model +Arch' 10
 keys Down Enter
 check_screen e2e_model_switch_loads 'Loaded phi3-tiny-synthetic.*' 30
 title_has e2e_model_switch_title 'phi3-tiny-synthetic.*│ phi3 │ native F32'
@@ -140,7 +144,9 @@ check_screen e2e_system_dialog_presets 'Preset concise'
 keys Home Down Down Down # Edit, None, assistant, concise
 keys Enter
 check_screen e2e_system_preset_set 'System prompt set'
+keys C-Home
 check e2e_system_prompt_shown wait_for '^System prompt$' 5
+keys C-End
 
 # ---- a choice that does not fit ----
 
@@ -152,9 +158,10 @@ wait_for 'Loaded phi3-tiny' 30
 keys F3
 check_screen e2e_precision_does_not_fit 'FP16 +F16 +[0-9.]+ KiB +does not fit'
 keys Down Down Enter # FP16
-check_screen e2e_precision_refused 'more than the 293 KiB of memory available'
+check_screen e2e_precision_refused 'needs 408 KiB for its weights'
 check e2e_precision_refused_keeps_title wait_for '^ lmterm.*│ native F32 │' 2
 keys Escape
+wait_gone '│ +Precision +Weights' 5
 
 # ---- themes ----
 
@@ -202,6 +209,40 @@ check e2e_conversations_resumed_note wait_for 'Loaded [0-9]+ messages? from' 5
 check_chat e2e_conversations_goes_on "one more thing"
 quit_lmterm
 
+# ---- key bindings from the config ----
+
+printf 'keys:\n  model_menu: Ctrl-O\n  settings: Alt-s\n' >"$TMP/keys.yaml"
+start -m "$MODELS/llama-a.gguf" --config "$TMP/keys.yaml"
+keys F2
+sleep 0.5
+if screen | grep -qE '│ +Model +Arch'; then fail e2e_keys_f2_unbound "$(screen)"; else ok e2e_keys_f2_unbound; fi
+keys C-o
+check_screen e2e_keys_ctrl_o_bound '│ +Model +Arch'
+keys Escape
+wait_gone '│ +Model +Arch' 5
+keys M-s
+check_screen e2e_keys_alt_s_bound '│ +Temperature'
+keys Escape
+wait_gone '│ +Temperature' 5
+keys F1
+check_screen e2e_keys_in_help '│ Ctrl-O +choose a model'
+keys Escape
+wait_gone '─ Help ─' 5
+quit_lmterm
+
+# ---- true colour, where the terminal has it ----
+
+if infocmp xterm-direct >/dev/null 2>&1; then
+    keys C-l
+    type_text "TERM=xterm-direct $(printf '%q ' "$LM" -m "$MODELS/llama-a.gguf" -t 1 -s "")"
+    keys Enter
+    wait_for 'Loaded ' 30
+    check e2e_true_colour grep -q '48;2;0;95;135m' <<<"$(screen -e | head -1)"
+    quit_lmterm
+else
+    skip e2e_true_colour "no xterm-direct terminfo entry"
+fi
+
 # ---- first run: the demo model ----
 
 keys C-l
@@ -212,6 +253,7 @@ check_screen e2e_demo_notice 'This is the demo model: its weights are random'
 keys F2
 check_screen e2e_demo_in_model_menu '● demo model \(random weights\)'
 keys Escape
+wait_gone '│ +Model +Arch' 5
 keys F1
 wait_for '│ Keys' 5
 for i in 1 2 3 4; do
@@ -226,4 +268,5 @@ else
     fail e2e_help_says_how_to_add_a_model "$(screen)"
 fi
 keys Escape
+wait_gone '─ Help ─' 5
 quit_lmterm || fail e2e_menus_last_quit "$(screen)"

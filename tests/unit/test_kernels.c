@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define MAX_TOK 13
+#define MAX_TOK 13 /* 8 + 4 + 1: every tile size of the panel kernels */
 
 typedef struct rng {
     uint64_t s;
@@ -194,7 +194,9 @@ static void check_backend(const char *name) {
     threadpool *pool = threadpool_create(2);
     product *p = malloc(sizeof *p);
     rng r = {42};
-    const int n_toks[] = {1, 2, MAX_TOK};
+    /* 1, 2: one token at a time; then panels, with every tile size of both
+     * instruction sets (8 4 2 1 and 6 4 2 1 tokens, taken largest first) */
+    const int n_toks[] = {1, 2, 7, 9, 10, MAX_TOK};
     for (size_t ti = 0; ti < sizeof all_types / sizeof *all_types; ti++) {
         enum quant_type type = all_types[ti];
         int64_t shapes[2];
