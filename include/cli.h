@@ -45,6 +45,8 @@ const char *cli_find_config_arg(int argc, char **argv);
 void cli_usage(FILE *out);
 /* Prints "lmterm: msg" to stderr and returns CLI_ERROR. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same for a command line that is wrong: returns CLI_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Loads opt->model_path with the options' context, threads and precision;
  * prints the error and returns NULL on failure. */

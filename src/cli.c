@@ -52,6 +52,16 @@ int cli_error(const char *fmt, ...) {
     return CLI_ERROR;
 }
 
+int cli_usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lmterm: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see lmterm --help)\n", stderr);
+    va_end(ap);
+    return CLI_USAGE;
+}
+
 enum {
     OPT_PRECISION = 256, OPT_TEMP, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED,
     OPT_CONFIG, OPT_PLAIN, OPT_STATS, OPT_NO_BOS, OPT_NO_SPECIAL, OPT_JSON, OPT_ARCH,
@@ -126,7 +136,7 @@ static void resolve_model(cli_options *o) {
     if (!cfg) return;
     struct stat st;
     if (o->model_path && stat(o->model_path, &st) == 0) return;
-    if (cfg->model_dirs && !cfg->n_models) config_scan_models(cfg);
+    if (cfg->n_model_dirs) config_scan_models(cfg);
     const config_model *m = o->model_path ? config_find_model(cfg, o->model_path)
                                           : config_default_model(cfg);
     if (!m) return;
@@ -186,7 +196,7 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
     char **av = argv - 1;
     int ac = argc + 1;
     optind = 1;
-    opterr = 1;
+    opterr = 0; /* we say what is wrong ourselves, in our own form */
     int c;
     while ((c = getopt_long(ac, av, "m:t:c:n:p:s:r:o:h", long_options, NULL)) != -1) {
         int rc;
@@ -218,7 +228,10 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
         }
         case 'h': cli_usage(stdout); return CLI_DONE;
         case OPT_VERSION: print_version(o); return CLI_DONE;
-        case '?': fprintf(stderr, "(see lmterm --help)\n"); return CLI_USAGE;
+        case '?':
+            if (optopt && optopt < 256)
+                return cli_usage_error("option -%c is unknown or needs a value", optopt);
+            return cli_usage_error("option '%s' is unknown or needs a value", av[optind - 1]);
         default:
             if ((rc = parse_number_option(c, optarg, o)) != CLI_OK) return rc;
         }

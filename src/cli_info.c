@@ -79,7 +79,8 @@ int cli_info(cli_options *o) {
 
 int cli_synth(cli_options *o) {
     if (!o->arch || !o->shape || !o->output_path)
-        return cli_error("synth needs --arch phi3|llama, --shape %s and -o FILE", synth_shapes());
+        return cli_usage_error("synth needs --arch phi3|llama, --shape %s and -o FILE",
+                               synth_shapes());
     int type = quant_type_from_name(o->type ? o->type : "q8_0");
     if (type < 0) return cli_error("unknown type '%s'", o->type);
     synth_options so = {.arch = o->arch, .shape = o->shape, .type = (enum quant_type)type,

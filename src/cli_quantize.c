@@ -72,7 +72,7 @@ static int fill(void *arg, const char *name, void *buf, uint64_t nbytes, lm_erro
 }
 
 int cli_quantize(cli_options *o) {
-    if (o->n_args != 3) return cli_error("quantize takes IN OUT TYPE");
+    if (o->n_args != 3) return cli_usage_error("quantize takes IN OUT TYPE");
     const target *t = NULL;
     for (size_t i = 0; i < sizeof targets / sizeof *targets; i++)
         if (strcasecmp(o->args[2], targets[i].name) == 0) t = &targets[i];

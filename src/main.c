@@ -30,18 +30,27 @@ static void load_config(const char *file, config *cfg) {
 }
 
 int main(int argc, char **argv) {
-    const char *name = argc > 1 && argv[1][0] != '-' ? argv[1] : "chat";
-    int skip = argc > 1 && argv[1][0] != '-' ? 2 : 1;
+    /* The command is the first argument, or the first after --config FILE. */
+    int at = 1;
+    while (at + 1 < argc && strcmp(argv[at], "--config") == 0) at += 2;
+    while (at < argc && strncmp(argv[at], "--config=", 9) == 0) at++;
+    const char *name = "chat";
+    if (at < argc && argv[at][0] != '-' && !find_command(argv[at])) {
+        fprintf(stderr, "lmterm: unknown command '%s' (see lmterm --help)\n", argv[at]);
+        return CLI_USAGE;
+    }
+    if (at < argc && find_command(argv[at])) {
+        name = argv[at];
+        memmove(&argv[at], &argv[at + 1], (size_t)(argc - at) * sizeof *argv); /* keeps argv[argc] */
+        argc--;
+    }
     config cfg;
     load_config(cli_find_config_arg(argc, argv), &cfg);
     cli_options o;
-    int rc = cli_parse(argc - skip, argv + skip, &cfg, &o);
+    int rc = cli_parse(argc - 1, argv + 1, &cfg, &o);
     if (rc == CLI_OK) {
         o.command = name;
-        rc = CLI_USAGE;
-        const command *c = find_command(name);
-        if (c) rc = c->run(&o);
-        else fprintf(stderr, "lmterm: unknown command '%s' (see lmterm --help)\n", name);
+        rc = find_command(name)->run(&o);
     }
     config_free(&cfg);
     return rc == CLI_DONE ? CLI_OK : rc;

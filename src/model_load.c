@@ -206,9 +206,10 @@ static int bind_matrix(loader *L, const char *name, int64_t cols, int64_t rows,
     const gguf_tensor *t = find_shaped(L, name, cols, rows, true);
     if (!t) return -1;
     const quant_type_info *info = quant_info(t->type);
-    if (!info || !info->can_dequantize)
-        return lm_fail(L->err, "%s: tensor %s has type %u, which lmterm cannot compute with",
-                       L->m->file->path, name, t->type);
+    /* Q8_1 and Q8_K are formats for activations: no weight kernel takes them */
+    if (!info || !info->can_dequantize || t->type == QT_Q8_1 || t->type == QT_Q8_K)
+        return lm_fail(L->err, "%s: tensor %s has type %s, which lmterm cannot compute with",
+                       L->m->file->path, name, info ? info->name : "unknown");
     *w = (kernels_matrix){t->data, (enum quant_type)t->type, cols, rows,
                           quant_row_size(t->type, cols)};
     enum quant_type to = model_precision_type(L->opt->precision, w->type);

@@ -385,7 +385,8 @@ int synth_write(const synth_options *o, const char *path, lm_error *err) {
         if (strcmp(shapes[i].name, o->shape) == 0) s = &shapes[i];
     if (!s) return lm_fail(err, "unknown shape '%s' for %s (%s)", o->shape, o->arch, synth_shapes());
     const quant_type_info *ti = quant_info(o->type);
-    if (!ti || !ti->can_quantize || s->n_embd % (int)ti->block_size || s->n_ff % (int)ti->block_size)
+    if (!ti || !ti->can_quantize || o->type == QT_Q8_1 || o->type == QT_Q8_K ||
+        s->n_embd % (int)ti->block_size || s->n_ff % (int)ti->block_size)
         return lm_fail(err, "cannot write weights of type %s", ti ? ti->name : "?");
 
     gguf_writer *w = gguf_writer_new();
