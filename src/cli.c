@@ -136,6 +136,7 @@ static void resolve_model(cli_options *o) {
     if (!cfg) return;
     struct stat st;
     if (o->model_path && stat(o->model_path, &st) == 0) return;
+    if (!o->model_path && o->resume_path) return; /* the transcript names its model */
     if (cfg->n_model_dirs) config_scan_models(cfg);
     const config_model *m = o->model_path ? config_find_model(cfg, o->model_path)
                                           : config_default_model(cfg);
