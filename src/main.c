@@ -2,6 +2,7 @@
  * subcommand; everything else lives in the modules (see include/). */
 #include "cli.h"
 
+#include <signal.h>
 #include <string.h>
 
 typedef struct command {
@@ -30,6 +31,9 @@ static void load_config(const char *file, config *cfg) {
 }
 
 int main(int argc, char **argv) {
+    /* A file-size limit makes a write fail (and the save say so) rather than
+     * end the program. */
+    signal(SIGXFSZ, SIG_IGN);
     /* The command is the first argument, or the first after --config FILE. */
     int at = 1;
     while (at + 1 < argc && strcmp(argv[at], "--config") == 0) at += 2;

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Faults around a plain chat: a full disk (a file-size limit), a read-only
+# folder and a closed pipe. Saving fails with a clear message and the
+# previous transcript survives byte for byte; a closed pipe ends quietly.
+source "$(dirname "$0")/../lib.sh"
+
+model=$(tiny_model llama q8_0) || { fail faults_synth; exit 0; }
+export XDG_DATA_HOME=$TMP/data XDG_STATE_HOME=$TMP/state XDG_CONFIG_HOME=$TMP/config
+chat() { "$LM" chat --plain -m "$model" -n 6 --seed 1 -t 1 "$@"; }
+
+printf 'hello\n/save %s\n' "$TMP/t.json" | chat >/dev/null 2>&1
+before=$(md5sum <"$TMP/t.json")
+long=$(head -c 3000 /dev/zero | tr '\0' x)
+
+# Full disk: with writes limited to 1 KiB the save must fail and say so.
+out=$( (ulimit -f 1; printf 'hello\n%s\n/save %s\n' "$long" "$TMP/t.json" | chat 2>&1); echo "rc=$?")
+after=$(md5sum <"$TMP/t.json")
+if [ "$before" = "$after" ] && grep -q "rc=[01]$" <<<"$out" && grep -qi "too large\|cannot write\|no space" <<<"$out"; then
+    ok full_disk_save_fails_clearly_old_file_kept
+else
+    fail full_disk_save_fails_clearly_old_file_kept "$(tail -3 <<<"$out")"
+fi
+leftover=$(ls "$TMP" | grep -c '\.tmp')
+[ "$leftover" -eq 0 ] && ok failed_save_leaves_no_temporary_file || fail failed_save_leaves_no_temporary_file "$(ls "$TMP")"
+
+# Read-only folder (as a user who cannot write there; root writes anywhere).
+mkdir -p "$TMP/ro"
+cp "$TMP/t.json" "$TMP/ro/t.json"
+chmod 555 "$TMP/ro"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    chmod 755 "$TMP" "$TMP/data" 2>/dev/null
+    chmod -R a+rX "$TMP" && chmod 555 "$TMP/ro"
+    as_user() { setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/nonexistent "$@"; }
+    out=$(printf 'hello\n/save %s\n' "$TMP/ro/t.json" | as_user "$LM" chat --plain -m "$model" -n 4 --seed 1 -t 1 2>&1)
+elif [ "$(id -u)" != 0 ]; then
+    out=$(printf 'hello\n/save %s\n' "$TMP/ro/t.json" | chat 2>&1)
+else
+    out="(no way to drop root)"
+fi
+if [ "$(md5sum <"$TMP/ro/t.json")" = "$before" ] && grep -qi "permission denied\|cannot" <<<"$out"; then
+    ok read_only_folder_save_fails_clearly
+else
+    fail read_only_folder_save_fails_clearly "$(tail -3 <<<"$out")"
+fi
+chmod 755 "$TMP/ro"
+
+# A reader that goes away: plain mode ends quietly, nothing on stderr.
+yes "tell me a story" | head -50 | chat -n 200 2>"$TMP/pipe.err" | head -c 20 >/dev/null
+[ ! -s "$TMP/pipe.err" ] || ! grep -qv "^Loaded" "$TMP/pipe.err" && ok closed_pipe_ends_quietly ||
+    fail closed_pipe_ends_quietly "$(head -3 "$TMP/pipe.err")"
