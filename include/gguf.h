@@ -5,6 +5,8 @@
 
 #include "util.h"
 
+#include <stdatomic.h>
+
 enum gguf_value_type {
     GGUF_UINT8 = 0,
     GGUF_INT8 = 1,
@@ -77,6 +79,7 @@ typedef struct gguf_file {
     uint64_t n_tensors;
     gguf_tensor *tensors;
     bool owns_mapping; /* false for gguf_open_memory */
+    atomic_bool damaged; /* the file was cut short while mapped (see gguf_damaged) */
 } gguf_file;
 
 /* Opens and validates path: counts, lengths and offsets against the file size,
@@ -89,6 +92,9 @@ gguf_file *gguf_open(const char *path, lm_error *err);
 /* Parses a buffer the caller keeps alive (tests, fuzzing). name is used in messages. */
 gguf_file *gguf_open_memory(const void *data, size_t size, const char *name, lm_error *err);
 void gguf_close(gguf_file *f);
+/* True once a read of the mapping found the file cut short (truncated or
+ * replaced on disk): zeros were read instead, so results are garbage. */
+bool gguf_damaged(const gguf_file *f);
 
 /* Lookup (linear); NULL when absent. */
 const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key);

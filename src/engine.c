@@ -389,6 +389,7 @@ static enum engine_stop_reason generate_tokens(engine *e, int id, const engine_r
         push_event(e, &ev);
         if (model_n_past(e->m) >= model_n_ctx(e->m)) { reason = STOP_CONTEXT_FULL; break; }
         int rc = model_eval(e->m, &tk, 1, e->logits, &e->cancel, err);
+        if (rc == 0 && gguf_damaged(model_get_file(e->m))) rc = -1;
         if (rc < 0) { reason = STOP_ERROR; break; }
         if (rc > 0) { reason = STOP_USER; break; }
         lm_tokens_push(&e->cached, tk);
@@ -418,6 +419,12 @@ void engine_last_prompt(engine *e, lm_tokens *out) {
     pthread_mutex_unlock(&e->stats_mu);
 }
 
+static void unload(engine *e) {
+    model_free(e->m);
+    e->m = NULL;
+    e->cached.n = 0;
+}
+
 static void run_generate(engine *e, command *c) {
     lm_error err;
     lm_tokens prompt = {0};
@@ -433,6 +440,12 @@ static void run_generate(engine *e, command *c) {
         if (rc == 0) reason = generate_tokens(e, c->id, &c->req, lm_now(), &err);
     }
     lm_tokens_free(&prompt);
+    if (e->m && gguf_damaged(model_get_file(e->m))) {
+        reason = STOP_ERROR;
+        lm_fail(&err, "%s was cut short on disk while in use: the model is unloaded (load it again)",
+                model_get_file(e->m)->path);
+        unload(e);
+    }
     set_state(e, e->m ? ENGINE_IDLE : ENGINE_EMPTY);
     engine_event ev = {.kind = EV_DONE, .request_id = c->id, .reason = reason,
                        .n_dropped = n_dropped};

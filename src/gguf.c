@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -551,6 +553,78 @@ gguf_file *gguf_open_memory(const void *data, size_t size, const char *name, lm_
     return parse(data ? data : empty, data ? size : 0, name ? name : "(memory)", err);
 }
 
+/* ---- a file cut short while mapped ----
+ *
+ * Reading a page of the mapping past a file's new end raises SIGBUS. The
+ * handler maps a page of zeros over it and marks the file damaged, so the
+ * read goes on with zeros; the engine then sees gguf_damaged() and unloads
+ * the model instead of the whole program dying. A signal handler can only
+ * find the mappings through process-wide state: the table below, filled and
+ * emptied by gguf_open and gguf_close. */
+
+#define GUARD_SLOTS 16
+
+static struct guard_slot {
+    _Atomic(uintptr_t) lo, hi;
+    atomic_bool *damaged;
+} guard[GUARD_SLOTS];
+static struct sigaction guard_previous;
+static pthread_mutex_t guard_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc) {
+    uintptr_t a = (uintptr_t)si->si_addr;
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        if (a < atomic_load(&guard[i].lo) || a >= atomic_load(&guard[i].hi)) continue;
+        uintptr_t page = a & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
+        mmap((void *)page, (size_t)sysconf(_SC_PAGESIZE), PROT_READ,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        atomic_store(guard[i].damaged, true);
+        return;
+    }
+    if (guard_previous.sa_flags & SA_SIGINFO) { /* not ours: whoever was there before */
+        guard_previous.sa_sigaction(sig, si, uc);
+    } else if (guard_previous.sa_handler != SIG_DFL && guard_previous.sa_handler != SIG_IGN) {
+        guard_previous.sa_handler(sig);
+    } else {
+        signal(SIGBUS, SIG_DFL);
+        raise(SIGBUS);
+    }
+}
+
+/* Puts the handler first in line (again, if another was installed since). */
+static void guard_add(gguf_file *f) {
+    pthread_mutex_lock(&guard_mu);
+    struct sigaction now;
+    sigaction(SIGBUS, NULL, &now);
+    if (!(now.sa_flags & SA_SIGINFO) || now.sa_sigaction != on_sigbus) {
+        struct sigaction sa = {0};
+        sa.sa_sigaction = on_sigbus;
+        sa.sa_flags = SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, &guard_previous);
+    }
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        if (atomic_load(&guard[i].hi) != 0) continue;
+        guard[i].damaged = &f->damaged;
+        atomic_store(&guard[i].lo, (uintptr_t)f->base);
+        atomic_store(&guard[i].hi, (uintptr_t)f->base + f->size);
+        break;
+    }
+    pthread_mutex_unlock(&guard_mu);
+}
+
+static void guard_remove(const gguf_file *f) {
+    pthread_mutex_lock(&guard_mu);
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        if (atomic_load(&guard[i].lo) != (uintptr_t)f->base) continue;
+        atomic_store(&guard[i].hi, 0);
+        atomic_store(&guard[i].lo, 0);
+    }
+    pthread_mutex_unlock(&guard_mu);
+}
+
+bool gguf_damaged(const gguf_file *f) { return atomic_load(&f->damaged); }
+
 gguf_file *gguf_open(const char *path, lm_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -575,16 +649,21 @@ gguf_file *gguf_open(const char *path, lm_error *err) {
     }
     close(fd); /* the mapping keeps the file */
     gguf_file *f = gguf_open_memory(map, map ? (size_t)size : 0, path, err);
-    if (f)
+    if (f) {
         f->owns_mapping = map != NULL;
-    else if (map)
+        if (map) guard_add(f);
+    } else if (map) {
         munmap(map, (size_t)size);
+    }
     return f;
 }
 
 void gguf_close(gguf_file *f) {
     if (!f) return;
-    if (f->owns_mapping) munmap((void *)f->base, (size_t)f->size);
+    if (f->owns_mapping) {
+        guard_remove(f);
+        munmap((void *)f->base, (size_t)f->size);
+    }
     free(f->kv);
     free(f->tensors);
     free(f->path);
