@@ -80,7 +80,7 @@ static int generate(model *m, sampler *smp, lm_tokens *ctx, int n_predict, float
         if (tokenizer_is_eog(tok, id)) break;
         text.len = 0;
         tokenizer_stream_push(tok, &stream, id, true, &text);
-        fwrite(text.data, 1, text.len, stdout);
+        if (text.len) fwrite(text.data, 1, text.len, stdout);
         fflush(stdout);
         lm_tokens_push(ctx, id);
         if (model_n_past(m) >= model_n_ctx(m)) break;
@@ -92,7 +92,7 @@ static int generate(model *m, sampler *smp, lm_tokens *ctx, int n_predict, float
     }
     text.len = 0;
     tokenizer_stream_flush(&stream, &text);
-    fwrite(text.data, 1, text.len, stdout);
+    if (text.len) fwrite(text.data, 1, text.len, stdout);
     printf("\n");
     lm_buf_free(&text);
     return rc;
