@@ -208,14 +208,14 @@ if [ -x "$LM" ]; then
     rc_usage=$?
     "$LM" --no-such-option >/dev/null 2>>"$TMP/err"
     rc_option=$?
-    "$LM" run >/dev/null 2>"$TMP/err1"
+    "$LM" run -m "$TMP/no-such-model.gguf" -p hello >/dev/null 2>"$TMP/err1"
     rc_error=$?
     if [ $rc_usage -eq 2 ] && [ $rc_option -eq 2 ] && [ $rc_error -eq 1 ] &&
         [ "$(wc -l <"$TMP/err1")" -eq 1 ] && grep -q '^lmterm: ' "$TMP/err1"; then
         ok man_exit_statuses_hold
     else
         fail man_exit_statuses_hold "unknown command: $rc_usage, unknown option: $rc_option (want 2);" \
-            "run without -p: $rc_error (want 1), stderr: $(cat "$TMP/err1")"
+            "run on a missing model: $rc_error (want 1), stderr: $(cat "$TMP/err1")"
     fi
 else
     skip man_exit_statuses_hold "no lmterm binary at $LM"
