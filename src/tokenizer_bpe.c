@@ -51,29 +51,8 @@ bad:
     return 0xFFFD;
 }
 
-/* Encodes any value up to U+10FFFF, surrogates included. */
-static size_t encode_cp(uint32_t cp, unsigned char *o) {
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xC0 | (cp >> 6));
-        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xE0 | (cp >> 12));
-        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xF0 | (cp >> 18));
-    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
+/* utf8_encode (util) writes any value up to U+10FFFF, surrogates included. */
+static size_t encode_cp(uint32_t cp, unsigned char *o) { return (size_t)utf8_encode(cp, (char *)o); }
 
 /* ---- the GPT-2 byte alphabet ---- */
 
