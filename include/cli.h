@@ -21,7 +21,7 @@ typedef struct cli_options {
     bool plain, stats, no_bos, no_special, json;
     bool ctx_set, precision_set; /* given on the command line */
     /* synth */
-    const char *arch, *shape, *type;
+    const char *arch, *shape, *type, *output_type;
     uint64_t seed;
     bool seed_set;
     /* bench */
@@ -33,7 +33,12 @@ typedef struct cli_options {
     config *cfg;
 } cli_options;
 
-enum { CLI_DONE = -1, CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 }; /* DONE: --help or --version answered */
+enum {
+    CLI_DONE = -1,
+    CLI_OK = 0,
+    CLI_ERROR = 1,
+    CLI_USAGE = 2
+}; /* DONE: --help or --version answered */
 
 /* Parses argv (after the subcommand) over the defaults cfg gives (cfg may be
  * NULL: built-in defaults). Returns CLI_OK, CLI_DONE, or CLI_USAGE after

@@ -35,9 +35,9 @@ typedef struct engine_block {
 typedef struct engine_request {
     engine_block *blocks;
     int n_blocks;
-    bool add_bos;       /* prepend BOS when the vocabulary wants one */
-    int max_tokens;     /* < 0: until end of generation or a full context */
-    int reply_reserve;  /* positions kept free for the reply when fitting */
+    bool add_bos;      /* prepend BOS when the vocabulary wants one */
+    int max_tokens;    /* < 0: until end of generation or a full context */
+    int reply_reserve; /* positions kept free for the reply when fitting */
     sampler_params sampling;
 } engine_request;
 
@@ -63,8 +63,8 @@ typedef struct engine_stats {
     int n_prompt_tokens;    /* tokens of the last prompt */
     int n_prompt_evaluated; /* of those, evaluated (the rest came from the cache) */
     int n_generated;
-    double prompt_tps;      /* last prompt */
-    double gen_tps;         /* rolling, over the last tokens */
+    double prompt_tps; /* last prompt */
+    double gen_tps;    /* rolling, over the last tokens */
     int n_past, n_ctx;
     uint64_t rss_bytes, weight_bytes, kv_bytes;
 } engine_stats;
@@ -82,13 +82,13 @@ typedef struct engine_model_info {
 } engine_model_info;
 
 enum engine_event_kind {
-    EV_LOAD_PROGRESS, /* progress */
-    EV_LOADED,        /* info */
-    EV_LOAD_FAILED,   /* text: why; the previous model (if any) stays */
+    EV_LOAD_PROGRESS,   /* progress */
+    EV_LOADED,          /* info */
+    EV_LOAD_FAILED,     /* text: why; the previous model (if any) stays */
     EV_PROMPT_PROGRESS, /* progress of reading the prompt */
-    EV_TOKEN,         /* text (may be empty while a UTF-8 character is incomplete), token */
-    EV_DONE,          /* reason, stats, n_dropped */
-    EV_ERROR,         /* text */
+    EV_TOKEN,           /* text (may be empty while a UTF-8 character is incomplete), token */
+    EV_DONE,            /* reason, stats, n_dropped */
+    EV_ERROR,           /* text */
 };
 
 typedef struct engine_event {

@@ -78,7 +78,7 @@ typedef struct gguf_file {
     gguf_kv *kv;
     uint64_t n_tensors;
     gguf_tensor *tensors;
-    bool owns_mapping; /* false for gguf_open_memory */
+    bool owns_mapping;   /* false for gguf_open_memory */
     atomic_bool damaged; /* the file was cut short while mapped (see gguf_damaged) */
 } gguf_file;
 

@@ -6,16 +6,23 @@
 
 #include "util.h"
 
-typedef enum json_kind { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT } json_kind;
+typedef enum json_kind {
+    JSON_NULL,
+    JSON_BOOL,
+    JSON_NUMBER,
+    JSON_STRING,
+    JSON_ARRAY,
+    JSON_OBJECT
+} json_kind;
 
 typedef struct json_value {
     json_kind kind;
     bool b;
     double num;
-    char *str;      /* STRING: NUL-terminated, may contain NULs (see len) */
-    size_t len;     /* STRING: bytes; ARRAY/OBJECT: number of items */
+    char *str;                /* STRING: NUL-terminated, may contain NULs (see len) */
+    size_t len;               /* STRING: bytes; ARRAY/OBJECT: number of items */
     struct json_value *items; /* ARRAY/OBJECT: the values */
-    char **keys;    /* OBJECT: the keys, parallel to items */
+    char **keys;              /* OBJECT: the keys, parallel to items */
 } json_value;
 
 /* Parses text; NULL with err = "line L, column C: what is wrong" on failure. */

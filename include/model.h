@@ -80,7 +80,6 @@ void model_kv_truncate(model *m, int n_keep);
 int model_eval(model *m, const int32_t *tokens, int n, float *logits, const atomic_bool *stop,
                lm_error *err);
 
-
 /* Bytes the weight matrices of f would take at precision p (for menus and info). */
 uint64_t model_estimate_weight_bytes(const gguf_file *f, enum model_precision p);
 /* The storage type a matrix stored as `stored` gets at precision p. */

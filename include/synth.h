@@ -10,9 +10,9 @@
 #include "util.h"
 
 typedef struct synth_options {
-    const char *arch;  /* "phi3" or "llama" */
-    const char *shape; /* "tiny", "small", "phi3-mini", "llama3-8b" */
-    enum quant_type type; /* type of the weight matrices */
+    const char *arch;            /* "phi3" or "llama" */
+    const char *shape;           /* "tiny", "small", "phi3-mini", "llama3-8b" */
+    enum quant_type type;        /* type of the weight matrices */
     enum quant_type output_type; /* output.weight; QT_COUNT: same as type */
     uint64_t seed;
     int n_ctx_train; /* 0: the shape's own */

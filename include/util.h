@@ -29,6 +29,10 @@ char *lm_xstrndup(const char *s, size_t n);
 
 /* 64-byte aligned allocation (for SIMD rows); NULL on failure. Free with lm_free_aligned. */
 void *lm_alloc_aligned(size_t n);
+/* mmap(2) of len bytes at an address that is a multiple of align (a power of
+ * two, at least the page size): prot, flags (MAP_FIXED is added) and fd as
+ * mmap takes them. NULL on failure; munmap(p, len) frees it. */
+void *lm_map_aligned(size_t len, size_t align, int prot, int flags, int fd);
 void lm_free_aligned(void *p);
 
 /* Overflow-checked arithmetic: return false on overflow. */
@@ -75,6 +79,7 @@ int lm_mkdir_p(const char *path, lm_error *err);
 uint64_t lm_rss_bytes(void);      /* current resident set size */
 uint64_t lm_peak_rss_bytes(void); /* VmHWM */
 uint64_t lm_mem_available_bytes(void);
+uint64_t lm_file_large_page_bytes(void); /* file pages mapped 2 MiB at a time */
 
 /* Monotonic time in seconds. */
 double lm_now(void);

@@ -37,10 +37,13 @@ static const char usage_text[] =
     "      --plain, --stats    plain chat; per-reply statistics on stderr\n"
     "  -o, --output FILE       output file (synth)\n"
     "      --arch, --shape, --type   model to synthesise (synth)\n"
+    "      --output-type T     type of output.weight (synth; default: --type)\n"
     "  -h, --help              this text\n"
     "      --version           version\n";
 
-void cli_usage(FILE *out) { fputs(usage_text, out); }
+void cli_usage(FILE *out) {
+    fputs(usage_text, out);
+}
 
 int cli_error(const char *fmt, ...) {
     va_list ap;
@@ -63,27 +66,56 @@ int cli_usage_error(const char *fmt, ...) {
 }
 
 enum {
-    OPT_PRECISION = 256, OPT_TEMP, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_SEED,
-    OPT_CONFIG, OPT_PLAIN, OPT_STATS, OPT_NO_BOS, OPT_NO_SPECIAL, OPT_JSON, OPT_ARCH,
-    OPT_SHAPE, OPT_TYPE, OPT_REPS, OPT_VERSION
+    OPT_PRECISION = 256,
+    OPT_TEMP,
+    OPT_TOP_K,
+    OPT_TOP_P,
+    OPT_MIN_P,
+    OPT_REPEAT,
+    OPT_SEED,
+    OPT_CONFIG,
+    OPT_PLAIN,
+    OPT_STATS,
+    OPT_NO_BOS,
+    OPT_NO_SPECIAL,
+    OPT_JSON,
+    OPT_ARCH,
+    OPT_SHAPE,
+    OPT_TYPE,
+    OPT_OUTPUT_TYPE,
+    OPT_REPS,
+    OPT_VERSION
 };
 
-static const struct option long_options[] = {
-    {"model", required_argument, 0, 'm'},      {"precision", required_argument, 0, OPT_PRECISION},
-    {"threads", required_argument, 0, 't'},    {"ctx-size", required_argument, 0, 'c'},
-    {"n-predict", required_argument, 0, 'n'},  {"prompt", required_argument, 0, 'p'},
-    {"temp", required_argument, 0, OPT_TEMP},  {"top-k", required_argument, 0, OPT_TOP_K},
-    {"top-p", required_argument, 0, OPT_TOP_P}, {"min-p", required_argument, 0, OPT_MIN_P},
-    {"repeat-penalty", required_argument, 0, OPT_REPEAT},
-    {"seed", required_argument, 0, OPT_SEED}, {"system", required_argument, 0, 's'},
-    {"resume", required_argument, 0, 'r'},    {"config", required_argument, 0, OPT_CONFIG},
-    {"plain", no_argument, 0, OPT_PLAIN},     {"stats", no_argument, 0, OPT_STATS},
-    {"no-bos", no_argument, 0, OPT_NO_BOS},   {"no-special", no_argument, 0, OPT_NO_SPECIAL},
-    {"json", no_argument, 0, OPT_JSON},       {"arch", required_argument, 0, OPT_ARCH},
-    {"shape", required_argument, 0, OPT_SHAPE}, {"type", required_argument, 0, OPT_TYPE},
-    {"reps", required_argument, 0, OPT_REPS}, {"output", required_argument, 0, 'o'},
-    {"help", no_argument, 0, 'h'},            {"version", no_argument, 0, OPT_VERSION},
-    {0, 0, 0, 0}};
+static const struct option long_options[] = {{"model", required_argument, 0, 'm'},
+                                             {"precision", required_argument, 0, OPT_PRECISION},
+                                             {"threads", required_argument, 0, 't'},
+                                             {"ctx-size", required_argument, 0, 'c'},
+                                             {"n-predict", required_argument, 0, 'n'},
+                                             {"prompt", required_argument, 0, 'p'},
+                                             {"temp", required_argument, 0, OPT_TEMP},
+                                             {"top-k", required_argument, 0, OPT_TOP_K},
+                                             {"top-p", required_argument, 0, OPT_TOP_P},
+                                             {"min-p", required_argument, 0, OPT_MIN_P},
+                                             {"repeat-penalty", required_argument, 0, OPT_REPEAT},
+                                             {"seed", required_argument, 0, OPT_SEED},
+                                             {"system", required_argument, 0, 's'},
+                                             {"resume", required_argument, 0, 'r'},
+                                             {"config", required_argument, 0, OPT_CONFIG},
+                                             {"plain", no_argument, 0, OPT_PLAIN},
+                                             {"stats", no_argument, 0, OPT_STATS},
+                                             {"no-bos", no_argument, 0, OPT_NO_BOS},
+                                             {"no-special", no_argument, 0, OPT_NO_SPECIAL},
+                                             {"json", no_argument, 0, OPT_JSON},
+                                             {"arch", required_argument, 0, OPT_ARCH},
+                                             {"shape", required_argument, 0, OPT_SHAPE},
+                                             {"type", required_argument, 0, OPT_TYPE},
+                                             {"output-type", required_argument, 0, OPT_OUTPUT_TYPE},
+                                             {"reps", required_argument, 0, OPT_REPS},
+                                             {"output", required_argument, 0, 'o'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {"version", no_argument, 0, OPT_VERSION},
+                                             {0, 0, 0, 0}};
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
     char *end;
@@ -138,8 +170,8 @@ static void resolve_model(cli_options *o) {
     if (o->model_path && stat(o->model_path, &st) == 0) return;
     if (!o->model_path && o->resume_path) return; /* the transcript names its model */
     if (cfg->n_model_dirs) config_scan_models(cfg);
-    const config_model *m = o->model_path ? config_find_model(cfg, o->model_path)
-                                          : config_default_model(cfg);
+    const config_model *m =
+        o->model_path ? config_find_model(cfg, o->model_path) : config_default_model(cfg);
     if (!m) return;
     o->model_path = m->path;
     if (m->n_ctx > 0 && !o->ctx_set) o->n_ctx = m->n_ctx;
@@ -160,15 +192,44 @@ static int parse_number_option(int c, const char *arg, cli_options *o) {
     long v;
     float f;
     switch (c) {
-    case 't': if (!parse_long(arg, 1, 1024, &v)) return bad_value("--threads", arg); o->threads = (int)v; break;
-    case 'c': if (!parse_long(arg, 16, 1 << 24, &v)) return bad_value("--ctx-size", arg); o->n_ctx = (int)v; o->ctx_set = true; break;
-    case 'n': if (!parse_long(arg, -1, 1 << 24, &v)) return bad_value("--n-predict", arg); o->n_predict = (int)v; o->bench_gen = (int)v; break;
-    case OPT_REPS: if (!parse_long(arg, 1, 1000, &v)) return bad_value("--reps", arg); o->bench_reps = (int)v; break;
-    case OPT_TEMP: if (!parse_float(arg, 0, 100, &f)) return bad_value("--temp", arg); o->sampling.temperature = f; break;
-    case OPT_TOP_K: if (!parse_long(arg, 0, 1 << 24, &v)) return bad_value("--top-k", arg); o->sampling.top_k = (int)v; break;
-    case OPT_TOP_P: if (!parse_float(arg, 0, 1, &f)) return bad_value("--top-p", arg); o->sampling.top_p = f; break;
-    case OPT_MIN_P: if (!parse_float(arg, 0, 1, &f)) return bad_value("--min-p", arg); o->sampling.min_p = f; break;
-    case OPT_REPEAT: if (!parse_float(arg, 0.01f, 100, &f)) return bad_value("--repeat-penalty", arg); o->sampling.repeat_penalty = f; break;
+    case 't':
+        if (!parse_long(arg, 1, 1024, &v)) return bad_value("--threads", arg);
+        o->threads = (int)v;
+        break;
+    case 'c':
+        if (!parse_long(arg, 16, 1 << 24, &v)) return bad_value("--ctx-size", arg);
+        o->n_ctx = (int)v;
+        o->ctx_set = true;
+        break;
+    case 'n':
+        if (!parse_long(arg, -1, 1 << 24, &v)) return bad_value("--n-predict", arg);
+        o->n_predict = (int)v;
+        o->bench_gen = (int)v;
+        break;
+    case OPT_REPS:
+        if (!parse_long(arg, 1, 1000, &v)) return bad_value("--reps", arg);
+        o->bench_reps = (int)v;
+        break;
+    case OPT_TEMP:
+        if (!parse_float(arg, 0, 100, &f)) return bad_value("--temp", arg);
+        o->sampling.temperature = f;
+        break;
+    case OPT_TOP_K:
+        if (!parse_long(arg, 0, 1 << 24, &v)) return bad_value("--top-k", arg);
+        o->sampling.top_k = (int)v;
+        break;
+    case OPT_TOP_P:
+        if (!parse_float(arg, 0, 1, &f)) return bad_value("--top-p", arg);
+        o->sampling.top_p = f;
+        break;
+    case OPT_MIN_P:
+        if (!parse_float(arg, 0, 1, &f)) return bad_value("--min-p", arg);
+        o->sampling.min_p = f;
+        break;
+    case OPT_REPEAT:
+        if (!parse_float(arg, 0.01f, 100, &f)) return bad_value("--repeat-penalty", arg);
+        o->sampling.repeat_penalty = f;
+        break;
     case OPT_SEED: {
         char *end;
         errno = 0;
@@ -178,7 +239,8 @@ static int parse_number_option(int c, const char *arg, cli_options *o) {
         o->seed_set = true;
         break;
     }
-    default: return CLI_USAGE;
+    default:
+        return CLI_USAGE;
     }
     return CLI_OK;
 }
@@ -202,24 +264,53 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
     while ((c = getopt_long(ac, av, "m:t:c:n:p:s:r:o:h", long_options, NULL)) != -1) {
         int rc;
         switch (c) {
-        case 'm': o->model_path = optarg; break;
+        case 'm':
+            o->model_path = optarg;
+            break;
         case 'p':
             o->prompt = optarg;
             long v;
             if (parse_long(optarg, 1, 1 << 20, &v)) o->bench_prompt = (int)v;
             break;
-        case 's': o->system_prompt = optarg; break;
-        case 'r': o->resume_path = optarg; break;
-        case 'o': o->output_path = optarg; break;
-        case OPT_CONFIG: o->config_path = optarg; break;
-        case OPT_PLAIN: o->plain = true; break;
-        case OPT_STATS: o->stats = true; break;
-        case OPT_NO_BOS: o->no_bos = true; break;
-        case OPT_NO_SPECIAL: o->no_special = true; break;
-        case OPT_JSON: o->json = true; break;
-        case OPT_ARCH: o->arch = optarg; break;
-        case OPT_SHAPE: o->shape = optarg; break;
-        case OPT_TYPE: o->type = optarg; break;
+        case 's':
+            o->system_prompt = optarg;
+            break;
+        case 'r':
+            o->resume_path = optarg;
+            break;
+        case 'o':
+            o->output_path = optarg;
+            break;
+        case OPT_CONFIG:
+            o->config_path = optarg;
+            break;
+        case OPT_PLAIN:
+            o->plain = true;
+            break;
+        case OPT_STATS:
+            o->stats = true;
+            break;
+        case OPT_NO_BOS:
+            o->no_bos = true;
+            break;
+        case OPT_NO_SPECIAL:
+            o->no_special = true;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_ARCH:
+            o->arch = optarg;
+            break;
+        case OPT_SHAPE:
+            o->shape = optarg;
+            break;
+        case OPT_TYPE:
+            o->type = optarg;
+            break;
+        case OPT_OUTPUT_TYPE:
+            o->output_type = optarg;
+            break;
         case OPT_PRECISION: {
             int p = model_precision_from_name(optarg);
             if (p < 0) return bad_value("--precision", optarg);
@@ -227,8 +318,12 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
             o->precision_set = true;
             break;
         }
-        case 'h': cli_usage(stdout); return CLI_DONE;
-        case OPT_VERSION: print_version(o); return CLI_DONE;
+        case 'h':
+            cli_usage(stdout);
+            return CLI_DONE;
+        case OPT_VERSION:
+            print_version(o);
+            return CLI_DONE;
         case '?':
             if (optopt && optopt < 256)
                 return cli_usage_error("option -%c is unknown or needs a value", optopt);
@@ -253,7 +348,9 @@ model *cli_load_model(const cli_options *o) {
         cli_error("no model given (use -m FILE)");
         return NULL;
     }
-    model_options mo = {.n_ctx = o->n_ctx, .n_threads = o->threads, .precision = o->precision,
+    model_options mo = {.n_ctx = o->n_ctx,
+                        .n_threads = o->threads,
+                        .precision = o->precision,
                         .progress = quiet_progress};
     lm_error err;
     model *m = model_load(o->model_path, &mo, &err);

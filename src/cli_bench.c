@@ -3,8 +3,10 @@
  * evaluates n random ids one at a time from an empty cache; each runs --reps
  * times after one warm-up run. Generation reads every weight once per token,
  * so its speed is also given as a fraction of the bound set by the memory's
- * read bandwidth, which is measured here, in the same run, with as many
- * threads as the model uses. */
+ * read bandwidth. The memory of a shared machine is as fast as its
+ * neighbours let it be, moment to moment, so the bandwidth is measured right
+ * after each generation run, by a plain read of the weights themselves with
+ * as many threads as the model uses, and each run is set against its own. */
 #include "cli.h"
 #include "json.h"
 
@@ -18,7 +20,9 @@ typedef struct bench_stats {
 typedef struct bench_result {
     bench_stats prompt, gen;
     uint64_t peak_rss, bytes_per_token;
-    double bandwidth; /* bytes per second */
+    double large_pages; /* fraction of the weights mapped in 2 MiB pages */
+    double bandwidth;   /* bytes per second, median of the reads after each run */
+    double fraction;    /* median over the runs of speed / (bandwidth / bytes per token) */
 } bench_result;
 
 static int compare_doubles(const void *a, const void *b) {
@@ -71,29 +75,6 @@ static double run_gen(model *m, uint64_t *rng, int n, float *logits) {
     return n / (lm_now() - t0);
 }
 
-/* A warm-up run, then reps timed runs of the prompt (gen false) or the
- * generation test. Returns 0, or -1 after printing the error. */
-static int measure(model *m, const cli_options *o, bool gen, bench_stats *out) {
-    int n = gen ? o->bench_gen : o->bench_prompt;
-    int n_vocab = model_get_hparams(m)->n_vocab;
-    float *logits = lm_xmalloc((size_t)n_vocab * sizeof *logits);
-    int32_t *ids = lm_xmalloc((size_t)n * sizeof *ids);
-    double *tps = lm_xmalloc((size_t)o->bench_reps * sizeof *tps);
-    uint64_t rng = o->seed_set && o->seed ? o->seed : 0x9e3779b97f4a7c15ull;
-    int rc = 0;
-    for (int r = -1; r < o->bench_reps && rc == 0; r++) {
-        double v = gen ? run_gen(m, &rng, r < 0 ? 1 : n, logits)
-                       : run_prompt(m, &rng, ids, r < 0 ? (n < 32 ? n : 32) : n, logits);
-        if (v < 0) rc = -1;
-        if (r >= 0) tps[r] = v;
-    }
-    if (rc == 0) *out = stats_of(tps, o->bench_reps);
-    free(tps);
-    free(ids);
-    free(logits);
-    return rc;
-}
-
 /* ---- read bandwidth ---- */
 
 typedef struct stream_task {
@@ -118,26 +99,63 @@ static void stream_read(void *arg, int ith, int nth) {
     t->sums[ith % 64] += s0 + s1 + s2 + s3;
 }
 
-/* Bytes per second of a streaming read of 1 GiB, far larger than the caches,
- * split over n_threads threads; the best of five passes. 0 on failure. */
-static double read_bandwidth(int n_threads) {
-    const size_t bytes = (size_t)1 << 30;
-    uint64_t *data = lm_alloc_aligned(bytes);
-    threadpool *pool = threadpool_create(n_threads);
+/* Reads up to 1 GiB of the model's file, far more than the caches hold: the
+ * memory generation reads, in the same pages, so no more is allocated. */
+typedef struct bandwidth_probe {
+    threadpool *pool;
+    const uint64_t *data;
+    size_t n; /* words */
+} bandwidth_probe;
+
+static void probe_open(bandwidth_probe *p, const model *m) {
+    const gguf_file *f = model_get_file(m);
+    size_t bytes = f->size < ((uint64_t)1 << 30) ? (size_t)f->size : (size_t)1 << 30;
+    *p = (bandwidth_probe){threadpool_create(model_n_threads(m)), (const uint64_t *)f->base,
+                           bytes / sizeof(uint64_t)};
+}
+
+/* Bytes per second, the best of three passes; 0 when it cannot measure. */
+static double probe_read(bandwidth_probe *p) {
+    if (!p->pool || p->n == 0) return 0;
+    stream_task t = {.data = p->data, .n = p->n};
     double best = 0;
-    if (data && pool) {
-        memset(data, 1, bytes); /* fault every page in before timing */
-        stream_task t = {.data = data, .n = bytes / sizeof *data};
-        for (int pass = 0; pass < 5; pass++) {
-            double t0 = lm_now();
-            threadpool_run(pool, stream_read, &t);
-            double bw = bytes / (lm_now() - t0);
-            if (bw > best) best = bw;
-        }
+    for (int pass = 0; pass < 3; pass++) {
+        double t0 = lm_now();
+        threadpool_run(p->pool, stream_read, &t);
+        double bw = (double)(p->n * sizeof(uint64_t)) / (lm_now() - t0);
+        if (bw > best) best = bw;
     }
-    threadpool_free(pool);
-    lm_free_aligned(data);
     return best;
+}
+
+static void probe_close(bandwidth_probe *p) {
+    threadpool_free(p->pool);
+}
+
+/* A warm-up run, then reps timed runs of the prompt (probe NULL) or the
+ * generation test; after each generation run the probe measures the read
+ * bandwidth, into bw[] (reps entries). Returns 0, or -1 after printing the
+ * error. */
+static int measure(model *m, const cli_options *o, bandwidth_probe *probe, double *bw,
+                   double *tps) {
+    const bool gen = probe != NULL;
+    int n = gen ? o->bench_gen : o->bench_prompt;
+    int n_vocab = model_get_hparams(m)->n_vocab;
+    float *logits = lm_xmalloc((size_t)n_vocab * sizeof *logits);
+    int32_t *ids = lm_xmalloc((size_t)n * sizeof *ids);
+    uint64_t rng = o->seed_set && o->seed ? o->seed : 0x9e3779b97f4a7c15ull;
+    int rc = 0;
+    for (int r = -1; r < o->bench_reps && rc == 0; r++) {
+        double v = gen ? run_gen(m, &rng, r < 0 ? 1 : n, logits)
+                       : run_prompt(m, &rng, ids, r < 0 ? (n < 32 ? n : 32) : n, logits);
+        if (v < 0) rc = -1;
+        if (r < 0) continue;
+        tps[r] = v;
+        if (gen) bw[r] = probe_read(probe);
+    }
+    free(ids);
+    free(logits);
+    return rc;
 }
 
 /* Weight bytes read to generate one token: every matrix, but of the token
@@ -153,12 +171,47 @@ static uint64_t bytes_per_token(const model *m) {
     return embd_bytes < total ? total - embd_bytes + row : total;
 }
 
+/* How much of the weights the kernel maps in 2 MiB pages (see gguf_open):
+ * when the page cache holds the file in small pages, generation is slower. */
+static double large_page_fraction(const model *m) {
+    double f = (double)lm_file_large_page_bytes() / (double)model_weight_bytes(m);
+    return f < 1 ? f : 1;
+}
+
+/* Both tests, and what the output shows of them. Returns 0 or -1. */
+static int run_bench(model *m, const cli_options *o, bench_result *r) {
+    const int reps = o->bench_reps;
+    double *prompt_tps = lm_xmalloc((size_t)reps * sizeof(double));
+    double *gen_tps = lm_xmalloc((size_t)reps * sizeof(double));
+    double *bw = lm_xmalloc((size_t)reps * sizeof(double));
+    double *fraction = lm_xmalloc((size_t)reps * sizeof(double));
+    bandwidth_probe probe;
+    probe_open(&probe, m);
+    int rc = measure(m, o, NULL, NULL, prompt_tps) || measure(m, o, &probe, bw, gen_tps);
+    probe_close(&probe);
+    if (rc == 0) {
+        r->bytes_per_token = bytes_per_token(m);
+        for (int i = 0; i < reps; i++)
+            fraction[i] = bw[i] > 0 ? gen_tps[i] * (double)r->bytes_per_token / bw[i] : 0;
+        r->prompt = stats_of(prompt_tps, reps);
+        r->gen = stats_of(gen_tps, reps);
+        r->bandwidth = stats_of(bw, reps).median;
+        r->fraction = stats_of(fraction, reps).median;
+        r->peak_rss = lm_peak_rss_bytes();
+        r->large_pages = large_page_fraction(m);
+    }
+    free(prompt_tps);
+    free(gen_tps);
+    free(bw);
+    free(fraction);
+    return rc ? -1 : 0;
+}
+
 /* ---- output ---- */
 
 static void print_json(const cli_options *o, const model *m, const bench_result *r) {
     lm_buf b = {0};
     double gb = r->bandwidth / 1e9;
-    double fraction = r->bandwidth > 0 ? r->gen.median * r->bytes_per_token / r->bandwidth : 0;
     lm_buf_puts(&b, "{\"model\": ");
     json_write_str(&b, o->model_path, strlen(o->model_path));
     lm_buf_printf(&b,
@@ -167,13 +220,14 @@ static void print_json(const cli_options *o, const model *m, const bench_result 
                   "\"prompt_tps\": %.3f, \"prompt_tps_min\": %.3f, \"prompt_tps_max\": %.3f, "
                   "\"gen_tps\": %.3f, \"gen_tps_min\": %.3f, \"gen_tps_max\": %.3f, "
                   "\"peak_rss_bytes\": %llu, \"weight_bytes\": %llu, \"bytes_per_token\": %llu, "
-                  "\"bandwidth_gbps\": %.2f, \"bandwidth_fraction\": %.3f}\n",
+                  "\"bandwidth_gbps\": %.2f, \"bandwidth_fraction\": %.3f, "
+                  "\"large_page_fraction\": %.3f}\n",
                   quant_info(model_main_type(m))->name,
                   model_precision_name(model_get_precision(m)), model_n_threads(m),
                   kernels_backend(), o->bench_prompt, o->bench_gen, o->bench_reps, r->prompt.median,
                   r->prompt.min, r->prompt.max, r->gen.median, r->gen.min, r->gen.max,
                   (unsigned long long)r->peak_rss, (unsigned long long)model_weight_bytes(m),
-                  (unsigned long long)r->bytes_per_token, gb, fraction);
+                  (unsigned long long)r->bytes_per_token, gb, r->fraction, r->large_pages);
     fputs(lm_buf_cstr(&b), stdout);
     lm_buf_free(&b);
 }
@@ -187,12 +241,13 @@ static void print_text(const cli_options *o, const model *m, const bench_result 
            r->prompt.median, r->prompt.min, r->prompt.max, o->bench_reps);
     printf("generation: %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)\n", o->bench_gen,
            r->gen.median, r->gen.min, r->gen.max, o->bench_reps);
-    printf("memory:     peak RSS %s\n", lm_format_size(r->peak_rss, a));
+    printf("memory:     peak RSS %s, %.0f%% of the weights mapped in 2 MiB pages\n",
+           lm_format_size(r->peak_rss, a), 100 * r->large_pages);
     if (r->bandwidth > 0) {
         double bound = r->bandwidth / r->bytes_per_token;
         printf("bandwidth:  %.1f GB/s read, %.3f GB per token: bound %.2f tok/s, "
                "generation at %.0f%% of it\n",
-               r->bandwidth / 1e9, r->bytes_per_token / 1e9, bound, 100 * r->gen.median / bound);
+               r->bandwidth / 1e9, r->bytes_per_token / 1e9, bound, 100 * r->fraction);
     }
 }
 
@@ -211,13 +266,10 @@ int cli_bench(cli_options *o) {
                          model_n_ctx(m), lo.n_ctx);
     }
     bench_result r = {0};
-    if (measure(m, o, false, &r.prompt) || measure(m, o, true, &r.gen)) {
+    if (run_bench(m, o, &r)) {
         model_free(m);
         return CLI_ERROR;
     }
-    r.peak_rss = lm_peak_rss_bytes(); /* before the bandwidth test's buffer */
-    r.bytes_per_token = bytes_per_token(m);
-    r.bandwidth = read_bandwidth(model_n_threads(m));
     if (o->json)
         print_json(o, m, &r);
     else

@@ -11,7 +11,8 @@ static void print_types(const gguf_file *f) {
         if (f->tensors[i].type < QT_COUNT) count[f->tensors[i].type]++;
     printf("tensor types:   ");
     for (int t = 0; t < QT_COUNT; t++)
-        if (count[t]) printf("%s x%llu  ", quant_info((uint32_t)t)->name, (unsigned long long)count[t]);
+        if (count[t])
+            printf("%s x%llu  ", quant_info((uint32_t)t)->name, (unsigned long long)count[t]);
     printf("(%llu tensors)\n", (unsigned long long)f->n_tensors);
 }
 
@@ -22,7 +23,8 @@ static void print_token(const tokenizer *tok, const char *label, int32_t id) {
 
 static void print_vocab(const tokenizer *tok) {
     printf("vocabulary:     %d tokens, %s\n", tokenizer_n_vocab(tok),
-           tokenizer_kind(tok) == TOKENIZER_SPM ? "SentencePiece (llama)" : "byte-level BPE (gpt2)");
+           tokenizer_kind(tok) == TOKENIZER_SPM ? "SentencePiece (llama)"
+                                                : "byte-level BPE (gpt2)");
     print_token(tok, "bos", tokenizer_bos(tok));
     print_token(tok, "eos", tokenizer_eos(tok));
     printf("  adds BOS: %s\n  end of generation:", tokenizer_adds_bos(tok) ? "yes" : "no");
@@ -51,7 +53,8 @@ int cli_info(cli_options *o) {
     const gguf_file *f = model_get_file(m);
     char a[16];
     printf("file:           %s (%s, GGUF v%u)\n", f->path, lm_format_size(f->size, a), f->version);
-    printf("architecture:   %s  \"%s\"\n", hp->arch == MODEL_ARCH_PHI3 ? "phi3" : "llama", hp->name);
+    printf("architecture:   %s  \"%s\"\n", hp->arch == MODEL_ARCH_PHI3 ? "phi3" : "llama",
+           hp->name);
     printf("parameters:     %.2f M in matrices\n", (double)model_param_count(m) / 1e6);
     printf("shape:          %d layers, embedding %d, %d heads (%d KV) of %d, feed-forward %d\n",
            hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_ff);
@@ -83,8 +86,13 @@ int cli_synth(cli_options *o) {
                                synth_shapes());
     int type = quant_type_from_name(o->type ? o->type : "q8_0");
     if (type < 0) return cli_error("unknown type '%s'", o->type);
-    synth_options so = {.arch = o->arch, .shape = o->shape, .type = (enum quant_type)type,
-                        .output_type = QT_COUNT, .seed = o->seed_set ? o->seed : 1,
+    int output_type = o->output_type ? quant_type_from_name(o->output_type) : QT_COUNT;
+    if (output_type < 0) return cli_error("unknown type '%s'", o->output_type);
+    synth_options so = {.arch = o->arch,
+                        .shape = o->shape,
+                        .type = (enum quant_type)type,
+                        .output_type = (enum quant_type)output_type,
+                        .seed = o->seed_set ? o->seed : 1,
                         .n_ctx_train = o->n_ctx};
     lm_error err;
     if (synth_write(&so, o->output_path, &err)) return cli_error("%s", err.msg);

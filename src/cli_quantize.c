@@ -17,16 +17,43 @@ typedef struct target {
 } target;
 
 static const target targets[] = {
-    {"f32", QT_F32, 0, false},   {"f16", QT_F16, 1, false},   {"bf16", QT_BF16, 32, false},
-    {"q8_0", QT_Q8_0, 7, false}, {"q4_0", QT_Q4_0, 2, false}, {"q4_1", QT_Q4_1, 3, false},
-    {"q5_0", QT_Q5_0, 8, false}, {"q5_1", QT_Q5_1, 9, false}, {"q4_k", QT_Q4_K, 14, false},
+    {"f32", QT_F32, 0, false},    {"f16", QT_F16, 1, false},     {"bf16", QT_BF16, 32, false},
+    {"q8_0", QT_Q8_0, 7, false},  {"q4_0", QT_Q4_0, 2, false},   {"q4_1", QT_Q4_1, 3, false},
+    {"q5_0", QT_Q5_0, 8, false},  {"q5_1", QT_Q5_1, 9, false},   {"q4_k", QT_Q4_K, 14, false},
     {"q6_k", QT_Q6_K, 18, false}, {"q4_k_m", QT_Q4_K, 15, true},
 };
 
 typedef struct job {
     const gguf_file *in;
     enum quant_type *types; /* per input tensor */
+    threadpool *pool;
 } job;
+
+/* One tensor, converted by the pool's slots, each a share of its rows. */
+typedef struct convert_task {
+    const gguf_tensor *t;
+    enum quant_type to;
+    int64_t cols, rows;
+    uint8_t *out;
+    bool out_of_memory;
+} convert_task;
+
+static void convert_rows(void *arg, int ith, int nth) {
+    convert_task *c = arg;
+    const size_t in_row = quant_row_size(c->t->type, c->cols),
+                 out_row = quant_row_size(c->to, c->cols);
+    float *row = malloc((size_t)c->cols * sizeof *row);
+    if (!row) {
+        c->out_of_memory = true; /* the only write: any slot may set it */
+        return;
+    }
+    for (int64_t r = c->rows * ith / nth; r < c->rows * (ith + 1) / nth; r++) {
+        quant_dequantize_row(c->t->type, (const uint8_t *)c->t->data + (size_t)r * in_row, row,
+                             c->cols);
+        quant_quantize_row(c->to, row, c->out + (size_t)r * out_row, c->cols);
+    }
+    free(row);
+}
 
 /* llama-quantize's "use more bits" layers: the first and last eighth, and
  * every third layer in between. */
@@ -43,8 +70,10 @@ static enum quant_type choose_type(const target *t, const gguf_tensor *tn, int n
     enum quant_type type = t->type;
     if (t->k_mix) {
         int il = layer_of(tn->name);
-        if (strcmp(tn->name, "output.weight") == 0) type = QT_Q6_K;
-        else if (strstr(tn->name, "attn_qkv")) type = QT_Q5_K;
+        if (strcmp(tn->name, "output.weight") == 0)
+            type = QT_Q6_K;
+        else if (strstr(tn->name, "attn_qkv"))
+            type = QT_Q5_K;
         else if ((strstr(tn->name, "attn_v.") || strstr(tn->name, "ffn_down")) &&
                  more_bits(il, n_layer))
             type = QT_Q6_K;
@@ -57,18 +86,12 @@ static enum quant_type choose_type(const target *t, const gguf_tensor *tn, int n
 static int fill(void *arg, const char *name, void *buf, uint64_t nbytes, lm_error *err) {
     job *j = arg;
     const gguf_tensor *t = gguf_find_tensor(j->in, name);
-    enum quant_type to = j->types[t - j->in->tensors];
-    int64_t cols = t->ne[0], rows = (int64_t)(t->n_elements / (uint64_t)cols);
-    size_t in_row = quant_row_size(t->type, cols), out_row = quant_row_size(to, cols);
-    if (out_row * (uint64_t)rows != nbytes) return lm_fail(err, "%s: size mismatch", name);
-    float *row = malloc((size_t)cols * sizeof *row);
-    if (!row) return lm_fail(err, "out of memory");
-    for (int64_t r = 0; r < rows; r++) {
-        quant_dequantize_row(t->type, (const uint8_t *)t->data + (size_t)r * in_row, row, cols);
-        quant_quantize_row(to, row, (uint8_t *)buf + (size_t)r * out_row, cols);
-    }
-    free(row);
-    return 0;
+    convert_task c = {.t = t, .to = j->types[t - j->in->tensors], .cols = t->ne[0], .out = buf};
+    c.rows = (int64_t)(t->n_elements / (uint64_t)c.cols);
+    if (quant_row_size(c.to, c.cols) * (uint64_t)c.rows != nbytes)
+        return lm_fail(err, "%s: size mismatch", name);
+    threadpool_run(j->pool, convert_rows, &c);
+    return c.out_of_memory ? lm_fail(err, "out of memory") : 0;
 }
 
 int cli_quantize(cli_options *o) {
@@ -78,7 +101,8 @@ int cli_quantize(cli_options *o) {
         if (strcasecmp(o->args[2], targets[i].name) == 0) t = &targets[i];
     if (!t)
         return cli_error("unknown type '%s' (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q6_k "
-                         "q4_k_m)", o->args[2]);
+                         "q4_k_m)",
+                         o->args[2]);
     lm_error err;
     gguf_file *in = gguf_open(o->args[0], &err);
     if (!in) return cli_error("%s", err.msg);
@@ -86,17 +110,25 @@ int cli_quantize(cli_options *o) {
     gguf_str arch;
     if (gguf_get_str(in, "general.architecture", &arch)) {
         char key[96];
-        snprintf(key, sizeof key, "%.*s.block_count", (int)(arch.len < 32 ? arch.len : 32), arch.ptr);
+        snprintf(key, sizeof key, "%.*s.block_count", (int)(arch.len < 32 ? arch.len : 32),
+                 arch.ptr);
         gguf_get_u32(in, key, &n_layer);
     }
     for (uint64_t i = 0; i < in->n_tensors; i++) {
         const quant_type_info *qi = quant_info(in->tensors[i].type);
         if (!qi || !qi->can_dequantize) {
             gguf_close(in);
-            return cli_error("%s: tensor %s has a type lmterm cannot read", o->args[0], in->tensors[i].name);
+            return cli_error("%s: tensor %s has a type lmterm cannot read", o->args[0],
+                             in->tensors[i].name);
         }
     }
-    job j = {in, lm_xcalloc(in->n_tensors, sizeof *j.types)};
+    job j = {in, lm_xcalloc(in->n_tensors, sizeof *j.types),
+             threadpool_create(o->threads > 0 ? o->threads : threadpool_default_threads())};
+    if (!j.pool) {
+        free(j.types);
+        gguf_close(in);
+        return cli_error("cannot start threads");
+    }
     gguf_writer *w = gguf_writer_new();
     const char *skip[] = {"general.file_type", NULL};
     gguf_writer_copy_kv(w, in, skip);
@@ -108,6 +140,7 @@ int cli_quantize(cli_options *o) {
     }
     int rc = gguf_writer_write(w, o->args[1], &err) ? cli_error("%s", err.msg) : CLI_OK;
     gguf_writer_free(w);
+    threadpool_free(j.pool);
     free(j.types);
     gguf_close(in);
     return rc;

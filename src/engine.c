@@ -16,8 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RATE_WINDOW 16    /* tokens the rolling generation speed looks at */
-#define PROMPT_CHUNK 128  /* prompt tokens per model_eval call, for progress */
+#define RATE_WINDOW 16   /* tokens the rolling generation speed looks at */
+#define PROMPT_CHUNK 128 /* prompt tokens per model_eval call, for progress */
 
 enum command_kind { CMD_LOAD, CMD_GENERATE, CMD_RESET, CMD_QUIT };
 
@@ -108,8 +108,10 @@ static void push_event(engine *e, const engine_event *ev) {
     n->ev = *ev;
     n->next = NULL;
     pthread_mutex_lock(&e->mu);
-    if (e->ev_tail) e->ev_tail->next = n;
-    else e->ev_head = n;
+    if (e->ev_tail)
+        e->ev_tail->next = n;
+    else
+        e->ev_head = n;
     e->ev_tail = n;
     char byte = 1;
     ssize_t w = write(e->wake[1], &byte, 1); /* a full pipe is fine: it is readable already */
@@ -132,7 +134,8 @@ bool engine_poll(engine *e, engine_event *ev) {
     }
     if (!e->ev_head) { /* drain the wake-up bytes while no event can slip in */
         char buf[256];
-        while (read(e->wake[0], buf, sizeof buf) > 0) {}
+        while (read(e->wake[0], buf, sizeof buf) > 0) {
+        }
     }
     pthread_mutex_unlock(&e->mu);
     if (!n) return false;
@@ -158,7 +161,9 @@ void engine_event_free(engine_event *ev) {
     ev->info.chat_template = NULL;
 }
 
-int engine_wakeup_fd(const engine *e) { return e->wake[0]; }
+int engine_wakeup_fd(const engine *e) {
+    return e->wake[0];
+}
 
 /* ---- statistics ---- */
 
@@ -290,8 +295,8 @@ static int build_prompt(engine *e, const engine_request *r, lm_tokens *prompt, i
     /* When blocks must go, free a quarter of the context at once: dropping
      * just enough would change the prompt's start, and so re-read the whole
      * cache, on every following turn. */
-    size_t target = total + reserve > limit ? limit - (reserve > limit / 4 ? reserve : limit / 4)
-                                            : limit;
+    size_t target =
+        total + reserve > limit ? limit - (reserve > limit / 4 ? reserve : limit / 4) : limit;
     for (int b = 0; b < n_blocks && rc == 0 && total + reserve > target; b++) {
         if (!r->blocks[b].droppable) continue;
         dropped[b] = true;
@@ -300,7 +305,8 @@ static int build_prompt(engine *e, const engine_request *r, lm_tokens *prompt, i
     }
     if (rc == 0 && total == 0) rc = lm_fail(err, "the prompt is empty");
     if (rc == 0 && total + 1 > limit)
-        rc = lm_fail(err, "the prompt needs %zu tokens, more than the context of %zu", total, limit);
+        rc =
+            lm_fail(err, "the prompt needs %zu tokens, more than the context of %zu", total, limit);
     if (rc == 0 && bos) lm_tokens_push(prompt, tokenizer_bos(tok));
     for (int b = 0; b < n_blocks; b++) {
         for (size_t i = 0; rc == 0 && !dropped[b] && i < blocks[b].n; i++)
@@ -312,13 +318,16 @@ static int build_prompt(engine *e, const engine_request *r, lm_tokens *prompt, i
     return rc;
 }
 
-static bool cancelled(engine *e) { return atomic_load(&e->cancel); }
+static bool cancelled(engine *e) {
+    return atomic_load(&e->cancel);
+}
 
 /* Evaluates what follows the longest common prefix of the cache and the
  * prompt. Returns 0, 1 when stopped, -1 on error. */
 static int read_prompt(engine *e, int id, const lm_tokens *prompt, lm_error *err) {
     size_t common = 0;
-    while (common < e->cached.n && common < prompt->n && e->cached.ids[common] == prompt->ids[common])
+    while (common < e->cached.n && common < prompt->n &&
+           e->cached.ids[common] == prompt->ids[common])
         common++;
     if (common == prompt->n) common--; /* the last token must run again to give logits */
     model_kv_truncate(e->m, (int)common);
@@ -341,8 +350,8 @@ static int read_prompt(engine *e, int id, const lm_tokens *prompt, lm_error *err
             lm_tokens_push(&e->cached, prompt->ids[i]);
         if (rc) return rc;
         done += n;
-        engine_event ev = {.kind = EV_PROMPT_PROGRESS, .request_id = id,
-                           .progress = (float)done / todo};
+        engine_event ev = {
+            .kind = EV_PROMPT_PROGRESS, .request_id = id, .progress = (float)done / todo};
         push_event(e, &ev);
     }
     pthread_mutex_lock(&e->stats_mu);
@@ -374,12 +383,20 @@ static enum engine_stop_reason generate_tokens(engine *e, int id, const engine_r
     enum engine_stop_reason reason = STOP_MAX_TOKENS;
     set_state(e, ENGINE_GENERATING);
     for (int i = 0; r->max_tokens < 0 || i < r->max_tokens; i++) {
-        if (cancelled(e)) { reason = STOP_USER; break; }
+        if (cancelled(e)) {
+            reason = STOP_USER;
+            break;
+        }
         int32_t tk = sampler_sample(e->smp, e->logits, e->cached.ids, e->cached.n);
-        if (tokenizer_is_eog(tok, tk)) { reason = STOP_EOG; break; }
+        if (tokenizer_is_eog(tok, tk)) {
+            reason = STOP_EOG;
+            break;
+        }
         text.len = 0;
         tokenizer_stream_push(tok, &stream, tk, false, &text);
-        engine_event ev = {.kind = EV_TOKEN, .request_id = id, .token = tk,
+        engine_event ev = {.kind = EV_TOKEN,
+                           .request_id = id,
+                           .token = tk,
                            .text = lm_xstrndup(text.data ? text.data : "", text.len)};
         pthread_mutex_lock(&e->stats_mu);
         e->stats.n_generated++;
@@ -387,18 +404,29 @@ static enum engine_stop_reason generate_tokens(engine *e, int id, const engine_r
         pthread_mutex_unlock(&e->stats_mu);
         ev.stats = engine_get_stats(e);
         push_event(e, &ev);
-        if (model_n_past(e->m) >= model_n_ctx(e->m)) { reason = STOP_CONTEXT_FULL; break; }
+        if (model_n_past(e->m) >= model_n_ctx(e->m)) {
+            reason = STOP_CONTEXT_FULL;
+            break;
+        }
         int rc = model_eval(e->m, &tk, 1, e->logits, &e->cancel, err);
         if (rc == 0 && gguf_damaged(model_get_file(e->m))) rc = -1;
-        if (rc < 0) { reason = STOP_ERROR; break; }
-        if (rc > 0) { reason = STOP_USER; break; }
+        if (rc < 0) {
+            reason = STOP_ERROR;
+            break;
+        }
+        if (rc > 0) {
+            reason = STOP_USER;
+            break;
+        }
         lm_tokens_push(&e->cached, tk);
         if (i % 8 == 0) set_state(e, ENGINE_GENERATING); /* refreshes RSS and n_past */
     }
     text.len = 0;
     tokenizer_stream_flush(&stream, &text);
     if (text.len) {
-        engine_event ev = {.kind = EV_TOKEN, .request_id = id, .token = -1,
+        engine_event ev = {.kind = EV_TOKEN,
+                           .request_id = id,
+                           .token = -1,
                            .text = lm_xstrndup(text.data, text.len)};
         push_event(e, &ev);
     }
@@ -442,13 +470,14 @@ static void run_generate(engine *e, command *c) {
     lm_tokens_free(&prompt);
     if (e->m && gguf_damaged(model_get_file(e->m))) {
         reason = STOP_ERROR;
-        lm_fail(&err, "%s was cut short on disk while in use: the model is unloaded (load it again)",
+        lm_fail(&err,
+                "%s was cut short on disk while in use: the model is unloaded (load it again)",
                 model_get_file(e->m)->path);
         unload(e);
     }
     set_state(e, e->m ? ENGINE_IDLE : ENGINE_EMPTY);
-    engine_event ev = {.kind = EV_DONE, .request_id = c->id, .reason = reason,
-                       .n_dropped = n_dropped};
+    engine_event ev = {
+        .kind = EV_DONE, .request_id = c->id, .reason = reason, .n_dropped = n_dropped};
     if (reason == STOP_ERROR) ev.text = lm_xstrdup(err.msg);
     ev.stats = engine_get_stats(e);
     push_event(e, &ev);
@@ -467,7 +496,8 @@ static command *next_command(engine *e) {
     pthread_mutex_unlock(&e->mu);
     if (skip) { /* stopped before it started */
         engine_event ev = {.kind = c->kind == CMD_LOAD ? EV_LOAD_FAILED : EV_DONE,
-                           .request_id = c->id, .reason = STOP_USER};
+                           .request_id = c->id,
+                           .reason = STOP_USER};
         if (c->kind == CMD_LOAD) ev.text = lm_xstrdup("cancelled");
         ev.stats = engine_get_stats(e);
         push_event(e, &ev);
@@ -487,8 +517,10 @@ static void *engine_main(void *arg) {
     for (;;) {
         command *c = next_command(e);
         enum command_kind kind = c->kind;
-        if (kind == CMD_LOAD) run_load(e, c);
-        else if (kind == CMD_GENERATE) run_generate(e, c);
+        if (kind == CMD_LOAD)
+            run_load(e, c);
+        else if (kind == CMD_GENERATE)
+            run_generate(e, c);
         else if (kind == CMD_RESET && e->m) {
             model_kv_truncate(e->m, 0);
             e->cached.n = 0;
@@ -502,8 +534,10 @@ static void *engine_main(void *arg) {
 static int enqueue(engine *e, command *c) {
     pthread_mutex_lock(&e->mu);
     c->id = ++e->next_id;
-    if (e->cmd_tail) e->cmd_tail->next = c;
-    else e->cmd_head = c;
+    if (e->cmd_tail)
+        e->cmd_tail->next = c;
+    else
+        e->cmd_head = c;
     e->cmd_tail = c;
     pthread_cond_signal(&e->cmd_ready);
     int id = c->id;

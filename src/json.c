@@ -46,10 +46,14 @@ static int hex4(parser *p, uint32_t *out) {
     for (int i = 0; i < 4; i++) {
         char c = *p->s++;
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-        else return fail_at(p, "bad \\u escape");
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return fail_at(p, "bad \\u escape");
     }
     *out = v;
     return 0;
@@ -71,8 +75,10 @@ static int parse_escape(parser *p, lm_buf *b) {
         p->s += 2;
         uint32_t lo;
         if (hex4(p, &lo)) return -1;
-        if (lo >= 0xDC00 && lo <= 0xDFFF) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        else cp = 0xFFFD;
+        if (lo >= 0xDC00 && lo <= 0xDFFF)
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        else
+            cp = 0xFFFD;
     } else if (cp >= 0xD800 && cp <= 0xDFFF) {
         cp = 0xFFFD;
     }
@@ -184,9 +190,13 @@ static int parse_value(parser *p, json_value *out) {
     skip_ws(p);
     if (p->s >= p->end) return fail_at(p, "unexpected end of input");
     switch (*p->s) {
-    case '{': return parse_container(p, out, true);
-    case '[': return parse_container(p, out, false);
-    case '"': out->kind = JSON_STRING; return parse_string(p, &out->str, &out->len);
+    case '{':
+        return parse_container(p, out, true);
+    case '[':
+        return parse_container(p, out, false);
+    case '"':
+        out->kind = JSON_STRING;
+        return parse_string(p, &out->str, &out->len);
     case 't':
     case 'f':
         out->kind = JSON_BOOL;
@@ -197,7 +207,8 @@ static int parse_value(parser *p, json_value *out) {
         out->kind = JSON_NULL;
         if (literal(p, "null")) return 0;
         return fail_at(p, "unexpected word");
-    default: return parse_number(p, out);
+    default:
+        return parse_number(p, out);
     }
 }
 
@@ -254,14 +265,26 @@ void json_write_str(lm_buf *b, const char *s, size_t len) {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': lm_buf_puts(b, "\\\""); break;
-        case '\\': lm_buf_puts(b, "\\\\"); break;
-        case '\n': lm_buf_puts(b, "\\n"); break;
-        case '\r': lm_buf_puts(b, "\\r"); break;
-        case '\t': lm_buf_puts(b, "\\t"); break;
+        case '"':
+            lm_buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            lm_buf_puts(b, "\\\\");
+            break;
+        case '\n':
+            lm_buf_puts(b, "\\n");
+            break;
+        case '\r':
+            lm_buf_puts(b, "\\r");
+            break;
+        case '\t':
+            lm_buf_puts(b, "\\t");
+            break;
         default:
-            if (c < 0x20) lm_buf_printf(b, "\\u%04x", c);
-            else lm_buf_append(b, &s[i], 1);
+            if (c < 0x20)
+                lm_buf_printf(b, "\\u%04x", c);
+            else
+                lm_buf_append(b, &s[i], 1);
         }
     }
     lm_buf_append(b, "\"", 1);

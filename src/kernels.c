@@ -4,6 +4,7 @@
  * kernels_avx512.c. The portable path is here too: each output is one
  * quant_vec_dot_ref, the arithmetic llama.cpp's generic code performs. */
 #include "kernels_impl.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -317,20 +318,13 @@ static size_t huge_round(size_t n) {
     return (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
 }
 
-/* Maps one huge page more than needed, then unmaps the slack on both sides
- * of the aligned part, so that freeing is one munmap. */
 void *kernels_alloc_weights(size_t bytes) {
     if (bytes == 0 || bytes > SIZE_MAX - 2 * HUGE_PAGE) return NULL;
     const size_t size = huge_round(bytes);
-    uint8_t *raw =
-        mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) return NULL;
-    uint8_t *p = (uint8_t *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-    if (p > raw) munmap(raw, (size_t)(p - raw));
-    if (raw + size + HUGE_PAGE > p + size)
-        munmap(p + size, (size_t)(raw + size + HUGE_PAGE - (p + size)));
+    void *p =
+        lm_map_aligned(size, HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
 #ifdef MADV_HUGEPAGE
-    madvise(p, size, MADV_HUGEPAGE); /* a hint: without it the memory still works */
+    if (p) madvise(p, size, MADV_HUGEPAGE); /* a hint: without it the memory still works */
 #endif
     return p;
 }

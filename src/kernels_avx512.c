@@ -816,37 +816,109 @@ INLINE __m512 widen16(enum quant_type type, const uint8_t *p, __mmask16 m) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-INLINE float float_dot(enum quant_type type, const uint8_t *w, const float *x, int64_t n) {
+/* Generation with float weights reads a row of activations per row of
+ * weights, as many bytes as the weights (F32) or twice as many (F16, BF16,
+ * whose activations are floats here). So the half-precision types get their
+ * activations narrowed back to 16 bits for the pass (exact: the values are
+ * halves or bfloat16s already), which keeps them in the L1 cache beside the
+ * stream of weights. Short rows are read one at a time (one stream that the
+ * prefetchers follow far ahead); long rows four at a time, so that each
+ * vector of activations serves four rows. */
+#define FLOAT_ROWS 4
+#define FLOAT_ONE_ROW_MAX 4096 /* columns */
+#define FLOAT_NARROW_MAX 16384 /* columns narrowed on the stack */
+
+/* R rows (1 or FLOAT_ROWS) at once; x holds floats (x16 false) or the 16-bit
+ * values of the weight type (x16 true). */
+INLINE void float_dot_rows(enum quant_type type, bool x16, int R, const uint8_t *const w[],
+                           const void *x, int64_t n, float y[]) {
     const int size = type == QT_F32 ? 4 : 2;
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                     _mm512_setzero_ps()};
+    __m512 acc[FLOAT_ROWS][4];
+    UNROLL
+    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm512_setzero_ps();
+    const int step = R == 1 ? 64 : 32; /* one row: four chains of additions; four rows: eight */
     int64_t i = 0;
-    for (; i + 64 <= n; i += 64) UNROLL
-    for (int k = 0; k < 4; k++)
-        acc[k] = _mm512_fmadd_ps(widen16(type, w + (i + 16 * k) * size, 0xFFFF),
-                                 _mm512_loadu_ps(x + i + 16 * k), acc[k]);
+    for (; i + step <= n; i += step) {
+        UNROLL
+        for (int k = 0; k < step / 16; k++) {
+            const __m512 xv = x16 ? widen16(type, (const uint8_t *)x + 2 * (i + 16 * k), 0xFFFF)
+                                  : _mm512_loadu_ps((const float *)x + i + 16 * k);
+            UNROLL
+            for (int r = 0; r < R; r++)
+                acc[r][k] = _mm512_fmadd_ps(widen16(type, w[r] + (i + 16 * k) * size, 0xFFFF), xv,
+                                            acc[r][k]);
+        }
+    }
     for (; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        acc[0] = _mm512_fmadd_ps(widen16(type, w + i * size, m), _mm512_maskz_loadu_ps(m, x + i),
-                                 acc[0]);
+        const __m512 xv = x16 ? widen16(type, (const uint8_t *)x + 2 * i, m)
+                              : _mm512_maskz_loadu_ps(m, (const float *)x + i);
+        UNROLL
+        for (int r = 0; r < R; r++)
+            acc[r][0] = _mm512_fmadd_ps(widen16(type, w[r] + i * size, m), xv, acc[r][0]);
     }
-    return _mm512_reduce_add_ps(
-        _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+    UNROLL
+    for (int r = 0; r < R; r++)
+        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]),
+                                                  _mm512_add_ps(acc[r][2], acc[r][3])));
 }
 
-static float f32_dot(const uint8_t *w, const void *x, int64_t n) {
-    return float_dot(QT_F32, w, x, n);
-}
-static float f16_dot(const uint8_t *w, const void *x, int64_t n) {
-    return float_dot(QT_F16, w, x, n);
-}
-static float bf16_dot(const uint8_t *w, const void *x, int64_t n) {
-    return float_dot(QT_BF16, w, x, n);
+/* Floats that are exact halves / bfloat16s, back to 16 bits. */
+static void narrow_act(enum quant_type type, const float *x, int64_t n, uint16_t *out) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        const __m256i h =
+            type == QT_F16 ? _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)
+                           : _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16));
+        _mm256_mask_storeu_epi16(out + i, m, h);
+    }
 }
 
-GEMV_ROWS(gemv_f32, f32_dot)
-GEMV_ROWS(gemv_f16, f16_dot)
-GEMV_ROWS(gemv_bf16, bf16_dot)
+INLINE void float_gemv_rows(enum quant_type type, bool x16, int R, const kernels_job *j, int64_t r0,
+                            int64_t r1, const void *x, int t) {
+    const kernels_matrix *w = j->w;
+    for (int64_t r = r0; r < r1; r += R) {
+        const uint8_t *rows[FLOAT_ROWS];
+        for (int k = 0; k < R; k++) /* past the end: repeat the last row */
+            rows[k] = row_of(w, r + k < r1 ? r + k : r1 - 1);
+        float y[FLOAT_ROWS];
+        float_dot_rows(type, x16, R, rows, x, w->cols, y);
+        for (int k = 0; k < R && r + k < r1; k++) j->y[(size_t)t * w->rows + r + k] = y[k];
+    }
+}
+
+INLINE void float_gemv(enum quant_type type, const kernels_job *j, int64_t r0, int64_t r1) {
+    const int64_t cols = j->w->cols;
+    const bool narrow = type != QT_F32 && cols <= FLOAT_NARROW_MAX;
+    _Alignas(64) uint16_t x16[FLOAT_NARROW_MAX];
+    for (int t = 0; t < j->n_tok; t++) {
+        const float *x = (const float *)act_of(j, t);
+        if (narrow) narrow_act(type, x, cols, x16);
+        const void *xv = narrow ? (const void *)x16 : (const void *)x;
+        if (cols <= FLOAT_ONE_ROW_MAX) {
+            if (narrow)
+                float_gemv_rows(type, true, 1, j, r0, r1, xv, t);
+            else
+                float_gemv_rows(type, false, 1, j, r0, r1, xv, t);
+        } else {
+            if (narrow)
+                float_gemv_rows(type, true, FLOAT_ROWS, j, r0, r1, xv, t);
+            else
+                float_gemv_rows(type, false, FLOAT_ROWS, j, r0, r1, xv, t);
+        }
+    }
+}
+
+static void gemv_f32(const kernels_job *j, int64_t r0, int64_t r1) {
+    float_gemv(QT_F32, j, r0, r1);
+}
+static void gemv_f16(const kernels_job *j, int64_t r0, int64_t r1) {
+    float_gemv(QT_F16, j, r0, r1);
+}
+static void gemv_bf16(const kernels_job *j, int64_t r0, int64_t r1) {
+    float_gemv(QT_BF16, j, r0, r1);
+}
 
 /* Float panels: p[k][i] = row i's weight k, widened, 16 rows; one panel at a
  * time (16 rows of a long row are already a large part of the L2 cache). */

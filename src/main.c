@@ -11,8 +11,7 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"chat", cli_chat},
-    {"run", cli_run},   {"tokenize", cli_tokenize}, {"logits", cli_logits},
+    {"chat", cli_chat}, {"run", cli_run},     {"tokenize", cli_tokenize}, {"logits", cli_logits},
     {"info", cli_info}, {"synth", cli_synth}, {"quantize", cli_quantize}, {"bench", cli_bench},
 };
 
@@ -45,7 +44,8 @@ int main(int argc, char **argv) {
     }
     if (at < argc && find_command(argv[at])) {
         name = argv[at];
-        memmove(&argv[at], &argv[at + 1], (size_t)(argc - at) * sizeof *argv); /* keeps argv[argc] */
+        memmove(&argv[at], &argv[at + 1],
+                (size_t)(argc - at) * sizeof *argv); /* keeps argv[argc] */
         argc--;
     }
     config cfg;

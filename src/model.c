@@ -18,7 +18,9 @@ static void rmsnorm(float *out, const float *x, const float *weight, int n, floa
     for (int i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
 }
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
+static float silu(float x) {
+    return x / (1.0f + expf(-x));
+}
 
 static void add_into(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];

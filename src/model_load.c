@@ -55,8 +55,8 @@ static int read_rope_params(const gguf_file *f, const char *arch, model_hparams 
     if (!(hp->rope_base > 1.0f) || !isfinite(hp->rope_base))
         return lm_fail(err, "%s: %s.rope.freq_base must be > 1", f->path, arch);
     float factor = 0;
-    hp->rope_freq_scale = get_arch_f32(f, arch, "rope.scaling.factor", &factor) && factor > 0
-                              ? 1.0f / factor : 1.0f;
+    hp->rope_freq_scale =
+        get_arch_f32(f, arch, "rope.scaling.factor", &factor) && factor > 0 ? 1.0f / factor : 1.0f;
     char full[160];
     snprintf(full, sizeof full, "%s.rope.scaling.type", arch);
     char *type = gguf_get_strdup(f, full);
@@ -84,8 +84,10 @@ int model_read_hparams(const gguf_file *f, model_hparams *hp, lm_error *err) {
     if (!gguf_get_str(f, "general.architecture", &arch))
         return lm_fail(err, "%s: missing general.architecture", f->path);
     char a[32] = {0};
-    if (arch.len == 5 && memcmp(arch.ptr, "llama", 5) == 0) hp->arch = MODEL_ARCH_LLAMA;
-    else if (arch.len == 4 && memcmp(arch.ptr, "phi3", 4) == 0) hp->arch = MODEL_ARCH_PHI3;
+    if (arch.len == 5 && memcmp(arch.ptr, "llama", 5) == 0)
+        hp->arch = MODEL_ARCH_LLAMA;
+    else if (arch.len == 4 && memcmp(arch.ptr, "phi3", 4) == 0)
+        hp->arch = MODEL_ARCH_PHI3;
     else
         return lm_fail(err, "%s: architecture '%.*s' is not supported (llama and phi3 are)",
                        f->path, (int)(arch.len < 40 ? arch.len : 40), arch.ptr);
@@ -120,8 +122,7 @@ int model_read_hparams(const gguf_file *f, model_hparams *hp, lm_error *err) {
     if (hp->arch == MODEL_ARCH_PHI3) {
         uint32_t swa;
         if (!get_arch_u32(f, a, "attention.sliding_window", &swa))
-            return lm_fail(err, "%s: missing metadata key phi3.attention.sliding_window",
-                           f->path);
+            return lm_fail(err, "%s: missing metadata key phi3.attention.sliding_window", f->path);
         hp->sliding_window = (int)(swa > (1u << 30) ? 1u << 30 : swa);
     }
     return read_rope_params(f, a, hp, err);
@@ -138,11 +139,16 @@ typedef struct loader {
 
 enum quant_type model_precision_type(enum model_precision p, enum quant_type stored) {
     switch (p) {
-    case MODEL_PRECISION_FP32: return QT_F32;
-    case MODEL_PRECISION_FP16: return QT_F16;
-    case MODEL_PRECISION_INT8: return QT_Q8_0;
-    case MODEL_PRECISION_INT4: return stored == QT_Q4_K ? QT_Q4_K : QT_Q4_0;
-    default: return stored;
+    case MODEL_PRECISION_FP32:
+        return QT_F32;
+    case MODEL_PRECISION_FP16:
+        return QT_F16;
+    case MODEL_PRECISION_INT8:
+        return QT_Q8_0;
+    case MODEL_PRECISION_INT4:
+        return stored == QT_Q4_K ? QT_Q4_K : QT_Q4_0;
+    default:
+        return stored;
     }
 }
 
@@ -201,8 +207,7 @@ static int convert_matrix(loader *L, kernels_matrix *w, enum quant_type to) {
     return 0;
 }
 
-static int bind_matrix(loader *L, const char *name, int64_t cols, int64_t rows,
-                       kernels_matrix *w) {
+static int bind_matrix(loader *L, const char *name, int64_t cols, int64_t rows, kernels_matrix *w) {
     const gguf_tensor *t = find_shaped(L, name, cols, rows, true);
     if (!t) return -1;
     const quant_type_info *info = quant_info(t->type);
@@ -251,8 +256,8 @@ static int bind_rope_factors(loader *L) {
     int64_t pairs = m->hp.n_rot / 2;
     const char *name = "rope_freqs.weight";
     if (m->hp.arch == MODEL_ARCH_PHI3 && gguf_find_tensor(m->file, "rope_factors_long.weight"))
-        name = m->n_ctx > m->hp.n_ctx_orig ? "rope_factors_long.weight"
-                                           : "rope_factors_short.weight";
+        name =
+            m->n_ctx > m->hp.n_ctx_orig ? "rope_factors_long.weight" : "rope_factors_short.weight";
     if (!gguf_find_tensor(m->file, name)) return 0;
     if (bind_vector(L, name, pairs, &m->rope_factors)) return -1;
     for (int64_t i = 0; i < pairs; i++)
@@ -303,8 +308,9 @@ static size_t max_act_bytes(const model *m, int batch) {
     size_t best = kernels_scratch_bytes(&m->output, 1);
     for (int il = 0; il < m->hp.n_layer; il++) {
         const model_layer *l = &m->layers[il];
-        const kernels_matrix *all[] = {&l->wqkv, &l->wq, &l->wk,     &l->wv,       &l->wo,
-                                       &l->ffn_gate_up, &l->ffn_gate, &l->ffn_up, &l->ffn_down};
+        const kernels_matrix *all[] = {&l->wqkv,     &l->wq,     &l->wk,
+                                       &l->wv,       &l->wo,     &l->ffn_gate_up,
+                                       &l->ffn_gate, &l->ffn_up, &l->ffn_down};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
             if (!all[i]->data) continue;
             size_t b = kernels_scratch_bytes(all[i], batch);
@@ -359,8 +365,7 @@ model *model_load(const char *path, const model_options *opt, lm_error *err) {
     m->precision = opt->precision;
     m->n_ctx = opt->n_ctx > 0 ? opt->n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
     if (m->n_ctx > m->hp.n_ctx_train) m->n_ctx = m->hp.n_ctx_train;
-    m->pool = threadpool_create(opt->n_threads > 0 ? opt->n_threads
-                                                   : threadpool_default_threads());
+    m->pool = threadpool_create(opt->n_threads > 0 ? opt->n_threads : threadpool_default_threads());
     if (!m->pool) {
         lm_fail(err, "cannot start worker threads");
         goto fail;
@@ -381,8 +386,8 @@ void model_free(model *m) {
     lm_free_aligned(m->k_cache);
     lm_free_aligned(m->v_cache);
     model_scratch *s = &m->s;
-    void *bufs[] = {s->x, s->xn, s->qkv, s->att, s->proj, s->ffn, s->ffn_h, s->scores, s->rope,
-                    s->act};
+    void *bufs[] = {s->x,   s->xn,    s->qkv,    s->att,  s->proj,
+                    s->ffn, s->ffn_h, s->scores, s->rope, s->act};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) lm_free_aligned(bufs[i]);
     if (m->pool) threadpool_free(m->pool);
     tokenizer_free(m->tok);
@@ -390,15 +395,33 @@ void model_free(model *m) {
     free(m);
 }
 
-const model_hparams *model_get_hparams(const model *m) { return &m->hp; }
-const tokenizer *model_get_tokenizer(const model *m) { return m->tok; }
-const gguf_file *model_get_file(const model *m) { return m->file; }
-enum model_precision model_get_precision(const model *m) { return m->precision; }
-int model_n_ctx(const model *m) { return m->n_ctx; }
-int model_n_threads(const model *m) { return threadpool_size(m->pool); }
-int model_n_past(const model *m) { return m->n_past; }
-uint64_t model_weight_bytes(const model *m) { return m->weight_bytes; }
-uint64_t model_param_count(const model *m) { return m->param_count; }
+const model_hparams *model_get_hparams(const model *m) {
+    return &m->hp;
+}
+const tokenizer *model_get_tokenizer(const model *m) {
+    return m->tok;
+}
+const gguf_file *model_get_file(const model *m) {
+    return m->file;
+}
+enum model_precision model_get_precision(const model *m) {
+    return m->precision;
+}
+int model_n_ctx(const model *m) {
+    return m->n_ctx;
+}
+int model_n_threads(const model *m) {
+    return threadpool_size(m->pool);
+}
+int model_n_past(const model *m) {
+    return m->n_past;
+}
+uint64_t model_weight_bytes(const model *m) {
+    return m->weight_bytes;
+}
+uint64_t model_param_count(const model *m) {
+    return m->param_count;
+}
 
 uint64_t model_kv_bytes(const model *m) {
     return 2ull * m->hp.n_layer * (uint64_t)m->n_ctx * m->kv_dim * sizeof(float);

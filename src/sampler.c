@@ -20,8 +20,13 @@ struct sampler {
 };
 
 sampler_params sampler_default_params(void) {
-    return (sampler_params){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
-                            .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0x5eed};
+    return (sampler_params){.temperature = 0.8f,
+                            .top_k = 40,
+                            .top_p = 0.95f,
+                            .min_p = 0.05f,
+                            .repeat_penalty = 1.0f,
+                            .repeat_last_n = 64,
+                            .seed = 0x5eed};
 }
 
 /* xoshiro256** seeded through splitmix64 */
@@ -32,7 +37,9 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 static uint64_t next_u64(uint64_t s[4]) {
     uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
@@ -45,7 +52,9 @@ static uint64_t next_u64(uint64_t s[4]) {
     return r;
 }
 
-static double next_unit(uint64_t s[4]) { return (double)(next_u64(s) >> 11) * 0x1.0p-53; }
+static double next_unit(uint64_t s[4]) {
+    return (double)(next_u64(s) >> 11) * 0x1.0p-53;
+}
 
 void sampler_set_params(sampler *s, const sampler_params *p) {
     s->p = *p;
@@ -67,7 +76,9 @@ void sampler_free(sampler *s) {
     free(s);
 }
 
-const sampler_params *sampler_get_params(const sampler *s) { return &s->p; }
+const sampler_params *sampler_get_params(const sampler *s) {
+    return &s->p;
+}
 
 int32_t sampler_argmax(const float *logits, int n) {
     int32_t best = 0;

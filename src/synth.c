@@ -24,7 +24,9 @@ static const shape llama_shapes[] = {
     {"llama3-8b", 4096, 32, 32, 8, 14336, 128256, 8192},
 };
 
-const char *synth_shapes(void) { return "tiny, small, phi3-mini (phi3), llama3-8b (llama)"; }
+const char *synth_shapes(void) {
+    return "tiny, small, phi3-mini (phi3), llama3-8b (llama)";
+}
 
 static const char phi3_template[] =
     "{% for message in messages %}{% if message['role'] == 'system' and message['content'] "
@@ -44,31 +46,40 @@ static const char llama3_template[] =
 /* Words for the made-up vocabularies: a random-weight model then "speaks" in
  * random English words, which is what the demo shows. */
 static const char *const words[] = {
-    "the", "of", "and", "to", "in", "is", "it", "that", "was", "for", "on", "are", "with",
-    "as", "they", "be", "at", "one", "have", "this", "from", "by", "hot", "word", "but",
-    "what", "some", "we", "can", "out", "other", "were", "all", "there", "when", "up", "use",
-    "your", "how", "said", "an", "each", "she", "which", "do", "their", "time", "if", "will",
-    "way", "about", "many", "then", "them", "write", "would", "like", "so", "these", "her",
-    "long", "make", "thing", "see", "him", "two", "has", "look", "more", "day", "could", "go",
-    "come", "did", "number", "sound", "no", "most", "people", "my", "over", "know", "water",
-    "than", "call", "first", "who", "may", "down", "side", "been", "now", "find", "any",
-    "new", "work", "part", "take", "get", "place", "made", "live", "where", "after", "back",
-    "little", "only", "round", "man", "year", "came", "show", "every", "good", "me", "give",
-    "our", "under", "name", "very", "through", "just", "form", "sentence", "great", "think",
-    "say", "help", "low", "line", "differ", "turn", "cause", "much", "mean", "before", "move",
-    "right", "boy", "old", "too", "same", "tell", "does", "set", "three", "want", "air",
-    "well", "also", "play", "small", "end", "put", "home", "read", "hand", "port", "large",
-    "spell", "add", "even", "land", "here", "must", "big", "high", "such", "follow", "act",
-    "why", "ask", "men", "change", "went", "light", "kind", "off", "need", "house",
-    "picture", "try", "us", "again", "animal", "point", "mother", "world", "near", "build",
-    "self", "earth", "father", "head", "stand", "own", "page", "should", "country", "found",
-    "answer", "school", "grow", "study", "still", "learn", "plant", "cover", "food", "sun",
-    "four", "between", "state", "keep", "eye", "never", "last", "let", "thought", "city",
-    "tree", "cross", "farm", "hard", "start", "might", "story", "saw", "far", "sea", "draw",
-    "left", "late", "run", "while", "press", "close", "night", "real", "life", "few", "north",
-    "model", "token", "terminal", "random", "weights", "demo", "hello", "chat", "quietly",
-    "river", "mountain", "music", "garden", "window", "friend", "question", "answer.",
-    "yes", "perhaps", "because", "together", "always", "sometimes", "morning", "evening"};
+    "the",       "of",       "and",     "to",       "in",       "is",      "it",       "that",
+    "was",       "for",      "on",      "are",      "with",     "as",      "they",     "be",
+    "at",        "one",      "have",    "this",     "from",     "by",      "hot",      "word",
+    "but",       "what",     "some",    "we",       "can",      "out",     "other",    "were",
+    "all",       "there",    "when",    "up",       "use",      "your",    "how",      "said",
+    "an",        "each",     "she",     "which",    "do",       "their",   "time",     "if",
+    "will",      "way",      "about",   "many",     "then",     "them",    "write",    "would",
+    "like",      "so",       "these",   "her",      "long",     "make",    "thing",    "see",
+    "him",       "two",      "has",     "look",     "more",     "day",     "could",    "go",
+    "come",      "did",      "number",  "sound",    "no",       "most",    "people",   "my",
+    "over",      "know",     "water",   "than",     "call",     "first",   "who",      "may",
+    "down",      "side",     "been",    "now",      "find",     "any",     "new",      "work",
+    "part",      "take",     "get",     "place",    "made",     "live",    "where",    "after",
+    "back",      "little",   "only",    "round",    "man",      "year",    "came",     "show",
+    "every",     "good",     "me",      "give",     "our",      "under",   "name",     "very",
+    "through",   "just",     "form",    "sentence", "great",    "think",   "say",      "help",
+    "low",       "line",     "differ",  "turn",     "cause",    "much",    "mean",     "before",
+    "move",      "right",    "boy",     "old",      "too",      "same",    "tell",     "does",
+    "set",       "three",    "want",    "air",      "well",     "also",    "play",     "small",
+    "end",       "put",      "home",    "read",     "hand",     "port",    "large",    "spell",
+    "add",       "even",     "land",    "here",     "must",     "big",     "high",     "such",
+    "follow",    "act",      "why",     "ask",      "men",      "change",  "went",     "light",
+    "kind",      "off",      "need",    "house",    "picture",  "try",     "us",       "again",
+    "animal",    "point",    "mother",  "world",    "near",     "build",   "self",     "earth",
+    "father",    "head",     "stand",   "own",      "page",     "should",  "country",  "found",
+    "answer",    "school",   "grow",    "study",    "still",    "learn",   "plant",    "cover",
+    "food",      "sun",      "four",    "between",  "state",    "keep",    "eye",      "never",
+    "last",      "let",      "thought", "city",     "tree",     "cross",   "farm",     "hard",
+    "start",     "might",    "story",   "saw",      "far",      "sea",     "draw",     "left",
+    "late",      "run",      "while",   "press",    "close",    "night",   "real",     "life",
+    "few",       "north",    "model",   "token",    "terminal", "random",  "weights",  "demo",
+    "hello",     "chat",     "quietly", "river",    "mountain", "music",   "garden",   "window",
+    "friend",    "question", "answer.", "yes",      "perhaps",  "because", "together", "always",
+    "sometimes", "morning",  "evening"};
 #define N_WORDS (sizeof words / sizeof *words)
 
 /* ---- random numbers ---- */
@@ -88,8 +99,8 @@ static uint64_t rng_next(rng *r) {
  * for random weights). */
 static float rng_normal(rng *r) {
     uint64_t a = rng_next(r), b = rng_next(r);
-    double s = (double)(a & 0xFFFFFFFF) + (double)(a >> 32) + (double)(b & 0xFFFFFFFF) +
-               (double)(b >> 32);
+    double s =
+        (double)(a & 0xFFFFFFFF) + (double)(a >> 32) + (double)(b & 0xFFFFFFFF) + (double)(b >> 32);
     return (float)((s / 4294967296.0 - 2.0) * 1.7320508075688772);
 }
 
@@ -175,9 +186,9 @@ static void build_spm(vocab *v, int n_vocab) {
             if (!vocab_has(v, piece)) vocab_add(v, piece, -(float)(len - k) - (float)w * 1e-3f, 1);
         }
     }
-    static const char *const added[] = {"<|endoftext|>", "<|assistant|>", "<|placeholder1|>",
+    static const char *const added[] = {"<|endoftext|>",    "<|assistant|>",    "<|placeholder1|>",
                                         "<|placeholder2|>", "<|placeholder3|>", "<|placeholder4|>",
-                                        "<|system|>", "<|end|>", "<|placeholder5|>",
+                                        "<|system|>",       "<|end|>",          "<|placeholder5|>",
                                         "<|placeholder6|>", "<|user|>"};
     int base = n_vocab > 32000 ? 32000 : (int)v->n;
     for (int i = (int)v->n; i < base; i++) {
@@ -237,11 +248,16 @@ static void build_bpe(vocab *v, int n_vocab) {
         snprintf(t, sizeof t, "\xC4\xA0x%d", i); /* unreachable filler */
         vocab_add(v, t, 0, 1);
     }
-    static const char *const special[] = {
-        "<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
-        "<|reserved_special_token_1|>", "<|reserved_special_token_2|>",
-        "<|reserved_special_token_3|>", "<|start_header_id|>", "<|end_header_id|>",
-        "<|reserved_special_token_4|>", "<|eot_id|>"};
+    static const char *const special[] = {"<|begin_of_text|>",
+                                          "<|end_of_text|>",
+                                          "<|reserved_special_token_0|>",
+                                          "<|reserved_special_token_1|>",
+                                          "<|reserved_special_token_2|>",
+                                          "<|reserved_special_token_3|>",
+                                          "<|start_header_id|>",
+                                          "<|end_header_id|>",
+                                          "<|reserved_special_token_4|>",
+                                          "<|eot_id|>"};
     v->special_base = (int)v->n;
     for (size_t i = 0; i < sizeof special / sizeof *special; i++) vocab_add(v, special[i], 0, 3);
     for (int i = (int)v->n, r = 5; i < n_vocab; i++, r++) {
@@ -253,8 +269,10 @@ static void build_bpe(vocab *v, int n_vocab) {
 
 static void write_vocab(gguf_writer *w, bool phi3, int n_vocab, int *out_n_vocab) {
     vocab v = {0};
-    if (phi3) build_spm(&v, n_vocab);
-    else build_bpe(&v, n_vocab);
+    if (phi3)
+        build_spm(&v, n_vocab);
+    else
+        build_bpe(&v, n_vocab);
     gguf_writer_set_str(w, "tokenizer.ggml.model", phi3 ? "llama" : "gpt2");
     gguf_writer_set_str(w, "tokenizer.ggml.pre", phi3 ? "default" : "llama-bpe");
     gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.tokens, v.n);
@@ -265,7 +283,8 @@ static void write_vocab(gguf_writer *w, bool phi3, int n_vocab, int *out_n_vocab
                                 v.n_merges);
     /* phi3: <s> and <|endoftext|>; llama3: <|begin_of_text|> and <|eot_id|> */
     gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", phi3 ? 1 : (uint32_t)v.special_base);
-    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)v.special_base + (phi3 ? 0 : 9));
+    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id",
+                        (uint32_t)v.special_base + (phi3 ? 0 : 9));
     if (phi3) {
         gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
         gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
@@ -300,7 +319,8 @@ static int fill_tensor(void *arg, const char *name, void *buf, uint64_t nbytes, 
     if (!p) return lm_fail(err, "synth: unknown tensor %s", name);
     int64_t cols = p->ne[0], rows = p->n_dims == 2 ? p->ne[1] : 1;
     size_t row_bytes = quant_row_size(p->type, cols);
-    if (row_bytes * (uint64_t)rows != nbytes) return lm_fail(err, "synth: size mismatch for %s", name);
+    if (row_bytes * (uint64_t)rows != nbytes)
+        return lm_fail(err, "synth: size mismatch for %s", name);
     float *row = lm_xmalloc((size_t)cols * sizeof *row);
     rng r = {hash_name(name, c->o->seed)};
     for (int64_t i = 0; i < rows; i++) {
@@ -376,6 +396,19 @@ static void write_hparams(gguf_writer *w, const shape *s, bool phi3, const synth
 #undef KEY
 }
 
+/* A type the quantizer writes, for weights (not activations), whose blocks
+ * divide the shape's rows. */
+static const char *type_name(enum quant_type type) {
+    const quant_type_info *ti = quant_info(type);
+    return ti ? ti->name : "?";
+}
+
+static bool weight_type_fits(enum quant_type type, const shape *s) {
+    const quant_type_info *ti = quant_info(type);
+    return ti && ti->can_quantize && type != QT_Q8_1 && type != QT_Q8_K &&
+           s->n_embd % (int)ti->block_size == 0 && s->n_ff % (int)ti->block_size == 0;
+}
+
 int synth_write(const synth_options *o, const char *path, lm_error *err) {
     bool phi3 = strcmp(o->arch, "phi3") == 0;
     if (!phi3 && strcmp(o->arch, "llama") != 0)
@@ -383,11 +416,12 @@ int synth_write(const synth_options *o, const char *path, lm_error *err) {
     const shape *shapes = phi3 ? phi3_shapes : llama_shapes, *s = NULL;
     for (int i = 0; i < 3; i++)
         if (strcmp(shapes[i].name, o->shape) == 0) s = &shapes[i];
-    if (!s) return lm_fail(err, "unknown shape '%s' for %s (%s)", o->shape, o->arch, synth_shapes());
-    const quant_type_info *ti = quant_info(o->type);
-    if (!ti || !ti->can_quantize || o->type == QT_Q8_1 || o->type == QT_Q8_K ||
-        s->n_embd % (int)ti->block_size || s->n_ff % (int)ti->block_size)
-        return lm_fail(err, "cannot write weights of type %s", ti ? ti->name : "?");
+    if (!s)
+        return lm_fail(err, "unknown shape '%s' for %s (%s)", o->shape, o->arch, synth_shapes());
+    if (!weight_type_fits(o->type, s))
+        return lm_fail(err, "cannot write weights of type %s", type_name(o->type));
+    if (o->output_type != QT_COUNT && !weight_type_fits(o->output_type, s))
+        return lm_fail(err, "cannot write output.weight of type %s", type_name(o->output_type));
 
     gguf_writer *w = gguf_writer_new();
     write_hparams(w, s, phi3, o);

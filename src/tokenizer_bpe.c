@@ -52,7 +52,9 @@ bad:
 }
 
 /* utf8_encode (util) writes any value up to U+10FFFF, surrogates included. */
-static size_t encode_cp(uint32_t cp, unsigned char *o) { return (size_t)utf8_encode(cp, (char *)o); }
+static size_t encode_cp(uint32_t cp, unsigned char *o) {
+    return (size_t)utf8_encode(cp, (char *)o);
+}
 
 /* ---- the GPT-2 byte alphabet ---- */
 

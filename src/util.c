@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,7 +45,9 @@ void *lm_xrealloc(void *p, size_t n) {
     return q;
 }
 
-char *lm_xstrdup(const char *s) { return lm_xstrndup(s, strlen(s)); }
+char *lm_xstrdup(const char *s) {
+    return lm_xstrndup(s, strlen(s));
+}
 
 char *lm_xstrndup(const char *s, size_t n) {
     char *p = lm_xmalloc(n + 1);
@@ -60,7 +63,29 @@ void *lm_alloc_aligned(size_t n) {
     return p;
 }
 
-void lm_free_aligned(void *p) { free(p); }
+void lm_free_aligned(void *p) {
+    free(p);
+}
+
+/* Reserves align bytes more than needed, maps over the aligned part, and
+ * gives back the reserve on both sides. */
+void *lm_map_aligned(size_t len, size_t align, int prot, int flags, int fd) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (len == 0 || len > SIZE_MAX / 2 - align) return NULL;
+    const size_t map_len = (len + page - 1) & ~(page - 1), span_len = map_len + align;
+    uint8_t *span =
+        mmap(NULL, span_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (span == MAP_FAILED) return NULL;
+    uint8_t *start = (uint8_t *)(((uintptr_t)span + align - 1) & ~(uintptr_t)(align - 1));
+    if (mmap(start, len, prot, flags | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        munmap(span, span_len);
+        return NULL;
+    }
+    if (start > span) munmap(span, (size_t)(start - span));
+    if (span + span_len > start + map_len)
+        munmap(start + map_len, (size_t)(span + span_len - (start + map_len)));
+    return start;
+}
 
 bool lm_mul_overflows(uint64_t a, uint64_t b, uint64_t *out) {
     return __builtin_mul_overflow(a, b, out);
@@ -87,7 +112,9 @@ void lm_buf_append(lm_buf *b, const void *data, size_t n) {
     b->data[b->len] = 0;
 }
 
-void lm_buf_puts(lm_buf *b, const char *s) { lm_buf_append(b, s, strlen(s)); }
+void lm_buf_puts(lm_buf *b, const char *s) {
+    lm_buf_append(b, s, strlen(s));
+}
 
 void lm_buf_printf(lm_buf *b, const char *fmt, ...) {
     va_list ap;
@@ -126,7 +153,9 @@ int utf8_seq_len(unsigned char c) {
     return 0;
 }
 
-static bool is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
+static bool is_cont(unsigned char c) {
+    return (c & 0xC0) == 0x80;
+}
 
 int utf8_decode(const char *str, size_t n, uint32_t *cp) {
     const unsigned char *s = (const unsigned char *)str;
@@ -139,7 +168,8 @@ int utf8_decode(const char *str, size_t n, uint32_t *cp) {
     for (int i = 1; i < len; i++)
         if (!is_cont(s[i])) goto bad;
     uint32_t c;
-    if (len == 2) c = ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
+    if (len == 2)
+        c = ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
     else if (len == 3)
         c = ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
     else
@@ -318,9 +348,18 @@ static uint64_t proc_field_kib(const char *file, const char *field) {
     return v;
 }
 
-uint64_t lm_rss_bytes(void) { return proc_field_kib("/proc/self/status", "VmRSS"); }
-uint64_t lm_peak_rss_bytes(void) { return proc_field_kib("/proc/self/status", "VmHWM"); }
-uint64_t lm_mem_available_bytes(void) { return proc_field_kib("/proc/meminfo", "MemAvailable"); }
+uint64_t lm_rss_bytes(void) {
+    return proc_field_kib("/proc/self/status", "VmRSS");
+}
+uint64_t lm_peak_rss_bytes(void) {
+    return proc_field_kib("/proc/self/status", "VmHWM");
+}
+uint64_t lm_mem_available_bytes(void) {
+    return proc_field_kib("/proc/meminfo", "MemAvailable");
+}
+uint64_t lm_file_large_page_bytes(void) {
+    return proc_field_kib("/proc/self/smaps_rollup", "FilePmdMapped");
+}
 
 double lm_now(void) {
     struct timespec ts;
@@ -336,7 +375,9 @@ const char *lm_format_size(uint64_t bytes, char buf[16]) {
         v /= 1024;
         u++;
     }
-    if (u == 0) snprintf(buf, 16, "%u B", (unsigned)bytes);
-    else snprintf(buf, 16, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
+    if (u == 0)
+        snprintf(buf, 16, "%u B", (unsigned)bytes);
+    else
+        snprintf(buf, 16, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
     return buf;
 }

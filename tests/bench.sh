@@ -3,9 +3,11 @@
 #
 # The models (random weights, real shapes) are written once into a cache
 # folder, $LMTERM_BENCH_CACHE or bench-cache/ at the top of the repository
-# (ignored by git): phi3-mini in Q4_0, Q8_0, F16 and Q4_K_M, llama3-8b in
-# Q4_0, about 23 GB in all. Then `lmterm bench --json` runs on each and one
-# table is printed. Settings: LMTERM_BENCH_PROMPT (512), LMTERM_BENCH_GEN
+# (ignored by git): phi3-mini in Q4_0 (all Q4_0, and with a Q6_K output
+# matrix as llama-quantize makes it), Q4_K_M, Q8_0 and F16; llama3-8b in
+# Q4_0, Q4_K_M and Q8_0; about 37 GB in all. Then `lmterm bench --json` runs
+# on each and one table is printed. Settings: LMTERM_BENCH_MODELS (names from
+# the list below; default all), LMTERM_BENCH_PROMPT (512), LMTERM_BENCH_GEN
 # (128), LMTERM_BENCH_REPS (3), LMTERM_BENCH_THREADS (lmterm's default),
 # LMTERM_BIN (./lmterm).
 set -eu
@@ -18,15 +20,26 @@ gen=${LMTERM_BENCH_GEN:-128}
 reps=${LMTERM_BENCH_REPS:-3}
 threads=${LMTERM_BENCH_THREADS:+-t $LMTERM_BENCH_THREADS}
 
-# name, arch, shape, synth type; "from:FILE:TYPE" quantizes FILE instead.
+# name, arch, shape, type: a synth type, TYPE:OUTPUT_TYPE, or from:NAME:TYPE
+# to quantize the model NAME of this list.
 models=(
     "phi3-mini-q4_0 phi3 phi3-mini q4_0"
+    "phi3-mini-q4_0-q6_k phi3 phi3-mini q4_0:q6_k"
+    "phi3-mini-q4_k_m phi3 phi3-mini from:phi3-mini-f16:q4_k_m"
     "phi3-mini-q8_0 phi3 phi3-mini q8_0"
     "phi3-mini-f16 phi3 phi3-mini f16"
-    "phi3-mini-q4_k_m phi3 phi3-mini from:phi3-mini-f16:q4_k_m"
     "llama3-8b-q4_0 llama llama3-8b q4_0"
+    "llama3-8b-q4_k_m llama llama3-8b from:llama3-8b-q8_0:q4_k_m"
+    "llama3-8b-q8_0 llama llama3-8b q8_0"
 )
-need_gb=23
+need_gb=37
+if [ -n "${LMTERM_BENCH_MODELS:-}" ]; then
+    chosen=()
+    for m in "${models[@]}"; do
+        case " $LMTERM_BENCH_MODELS " in *" ${m%% *} "*) chosen+=("$m") ;; esac
+    done
+    models=("${chosen[@]}")
+fi
 
 mkdir -p "$cache"
 missing=0
@@ -42,19 +55,35 @@ if [ $missing = 1 ]; then
     fi
 fi
 
+# A freshly written file sits in the page cache in small pages; dropping it
+# from the cache lets the first run read it back in 2 MiB pages, as after a
+# reboot, which the weights stream faster from (see gguf_open).
+uncache() {
+    dd if="$1" iflag=nocache count=0 status=none 2>/dev/null || true
+}
+
 make_model() { # name arch shape type
     local out="$cache/$1.gguf"
     [ -f "$out" ] && return 0
-    echo "bench: creating $out"
     case $4 in
     from:*)
         local src=${4#from:}
-        src="$cache/${src%%:*}.gguf"
-        [ -f "$src" ] || return 1
-        "$lmterm" quantize "$src" "$out.tmp" "${4##*:}" >/dev/null && mv "$out.tmp" "$out"
+        src=${src%%:*}
+        [ -f "$cache/$src.gguf" ] || make_model "$src" "$2" "$3" "${src##*-}" || return 1
+        echo "bench: creating $out from $src"
+        "$lmterm" quantize "$cache/$src.gguf" "$out.tmp" "${4##*:}" >/dev/null || return 1
         ;;
-    *) "$lmterm" synth --arch "$2" --shape "$3" --type "$4" -o "$out" ;;
+    *:*)
+        echo "bench: creating $out"
+        "$lmterm" synth --arch "$2" --shape "$3" --type "${4%%:*}" --output-type "${4##*:}" -o "$out.tmp" || return 1
+        ;;
+    *)
+        echo "bench: creating $out"
+        "$lmterm" synth --arch "$2" --shape "$3" --type "$4" -o "$out.tmp" || return 1
+        ;;
     esac
+    mv "$out.tmp" "$out"
+    uncache "$out"
 }
 
 field() { # json key
@@ -76,12 +105,13 @@ for m in "${models[@]}"; do
         continue
     fi
     rss=$(field "$json" peak_rss_bytes)
-    rows+=("$(printf '%-20s %10.2f %10.2f %8.0f%% %10.0f %8.1f' "$1" "$(field "$json" prompt_tps)" \
+    rows+=("$(printf '%-20s %10.2f %10.2f %8.0f%% %10.0f %8.1f %8.0f%%' "$1" "$(field "$json" prompt_tps)" \
         "$(field "$json" gen_tps)" "$(awk -v f="$(field "$json" bandwidth_fraction)" 'BEGIN { print 100 * f }')" \
-        "$(awk -v b="$rss" 'BEGIN { print b / 1048576 }')" "$(field "$json" bandwidth_gbps)")")
+        "$(awk -v b="$rss" 'BEGIN { print b / 1048576 }')" "$(field "$json" bandwidth_gbps)" \
+        "$(awk -v f="$(field "$json" large_page_fraction)" 'BEGIN { print 100 * f }')")")
 done
 
 echo
 echo "prompt: $prompt tokens, generation: $gen tokens, median of $reps runs"
-printf '%-20s %10s %10s %9s %10s %8s\n' file "prompt t/s" "gen t/s" "bw frac" "RSS MiB" "GB/s"
+printf '%-20s %10s %10s %9s %10s %8s %9s\n' file "prompt t/s" "gen t/s" "bw frac" "RSS MiB" "GB/s" "2M pages"
 for r in "${rows[@]}"; do echo "$r"; done

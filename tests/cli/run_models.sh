@@ -15,6 +15,16 @@ for arch in phi3 llama; do
     done
 done
 
+# synth --output-type: output.weight of its own type, as llama-quantize makes it
+"$LM" synth --arch llama --shape small --type q4_0 --output-type q6_k -o "$TMP/mixed.gguf" >/dev/null
+t=$("$LM" info -m "$TMP/mixed.gguf" | grep '^tensor types:')
+case $t in *"Q4_0 x29"*"Q6_K x1"*) ok synth_output_type ;; *) fail synth_output_type "$t" ;; esac
+"$LM" run -m "$TMP/mixed.gguf" -p "hello" -n 4 >/dev/null 2>&1 && ok run_synth_output_type ||
+    fail run_synth_output_type
+"$LM" synth --arch llama --shape small --type q4_0 --output-type q8_k -o "$TMP/bad.gguf" 2>"$TMP/err"
+[ $? -eq 1 ] && grep -q 'output.weight of type Q8_K' "$TMP/err" && [ ! -e "$TMP/bad.gguf" ] &&
+    ok synth_output_type_refused || fail synth_output_type_refused "$(cat "$TMP/err")"
+
 m=$(tiny_model llama q8_0)
 a=$("$LM" run -m "$m" -p "the river" -n 16 --temp 0.8 --seed 42 2>/dev/null)
 b=$("$LM" run -m "$m" -p "the river" -n 16 --temp 0.8 --seed 42 2>/dev/null)
