@@ -3,7 +3,8 @@
  * the weight type's dot-product format (quant.h), then rows are split among the
  * pool's threads. One token (generation) streams every weight row once and is
  * bound by memory bandwidth; a batch of tokens (a prompt) packs rows into
- * panels held in cache and is bound by arithmetic. The instruction set (AVX2,
+ * panels held in cache and is bound by arithmetic (on the portable backend,
+ * F32 batches go to OpenBLAS's sgemm). The instruction set (AVX2,
  * AVX-512 with VNNI, or portable C) is chosen at run time from the CPU; the
  * environment variable LMTERM_KERNELS=scalar|avx2|avx512 caps it. No I/O; the
  * caller passes the scratch memory, and the pool keeps each thread's panel

@@ -6,6 +6,7 @@
 #include "kernels_impl.h"
 #include "util.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,10 +290,48 @@ static bool panels_ready(threadpool *pool, size_t bytes) {
     return true;
 }
 
+/* ---- F32 batches through OpenBLAS ----
+ * The portable backend has no panel kernels of its own, so there the F32
+ * batches (the prompt of an F32 model) go to OpenBLAS's sgemm, which has
+ * vector kernels for every CPU it is built for. Each slot of our pool
+ * multiplies its own share of the rows, with OpenBLAS held to one thread, so
+ * the two never run more threads than the pool has. On AVX2 and AVX-512 our
+ * panels measured 1.1-1.4x faster than OpenBLAS (512 tokens, 3072 and 8192
+ * rows of 3072, two threads), so they serve there. */
+
+typedef struct blas_task {
+    const kernels_matrix *w;
+    const float *x;
+    int n_tok;
+    float *y;
+} blas_task;
+
+static bool blas_serves(const kernels_type_fns *fns, const kernels_matrix *w, int n_tok) {
+    return w->type == QT_F32 && !fns->gemm && n_tok >= GEMM_MIN_TOKENS &&
+           w->row_bytes % sizeof(float) == 0 && w->rows <= INT32_MAX &&
+           w->row_bytes / sizeof(float) <= INT32_MAX;
+}
+
+static void blas_rows(void *arg, int ith, int nth) {
+    const blas_task *t = arg;
+    const kernels_matrix *w = t->w;
+    const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
+    const blasint ld = (blasint)(w->row_bytes / sizeof(float));
+    if (r1 > r0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t->n_tok, (blasint)(r1 - r0),
+                    (blasint)w->cols, 1.0f, t->x, (blasint)w->cols,
+                    (const float *)w->data + r0 * ld, ld, 0.0f, t->y + r0, (blasint)w->rows);
+}
+
 void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, int n_tok, float *y,
                     void *scratch) {
     const kernels_type_fns *fns = &ops()->types[w->type];
     if (!fns->gemv) fns = &scalar_ops.types[w->type];
+    if (blas_serves(fns, w, n_tok)) {
+        openblas_set_num_threads(1); /* our pool's slots are the threads */
+        threadpool_run(pool, blas_rows, &(blas_task){w, x, n_tok, y});
+        return;
+    }
     matmul_task t = {.fns = fns, .x = x, .act = fns->act, .pool = pool};
     t.job = (kernels_job){.w = w,
                           .act = scratch,

@@ -203,36 +203,65 @@ INLINE void q32_load(enum q32_kind kind, const uint8_t *p, int n_bytes, __m512i 
     }
 }
 
-INLINE float q32_dot(enum q32_kind kind, const uint8_t *row, const kernels_q8x4 *a, int64_t nb,
-                     const quad_index *ix) {
+/* The activations of a row take two bytes a weight (kernels_q8x4): past
+ * 8192 columns they no longer share the 32 KiB L1 cache with the stream of
+ * weights, and each row would fetch them again from L2. So long rows are
+ * read four at a time, each activation load serving four rows. */
+#define Q32_ROWS 8
+#define Q32_ONE_ROW_MAX 8192 /* columns */
+
+/* y[r] = dot(rows[r], a) for r < R (1 or Q32_ROWS). */
+INLINE void q32_dot_rows(enum q32_kind kind, int R, const uint8_t *const rows[],
+                         const kernels_q8x4 *a, int64_t nb, const quad_index *ix, float y[]) {
     const int B = q32_block_bytes[kind];
-    __m512 acc = _mm512_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
+    __m512 acc[Q32_ROWS];
+    __m128 accm[Q32_ROWS];
+    UNROLL
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps(), accm[r] = _mm_setzero_ps();
     __m512i z[4];
     int64_t q = 0;
     for (; q < nb / 4; q++) {
-        q32_load(kind, row + q * 4 * B, 4 * B, z);
-        q32_quad(kind, z, ix, a + q, &acc, &accm);
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            q32_load(kind, rows[r] + q * 4 * B, 4 * B, z);
+            q32_quad(kind, z, ix, a + q, &acc[r], &accm[r]);
+        }
     }
     if (nb % 4) {
-        q32_load(kind, row + q * 4 * B, (int)(nb % 4) * B, z);
-        q32_quad(kind, z, ix, a + q, &acc, &accm);
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            q32_load(kind, rows[r] + q * 4 * B, (int)(nb % 4) * B, z);
+            q32_quad(kind, z, ix, a + q, &acc[r], &accm[r]);
+        }
     }
-    return _mm512_reduce_add_ps(acc) + hsum128(accm);
+    UNROLL
+    for (int r = 0; r < R; r++) y[r] = _mm512_reduce_add_ps(acc[r]) + hsum128(accm[r]);
+}
+
+INLINE void q32_gemv(enum q32_kind kind, const kernels_job *j, int64_t r0, int64_t r1) {
+    const kernels_matrix *w = j->w;
+    const quad_index ix = make_quad_index(kind);
+    const int64_t nb = w->cols / 32;
+    const int R = w->cols > Q32_ONE_ROW_MAX ? Q32_ROWS : 1;
+    for (int64_t r = r0; r < r1; r += R) {
+        const int n = r1 - r < R ? (int)(r1 - r) : R;
+        const uint8_t *rows[Q32_ROWS];
+        for (int k = 0; k < R; k++)
+            rows[k] = row_of(w, r + (k < n ? k : n - 1)); /* repeat the last */
+        for (int t = 0; t < j->n_tok; t++) {
+            float y[Q32_ROWS];
+            if (R == 1)
+                q32_dot_rows(kind, 1, rows, (const kernels_q8x4 *)act_of(j, t), nb, &ix, y);
+            else
+                q32_dot_rows(kind, Q32_ROWS, rows, (const kernels_q8x4 *)act_of(j, t), nb, &ix, y);
+            for (int k = 0; k < n; k++) j->y[(size_t)t * w->rows + r + k] = y[k];
+        }
+    }
 }
 
 #define Q32_GEMV(name, kind)                                                                       \
-    static float name##_dot(const uint8_t *row, const void *act, int64_t cols,                     \
-                            const quad_index *ix) {                                                \
-        return q32_dot(kind, row, act, cols / 32, ix);                                             \
-    }                                                                                              \
     static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
-        const kernels_matrix *w = j->w;                                                            \
-        const quad_index ix = make_quad_index(kind);                                               \
-        for (int64_t r = r0; r < r1; r++)                                                          \
-            for (int t = 0; t < j->n_tok; t++)                                                     \
-                j->y[(size_t)t * w->rows + r] =                                                    \
-                    name##_dot(row_of(w, r), act_of(j, t), w->cols, &ix);                          \
+        q32_gemv(kind, j, r0, r1);                                                                 \
     }
 
 Q32_GEMV(gemv_q4_0, Q4_0)

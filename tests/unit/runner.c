@@ -40,7 +40,9 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
     current_failures++;
 }
 
-void test_skip(const char *why) { current_skip = why; }
+void test_skip(const char *why) {
+    current_skip = why;
+}
 
 const char *test_conformance_dir(void) {
     static char path[4096];
@@ -99,7 +101,9 @@ int main(int argc, char **argv) {
             passed++;
         }
     }
-    if (skipped) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
-    else printf("%d passed, %d failed\n", passed, failed);
+    if (skipped)
+        printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else
+        printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

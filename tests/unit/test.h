@@ -23,7 +23,7 @@ const char *test_tmpdir(void);
 #define TEST(name)                                                                                 \
     static void test_##name(void);                                                                 \
     __attribute__((constructor)) static void test_reg_##name(void) {                               \
-        test_register(#name, __FILE__, test_##name);                                              \
+        test_register(#name, __FILE__, test_##name);                                               \
     }                                                                                              \
     static void test_##name(void)
 
@@ -47,8 +47,8 @@ const char *test_tmpdir(void);
     do {                                                                                           \
         const char *a_ = (a), *b_ = (b);                                                           \
         if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
-            test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", \
-                      b_ ? b_ : "(null)");                                                         \
+            test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,                    \
+                      a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                     \
     } while (0)
 
 #define CHECK_NEAR(a, b, tol)                                                                      \

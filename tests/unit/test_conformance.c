@@ -48,8 +48,8 @@ typedef struct case_result {
     int steps_compared;
 } case_result;
 
-static void compare_logits(const char *name, const float *ref, const float *got, int n,
-                           double tol, case_result *r) {
+static void compare_logits(const char *name, const float *ref, const float *got, int n, double tol,
+                           case_result *r) {
     double mean = 0, var = 0, max_d = 0, sum_d2 = 0;
     for (int i = 0; i < n; i++) mean += ref[i];
     mean /= n;
@@ -117,7 +117,8 @@ static void run_case(const char *dir, const char *json_name, const json_value *t
     int n_vocab = model_get_hparams(m)->n_vocab;
     float *logits = lm_xmalloc((size_t)n_vocab * sizeof *logits);
     if (same && model_eval(m, ids.ids, (int)ids.n, logits, NULL, &err) == 0) {
-        snprintf(path, sizeof path, "%s/logits/%s", dir, json_get_str(c, "last_prompt_logits_file", ""));
+        snprintf(path, sizeof path, "%s/logits/%s", dir,
+                 json_get_str(c, "last_prompt_logits_file", ""));
         size_t len;
         char *ref = read_text(path, &len);
         case_result r = {0};
@@ -131,7 +132,8 @@ static void run_case(const char *dir, const char *json_name, const json_value *t
                 snprintf(worst_name, 256, "%s", json_name);
             }
         } else {
-            test_fail(__FILE__, __LINE__, "%s: reference logits missing or of the wrong size", json_name);
+            test_fail(__FILE__, __LINE__, "%s: reference logits missing or of the wrong size",
+                      json_name);
         }
         free(ref);
     } else if (same) {

@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #define MAX_TOK 13 /* 8 + 4 + 1: every tile size of the panel kernels */
+/* Rows longer than the 8192 columns past which generation kernels read
+ * several rows at once (their activations would not stay in L1). */
+#define LONG_ROW 8448
 
 typedef struct rng {
     uint64_t s;
@@ -127,7 +130,7 @@ static void random_weights(enum quant_type type, uint8_t *data, int64_t rows, in
 
 typedef struct product {
     kernels_matrix w;
-    float x[MAX_TOK * 2048];
+    float x[MAX_TOK * LONG_ROW];
     float y[MAX_TOK * 128];
     float want[MAX_TOK * 128];
     float magnitude[MAX_TOK * 128]; /* sum of |w_i * a_i| */
@@ -179,11 +182,13 @@ static const enum quant_type all_types[] = {QT_F32,  QT_F16,  QT_BF16, QT_Q4_0, 
                                             QT_Q4_K, QT_Q5_K, QT_Q6_K};
 
 /* Row lengths: a partial last group of four blocks (or only one), floats not
- * a multiple of 16. 85 rows: a partial last panel and chunk. */
-static int test_shapes(enum quant_type t, int64_t cols[2]) {
-    if (quant_info(t)->block_size == QK_K) return cols[0] = 5 * QK_K, 1;
-    if (quant_info(t)->block_size == 32) return cols[0] = 35 * 32, cols[1] = 2 * 32, 2;
-    return cols[0] = 1000, cols[1] = 24, 2;
+ * a multiple of 16, and long rows. 85 rows: a partial last panel and chunk,
+ * and a partial last group of the rows read together. */
+static int test_shapes(enum quant_type t, int64_t cols[3]) {
+    if (quant_info(t)->block_size == QK_K) return cols[0] = 5 * QK_K, cols[1] = 33 * QK_K, 2;
+    if (quant_info(t)->block_size == 32)
+        return cols[0] = 35 * 32, cols[1] = 2 * 32, cols[2] = 263 * 32, 3;
+    return cols[0] = 1000, cols[1] = 24, cols[2] = LONG_ROW - 7, 3;
 }
 
 static void check_backend(const char *name) {
@@ -199,7 +204,7 @@ static void check_backend(const char *name) {
     const int n_toks[] = {1, 2, 7, 9, 10, MAX_TOK};
     for (size_t ti = 0; ti < sizeof all_types / sizeof *all_types; ti++) {
         enum quant_type type = all_types[ti];
-        int64_t shapes[2];
+        int64_t shapes[3];
         int n_shapes = test_shapes(type, shapes);
         for (int run = 0; run < 3 * n_shapes; run++) {
             const bool exact = run % 3 != 1, extreme = run % 3 == 2;
