@@ -26,14 +26,18 @@ void *lm_xcalloc(size_t count, size_t size);
 void *lm_xrealloc(void *p, size_t n);
 char *lm_xstrdup(const char *s);
 char *lm_xstrndup(const char *s, size_t n);
+/* The text printf would print, in a new string. */
+char *lm_xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* 64-byte aligned allocation (for SIMD rows); NULL on failure. Free with lm_free_aligned. */
 void *lm_alloc_aligned(size_t n);
-/* mmap(2) of len bytes at an address that is a multiple of align (a power of
- * two, at least the page size): prot, flags (MAP_FIXED is added) and fd as
- * mmap takes them. NULL on failure; munmap(p, len) frees it. */
-void *lm_map_aligned(size_t len, size_t align, int prot, int flags, int fd);
 void lm_free_aligned(void *p);
+
+/* A mapping that large pages can back: mmap(2) of len bytes at a multiple of
+ * LM_LARGE_PAGE, advised MADV_HUGEPAGE (a hint). prot, flags (MAP_FIXED is
+ * added) and fd as mmap takes them. NULL on failure; munmap(p, len) frees it. */
+#define LM_LARGE_PAGE ((size_t)2 << 20)
+void *lm_map_large(size_t len, int prot, int flags, int fd);
 
 /* Overflow-checked arithmetic: return false on overflow. */
 bool lm_mul_overflows(uint64_t a, uint64_t b, uint64_t *out);

@@ -29,30 +29,26 @@ typedef struct job {
     threadpool *pool;
 } job;
 
-/* One tensor, converted by the pool's slots, each a share of its rows. */
+/* One tensor, converted by the pool's slots, each a share of its rows
+ * through a row of floats in its scratch. */
 typedef struct convert_task {
     const gguf_tensor *t;
     enum quant_type to;
     int64_t cols, rows;
     uint8_t *out;
-    bool out_of_memory;
+    threadpool *pool;
 } convert_task;
 
 static void convert_rows(void *arg, int ith, int nth) {
-    convert_task *c = arg;
+    const convert_task *c = arg;
     const size_t in_row = quant_row_size(c->t->type, c->cols),
                  out_row = quant_row_size(c->to, c->cols);
-    float *row = malloc((size_t)c->cols * sizeof *row);
-    if (!row) {
-        c->out_of_memory = true; /* the only write: any slot may set it */
-        return;
-    }
+    float *row = threadpool_scratch(c->pool, ith, (size_t)c->cols * sizeof *row); /* fill made it */
     for (int64_t r = c->rows * ith / nth; r < c->rows * (ith + 1) / nth; r++) {
         quant_dequantize_row(c->t->type, (const uint8_t *)c->t->data + (size_t)r * in_row, row,
                              c->cols);
         quant_quantize_row(c->to, row, c->out + (size_t)r * out_row, c->cols);
     }
-    free(row);
 }
 
 /* llama-quantize's "use more bits" layers: the first and last eighth, and
@@ -86,12 +82,16 @@ static enum quant_type choose_type(const target *t, const gguf_tensor *tn, int n
 static int fill(void *arg, const char *name, void *buf, uint64_t nbytes, lm_error *err) {
     job *j = arg;
     const gguf_tensor *t = gguf_find_tensor(j->in, name);
-    convert_task c = {.t = t, .to = j->types[t - j->in->tensors], .cols = t->ne[0], .out = buf};
+    convert_task c = {
+        .t = t, .to = j->types[t - j->in->tensors], .cols = t->ne[0], .out = buf, .pool = j->pool};
     c.rows = (int64_t)(t->n_elements / (uint64_t)c.cols);
     if (quant_row_size(c.to, c.cols) * (uint64_t)c.rows != nbytes)
         return lm_fail(err, "%s: size mismatch", name);
+    for (int i = 0; i < threadpool_size(j->pool); i++)
+        if (!threadpool_scratch(j->pool, i, (size_t)c.cols * sizeof(float)))
+            return lm_fail(err, "out of memory");
     threadpool_run(j->pool, convert_rows, &c);
-    return c.out_of_memory ? lm_fail(err, "out of memory") : 0;
+    return 0;
 }
 
 int cli_quantize(cli_options *o) {

@@ -633,14 +633,9 @@ bool gguf_damaged(const gguf_file *f) {
  * mapping at the same 2 MiB phase lets the kernel map whole folios with one
  * TLB entry each, and the weights stream about a tenth faster. Both are
  * hints: a plain mapping works the same, only slower. */
-#define LARGE_PAGE ((size_t)2 << 20)
-
 static void *map_file(int fd, size_t size) {
-    void *map =
-        size >= LARGE_PAGE ? lm_map_aligned(size, LARGE_PAGE, PROT_READ, MAP_PRIVATE, fd) : NULL;
-    if (!map) return mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    madvise(map, size, MADV_HUGEPAGE);
-    return map;
+    void *map = size >= LM_LARGE_PAGE ? lm_map_large(size, PROT_READ, MAP_PRIVATE, fd) : NULL;
+    return map ? map : mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
 }
 
 gguf_file *gguf_open(const char *path, lm_error *err) {

@@ -50,14 +50,20 @@ static const kernels_ops *best_ops(const char *limit) {
 
 static _Atomic(const kernels_ops *) active_ops;
 
+/* Makes o the table in use. The portable one sends F32 batches to OpenBLAS
+ * (see blas_rows), whose threads are then our pool's slots alone. */
+static const kernels_ops *activate(const kernels_ops *o) {
+    if (o == &scalar_ops) openblas_set_num_threads(1);
+    atomic_store_explicit(&active_ops, o, memory_order_release);
+    return o;
+}
+
 static const kernels_ops *ops(void) {
     const kernels_ops *o = atomic_load_explicit(&active_ops, memory_order_acquire);
     if (o) return o;
     const char *env = getenv("LMTERM_KERNELS");
     bool known = env && (!strcmp(env, "scalar") || !strcmp(env, "avx2") || !strcmp(env, "avx512"));
-    o = best_ops(known ? env : "avx512");
-    atomic_store_explicit(&active_ops, o, memory_order_release);
-    return o;
+    return activate(best_ops(known ? env : "avx512"));
 }
 
 int kernels_set_backend(const char *name) {
@@ -67,7 +73,7 @@ int kernels_set_backend(const char *name) {
     }
     const kernels_ops *o = best_ops(name);
     if (strcmp(o->name, name) != 0) return -1;
-    atomic_store(&active_ops, o);
+    activate(o);
     return 0;
 }
 
@@ -257,7 +263,8 @@ static int64_t claim_chunk(matmul_task *t, int ith) {
 static void convert_activations(void *arg, int ith, int nth) {
     matmul_task *t = arg;
     const kernels_matrix *w = t->job.w;
-    const kernels_convert_fn convert = ops()->convert ? ops()->convert : kernels_convert_row;
+    const kernels_convert_fn fast = ops()->convert[t->act];
+    const kernels_convert_fn convert = fast ? fast : kernels_convert_row;
     for (int i = ith; i < t->job.n_tok; i += nth)
         convert(t->act, w->type, t->x + (size_t)i * w->cols, w->cols,
                 (uint8_t *)t->job.act + (size_t)i * t->job.act_stride);
@@ -328,7 +335,6 @@ void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, i
     const kernels_type_fns *fns = &ops()->types[w->type];
     if (!fns->gemv) fns = &scalar_ops.types[w->type];
     if (blas_serves(fns, w, n_tok)) {
-        openblas_set_num_threads(1); /* our pool's slots are the threads */
         threadpool_run(pool, blas_rows, &(blas_task){w, x, n_tok, y});
         return;
     }
@@ -351,21 +357,13 @@ void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, i
 
 /* ---- weight memory ---- */
 
-#define HUGE_PAGE ((size_t)2 << 20)
-
 static size_t huge_round(size_t n) {
-    return (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    return (n + LM_LARGE_PAGE - 1) & ~(LM_LARGE_PAGE - 1);
 }
 
 void *kernels_alloc_weights(size_t bytes) {
-    if (bytes == 0 || bytes > SIZE_MAX - 2 * HUGE_PAGE) return NULL;
-    const size_t size = huge_round(bytes);
-    void *p =
-        lm_map_aligned(size, HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
-#ifdef MADV_HUGEPAGE
-    if (p) madvise(p, size, MADV_HUGEPAGE); /* a hint: without it the memory still works */
-#endif
-    return p;
+    if (bytes == 0 || bytes > SIZE_MAX - 2 * LM_LARGE_PAGE) return NULL;
+    return lm_map_large(huge_round(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
 }
 
 void kernels_free_weights(void *p, size_t bytes) {

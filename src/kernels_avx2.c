@@ -195,9 +195,26 @@ INLINE __m256i k4_sub(__m256i codes, const int8_t *act, int scale, __m256i isum)
     return _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16((short)scale)));
 }
 
+/* The codes of Q4_K / Q5_K's bytes 32c..32c+31 of qs: sub-block 2c in the
+ * low nibbles (lo), 2c + 1 in the high ones (hi), plus 16 where Q5_K's qh
+ * bit 2c or 2c + 1 is set. */
+INLINE void k4_codes(bool five, const uint8_t *qs, __m256i qh, int c, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), q = load256(qs + 32 * c);
+    *lo = _mm256_and_si256(q, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    if (five) {
+        const __m256i c16 = _mm256_set1_epi8(16);
+        const __m256i bl = _mm256_set1_epi8((char)(1 << 2 * c)),
+                      bh = _mm256_set1_epi8((char)(2 << 2 * c));
+        *lo = _mm256_or_si256(
+            *lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), c16));
+        *hi = _mm256_or_si256(
+            *hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), c16));
+    }
+}
+
 INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
     const size_t B = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps();
     float mins_sum = 0;
     for (int64_t i = 0; i < nsb; i++, row += B, a++) {
@@ -206,20 +223,10 @@ INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t
         const uint8_t *qs = row + (five ? 48 : 16);
         const __m256i qh = five ? load256(row + 16) : _mm256_setzero_si256();
         __m256i isum = _mm256_setzero_si256();
-        for (int half32 = 0; half32 < 4; half32++) { /* 32 bytes: sub-blocks 2h (low) and 2h + 1 */
-            const __m256i q = load256(qs + 32 * half32);
-            __m256i lo = _mm256_and_si256(q, m4),
-                    hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            const int j = 2 * half32;
-            if (five) {
-                const __m256i c16 = _mm256_set1_epi8(16);
-                const __m256i bl = _mm256_set1_epi8((char)(1 << j)),
-                              bh = _mm256_set1_epi8((char)(2 << j));
-                lo = _mm256_or_si256(
-                    lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), c16));
-                hi = _mm256_or_si256(
-                    hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), c16));
-            }
+        for (int c = 0; c < 4; c++) {
+            __m256i lo, hi;
+            k4_codes(five, qs, qh, c, &lo, &hi);
+            const int j = 2 * c;
             isum = k4_sub(lo, a->qs + kernels_q8k_k4_pos(32 * j), sc[j], isum);
             isum = k4_sub(hi, a->qs + kernels_q8k_k4_pos(32 * (j + 1)), sc[j + 1], isum);
         }
@@ -238,30 +245,32 @@ static float q5k_dot(const uint8_t *w, const void *a, int64_t n) {
     return k4_dot(true, w, a, n / QK_K);
 }
 
-/* Q6_K: codes 0..63 (value + 32); the 32 comes back out as -32 * sum(scale * bsum). */
+/* Q6_K's codes 0..63 (value + 32) of half h: c[k] = the 32 codes of quarter
+ * k, four low bits from ql and two high bits from qh. */
+INLINE void q6k_codes(const block_q6_K *b, int h, __m256i c[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    const __m256i ql0 = load256(b->ql + 64 * h), ql1 = load256(b->ql + 64 * h + 32);
+    const __m256i qh = load256(b->qh + 32 * h);
+    c[0] =
+        _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+    c[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+    c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+    c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+}
+
+/* Q6_K: the 32 added to each code comes back out as -32 * sum(scale * bsum). */
 static float q6k_dot(const uint8_t *row, const void *act, int64_t n) {
     const kernels_q8k *a = act;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++, row += sizeof(block_q6_K), a++) {
         const block_q6_K *b = (const block_q6_K *)row;
         __m256i isum = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
-            const __m256i ql0 = load256(b->ql + 64 * h), ql1 = load256(b->ql + 64 * h + 32);
-            const __m256i qh = load256(b->qh + 32 * h);
-            const __m256i codes[4] = {
-                _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                                _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(ql1, m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)),
-            };
+            __m256i codes[4];
+            q6k_codes(b, h, codes);
             for (int c = 0; c < 4; c++) { /* 32 codes: sub-blocks g and g + 1 */
                 const int g = 8 * h + 2 * c;
                 const __m256i p = _mm256_maddubs_epi16(codes[c], load256(a->qs + 16 * g));
@@ -588,25 +597,11 @@ static inline uint32_t pair16(int a, int b) {
 INLINE void kquant_row_codes(enum quant_type type, const uint8_t *blk, uint8_t *codes, uint8_t *sb,
                              int i) {
     uint32_t *sc = (uint32_t *)(sb + KP_SC) + i, *pairs = (uint32_t *)(sb + KP_PAIRS) + i;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     if (type == QT_Q6_K) {
         const block_q6_K *b = (const block_q6_K *)blk;
         for (int h = 0; h < 2; h++) {
-            const __m256i ql0 = load256(b->ql + 64 * h), ql1 = load256(b->ql + 64 * h + 32);
-            const __m256i qh = load256(b->qh + 32 * h);
-            const __m256i c[4] = {
-                _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                                _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(ql1, m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)),
-            };
+            __m256i c[4];
+            q6k_codes(b, h, c);
             for (int k = 0; k < 4; k++)
                 _mm256_storeu_si256((__m256i *)(codes + 128 * h + 32 * k), c[k]);
         }
@@ -620,18 +615,9 @@ INLINE void kquant_row_codes(enum quant_type type, const uint8_t *blk, uint8_t *
     k4_scales(blk + 4, scales, mins);
     const uint8_t *qs = blk + (five ? 48 : 16);
     const __m256i qh = five ? load256(blk + 16) : _mm256_setzero_si256();
-    for (int c = 0; c < 4; c++) { /* 32 bytes: sub-blocks 2c (low nibbles) and 2c + 1 */
-        const __m256i q = load256(qs + 32 * c);
-        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        if (five) {
-            const __m256i c16 = _mm256_set1_epi8(16);
-            const __m256i bl = _mm256_set1_epi8((char)(1 << 2 * c)),
-                          bh = _mm256_set1_epi8((char)(2 << 2 * c));
-            lo = _mm256_or_si256(
-                lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), c16));
-            hi = _mm256_or_si256(
-                hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), c16));
-        }
+    for (int c = 0; c < 4; c++) {
+        __m256i lo, hi;
+        k4_codes(five, qs, qh, c, &lo, &hi);
         _mm256_storeu_si256((__m256i *)(codes + 64 * c), lo);
         _mm256_storeu_si256((__m256i *)(codes + 64 * c + 32), hi);
     }
@@ -941,7 +927,10 @@ static void q8_block(const float *x, kernels_q8x4 *q, int k, int zero) {
     q->s[k] = round_half((float)sum * d);
 }
 
-static void convert_q8x4(enum quant_type wtype, const float *x, int64_t cols, kernels_q8x4 *dst) {
+static void convert_q8x4(enum kernels_act act, enum quant_type wtype, const float *x, int64_t cols,
+                         void *out) {
+    (void)act;
+    kernels_q8x4 *dst = out;
     const int zero = kernels_zero_point(wtype);
     const bool with_sum = quant_info(wtype)->vec_dot_type == QT_Q8_1;
     const int64_t nb = cols / 32;
@@ -961,7 +950,10 @@ static void convert_q8x4(enum quant_type wtype, const float *x, int64_t cols, ke
     }
 }
 
-static void convert_q8k(enum quant_type wtype, const float *x, int64_t cols, kernels_q8k *dst) {
+static void convert_q8k(enum kernels_act act, enum quant_type wtype, const float *x, int64_t cols,
+                        void *out) {
+    (void)act;
+    kernels_q8k *dst = out;
     const bool reorder = wtype == QT_Q4_K || wtype == QT_Q5_K;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t i = 0; i < cols / QK_K; i++, x += QK_K, dst++) {
@@ -1002,7 +994,10 @@ static void convert_q8k(enum quant_type wtype, const float *x, int64_t cols, ker
     }
 }
 
-static void convert_rounded(enum kernels_act act, const float *x, int64_t cols, float *dst) {
+static void convert_rounded(enum kernels_act act, enum quant_type wtype, const float *x,
+                            int64_t cols, void *out) {
+    (void)wtype;
+    float *dst = out;
     int64_t i = 0;
     for (; i + 8 <= cols; i += 8) {
         const __m256 v = _mm256_loadu_ps(x + i);
@@ -1026,24 +1021,6 @@ static void convert_rounded(enum kernels_act act, const float *x, int64_t cols, 
                                  : quant_bf16_to_f32(quant_f32_to_bf16(x[i]));
 }
 
-static void convert(enum kernels_act act, enum quant_type wtype, const float *x, int64_t cols,
-                    void *dst) {
-    switch (act) {
-    case ACT_Q8X4:
-        convert_q8x4(wtype, x, cols, dst);
-        break;
-    case ACT_Q8K:
-        convert_q8k(wtype, x, cols, dst);
-        break;
-    case ACT_F16R:
-    case ACT_BF16R:
-        convert_rounded(act, x, cols, dst);
-        break;
-    default:
-        kernels_convert_row(act, wtype, x, cols, dst);
-    }
-}
-
 /* ==== the table ==== */
 
 static const kernels_ops avx2_ops = {
@@ -1063,7 +1040,10 @@ static const kernels_ops avx2_ops = {
             [QT_BF16] = {ACT_BF16R, gemv_bf16, gemm_bf16, float_panel_bytes},
         },
     .attend = attend,
-    .convert = convert,
+    .convert = {[ACT_Q8X4] = convert_q8x4,
+                [ACT_Q8K] = convert_q8k,
+                [ACT_F16R] = convert_rounded,
+                [ACT_BF16R] = convert_rounded},
 };
 
 const kernels_ops *kernels_avx2_ops(void) {

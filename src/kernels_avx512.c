@@ -71,6 +71,14 @@ static inline const uint8_t *row_of(const kernels_matrix *w, int64_t r) {
     return (const uint8_t *)w->data + (size_t)r * w->row_bytes;
 }
 
+/* The R rows from r on, the last one repeated past r1 (so that a kernel for
+ * R rows serves a shorter group too); returns how many are real. */
+static inline int row_group(const kernels_matrix *w, int64_t r, int64_t r1, int R,
+                            const uint8_t *rows[]) {
+    for (int k = 0; k < R; k++) rows[k] = row_of(w, r + k < r1 ? r + k : r1 - 1);
+    return r1 - r < R ? (int)(r1 - r) : R;
+}
+
 static inline const uint8_t *act_of(const kernels_job *j, int t) {
     return (const uint8_t *)j->act + (size_t)t * j->act_stride;
 }
@@ -244,10 +252,8 @@ INLINE void q32_gemv(enum q32_kind kind, const kernels_job *j, int64_t r0, int64
     const int64_t nb = w->cols / 32;
     const int R = w->cols > Q32_ONE_ROW_MAX ? Q32_ROWS : 1;
     for (int64_t r = r0; r < r1; r += R) {
-        const int n = r1 - r < R ? (int)(r1 - r) : R;
         const uint8_t *rows[Q32_ROWS];
-        for (int k = 0; k < R; k++)
-            rows[k] = row_of(w, r + (k < n ? k : n - 1)); /* repeat the last */
+        const int n = row_group(w, r, r1, R, rows);
         for (int t = 0; t < j->n_tok; t++) {
             float y[Q32_ROWS];
             if (R == 1)
@@ -909,11 +915,10 @@ INLINE void float_gemv_rows(enum quant_type type, bool x16, int R, const kernels
     const kernels_matrix *w = j->w;
     for (int64_t r = r0; r < r1; r += R) {
         const uint8_t *rows[FLOAT_ROWS];
-        for (int k = 0; k < R; k++) /* past the end: repeat the last row */
-            rows[k] = row_of(w, r + k < r1 ? r + k : r1 - 1);
+        const int n = row_group(w, r, r1, R, rows);
         float y[FLOAT_ROWS];
         float_dot_rows(type, x16, R, rows, x, w->cols, y);
-        for (int k = 0; k < R && r + k < r1; k++) j->y[(size_t)t * w->rows + r + k] = y[k];
+        for (int k = 0; k < n; k++) j->y[(size_t)t * w->rows + r + k] = y[k];
     }
 }
 
@@ -1106,7 +1111,10 @@ static void q8_block(const float *x, kernels_q8x4 *q, int k, int zero) {
     q->s[k] = round_half((float)sum * d);
 }
 
-static void convert_q8x4(enum quant_type wtype, const float *x, int64_t cols, kernels_q8x4 *dst) {
+static void convert_q8x4(enum kernels_act act, enum quant_type wtype, const float *x, int64_t cols,
+                         void *out) {
+    (void)act;
+    kernels_q8x4 *dst = out;
     const int zero = kernels_zero_point(wtype);
     const bool with_sum = quant_info(wtype)->vec_dot_type == QT_Q8_1;
     const int64_t nb = cols / 32;
@@ -1128,7 +1136,10 @@ static void convert_q8x4(enum quant_type wtype, const float *x, int64_t cols, ke
 
 /* Q8_K: the value of largest magnitude (the first, on ties) maps to -127;
  * codes round to nearest even, as quant_nearest_int does. */
-static void convert_q8k(enum quant_type wtype, const float *x, int64_t cols, kernels_q8k *dst) {
+static void convert_q8k(enum kernels_act act, enum quant_type wtype, const float *x, int64_t cols,
+                        void *out) {
+    (void)act;
+    kernels_q8k *dst = out;
     const bool reorder = wtype == QT_Q4_K || wtype == QT_Q5_K;
     for (int64_t i = 0; i < cols / QK_K; i++, x += QK_K, dst++) {
         __m512 vmax = _mm512_setzero_ps();
@@ -1163,7 +1174,10 @@ static void convert_q8k(enum quant_type wtype, const float *x, int64_t cols, ker
 }
 
 /* Floats rounded to half or bfloat16 precision and widened back. */
-static void convert_rounded(enum kernels_act act, const float *x, int64_t cols, float *dst) {
+static void convert_rounded(enum kernels_act act, enum quant_type wtype, const float *x,
+                            int64_t cols, void *out) {
+    (void)wtype;
+    float *dst = out;
     for (int64_t i = 0; i < cols; i += 16) {
         const __mmask16 m = cols - i >= 16 ? 0xFFFF : (__mmask16)((1u << (cols - i)) - 1);
         const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
@@ -1179,24 +1193,6 @@ static void convert_rounded(enum kernels_act act, const float *x, int64_t cols, 
             r = _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_set1_epi32(0xffff), h));
         }
         _mm512_mask_storeu_ps(dst + i, m, r);
-    }
-}
-
-static void convert(enum kernels_act act, enum quant_type wtype, const float *x, int64_t cols,
-                    void *dst) {
-    switch (act) {
-    case ACT_Q8X4:
-        convert_q8x4(wtype, x, cols, dst);
-        break;
-    case ACT_Q8K:
-        convert_q8k(wtype, x, cols, dst);
-        break;
-    case ACT_F16R:
-    case ACT_BF16R:
-        convert_rounded(act, x, cols, dst);
-        break;
-    default:
-        kernels_convert_row(act, wtype, x, cols, dst);
     }
 }
 
@@ -1219,7 +1215,10 @@ static const kernels_ops avx512_ops = {
             [QT_BF16] = {ACT_BF16R, gemv_bf16, gemm_bf16, float_panel_bytes},
         },
     .attend = attend,
-    .convert = convert,
+    .convert = {[ACT_Q8X4] = convert_q8x4,
+                [ACT_Q8K] = convert_q8k,
+                [ACT_F16R] = convert_rounded,
+                [ACT_BF16R] = convert_rounded},
 };
 
 const kernels_ops *kernels_avx512_ops(void) {

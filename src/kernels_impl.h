@@ -31,6 +31,7 @@
 #include <string.h>
 
 enum kernels_act { ACT_REF, ACT_Q8X4, ACT_Q8K, ACT_F32, ACT_F16R, ACT_BF16R };
+#define KERNELS_N_ACT (ACT_BF16R + 1)
 
 /* Four 32-weight blocks of Q8 activation codes. The codes are stored halves
  * first: qs[16k..16k+15] are block k's codes 0..15 and qs[64+16k..] its codes
@@ -103,7 +104,7 @@ typedef struct kernels_ops {
     const char *name;
     kernels_type_fns types[QT_COUNT]; /* gemv NULL: not handled, use the scalar path */
     kernels_attend_fn attend;
-    kernels_convert_fn convert; /* NULL: kernels_convert_row */
+    kernels_convert_fn convert[KERNELS_N_ACT]; /* per layout; NULL: kernels_convert_row */
 } kernels_ops;
 
 /* scores[j] = expf(scores[j] - max); returns 1 / their sum (summed in double,

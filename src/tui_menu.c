@@ -40,11 +40,7 @@ void menu_free(menu *m) {
 void menu_add(menu *m, bool current, bool dim, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *text = lm_xmalloc((size_t)(n > 0 ? n : 0) + 1);
-    va_start(ap, fmt);
-    vsnprintf(text, (size_t)(n > 0 ? n : 0) + 1, fmt, ap);
+    char *text = lm_xvasprintf(fmt, ap);
     va_end(ap);
     m->rows = lm_xrealloc(m->rows, (size_t)(m->n + 1) * sizeof *m->rows);
     m->rows[m->n++] = (menu_row){text, current, dim};

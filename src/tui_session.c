@@ -35,11 +35,7 @@ void session_notice(session *s, enum session_notice kind, const char *fmt, ...) 
     if (!s->view.notice) return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *text = lm_xmalloc((size_t)(n > 0 ? n : 0) + 1);
-    va_start(ap, fmt);
-    vsnprintf(text, (size_t)(n > 0 ? n : 0) + 1, fmt, ap);
+    char *text = lm_xvasprintf(fmt, ap);
     va_end(ap);
     s->view.notice(s->view.ctx, kind, text);
     free(text);

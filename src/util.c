@@ -56,6 +56,18 @@ char *lm_xstrndup(const char *s, size_t n) {
     return p;
 }
 
+char *lm_xvasprintf(const char *fmt, va_list ap) {
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    size_t size = (size_t)(n > 0 ? n : 0) + 1;
+    char *text = lm_xmalloc(size);
+    vsnprintf(text, size, fmt, again);
+    va_end(again);
+    if (n <= 0) text[0] = 0;
+    return text;
+}
+
 void *lm_alloc_aligned(size_t n) {
     void *p = NULL;
     size_t rounded = (n + 63) & ~(size_t)63;
@@ -67,10 +79,10 @@ void lm_free_aligned(void *p) {
     free(p);
 }
 
-/* Reserves align bytes more than needed, maps over the aligned part, and
+/* Reserves a large page more than needed, maps over the aligned part, and
  * gives back the reserve on both sides. */
-void *lm_map_aligned(size_t len, size_t align, int prot, int flags, int fd) {
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+void *lm_map_large(size_t len, int prot, int flags, int fd) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), align = LM_LARGE_PAGE;
     if (len == 0 || len > SIZE_MAX / 2 - align) return NULL;
     const size_t map_len = (len + page - 1) & ~(page - 1), span_len = map_len + align;
     uint8_t *span =
@@ -84,6 +96,9 @@ void *lm_map_aligned(size_t len, size_t align, int prot, int flags, int fd) {
     if (start > span) munmap(span, (size_t)(start - span));
     if (span + span_len > start + map_len)
         munmap(start + map_len, (size_t)(span + span_len - (start + map_len)));
+#ifdef MADV_HUGEPAGE
+    madvise(start, len, MADV_HUGEPAGE);
+#endif
     return start;
 }
 

@@ -13,6 +13,7 @@
  * libFuzzer: -max_len=16384 -timeout=10
  */
 #include "config.h"
+#include "fuzz_scratch.h"
 
 #include <limits.h>
 #include <math.h>
@@ -21,34 +22,21 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dir[4096], path[4200];
+static char path[4200];
 
 static void fail(const char *what) {
     fprintf(stderr, "fuzz_config: check failed: %s\n", what);
     abort();
 }
 
-static void cleanup(void) {
-    unlink(path);
-    rmdir(dir);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    /* run.sh points TMPDIR into a folder it removes, even after a crash */
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp) tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(dir, sizeof dir, "%s/lmterm-fuzz-config.XXXXXX", tmp);
-    if (!mkdtemp(dir)) {
-        perror("fuzz_config: mkdtemp");
-        exit(1);
-    }
-    snprintf(path, sizeof path, "%s/config.yaml", dir);
-    atexit(cleanup);
+    fuzz_scratch_make("fuzz-config");
+    fuzz_scratch_path(path, sizeof path, "config.yaml");
     /* paths in a config may name these; keep them fixed */
-    setenv("HOME", dir, 1);
-    setenv("XDG_CONFIG_HOME", dir, 1);
-    setenv("XDG_DATA_HOME", dir, 1);
+    setenv("HOME", fuzz_dir, 1);
+    setenv("XDG_CONFIG_HOME", fuzz_dir, 1);
+    setenv("XDG_DATA_HOME", fuzz_dir, 1);
     return 0;
 }
 
@@ -145,16 +133,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)config_default_model(&c);
     (void)config_system_prompt_text(&c);
     for (size_t i = 0; i < c.n_models; i++)
-        if (config_find_model(&c, c.models[i].name) == NULL) fail("a model cannot be found by its name");
+        if (config_find_model(&c, c.models[i].name) == NULL)
+            fail("a model cannot be found by its name");
     for (size_t i = 0; i < c.n_presets; i++)
-        if (config_find_preset(&c, c.presets[i].name) == NULL) fail("a preset cannot be found by its name");
+        if (config_find_preset(&c, c.presets[i].name) == NULL)
+            fail("a preset cannot be found by its name");
     for (int key = -1; key < 600; key += 7) (void)config_action_for_key(&c, key);
     for (size_t i = 0; i < c.warnings.n; i++)
         if (strchr(c.warnings.items[i], '\n')) fail("a warning must be one line");
 
     /* save as default over the file itself, then read it back */
     FILE *f = fopen(path, "wb");
-    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f)) fail("cannot write the input file");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f))
+        fail("cannot write the input file");
     if (config_save_settings(&c, path, &c.settings, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         fail("save as default refused a file that applied");
@@ -165,7 +156,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fprintf(stderr, "%s\n", err.msg);
         fail("the saved file does not apply");
     }
-    if (!same_settings(&c.settings, &back.settings)) fail("the saved settings read back differently");
+    if (!same_settings(&c.settings, &back.settings))
+        fail("the saved settings read back differently");
     config_free(&back);
     config_free(&c);
     return 0;

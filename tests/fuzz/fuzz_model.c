@@ -12,6 +12,7 @@
  *
  * libFuzzer: -max_len=262144 -timeout=30 -rss_limit_mb=2048 -malloc_limit_mb=512
  */
+#include "fuzz_scratch.h"
 #include "model.h"
 
 #include <stdio.h>
@@ -19,36 +20,24 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dir[4096], path[4200];
+static char path[4200];
 
 static void fail(const char *what) {
     fprintf(stderr, "fuzz_model: check failed: %s\n", what);
     abort();
 }
 
-static void cleanup(void) {
-    unlink(path);
-    rmdir(dir);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    /* run.sh points TMPDIR into a folder it removes, even after a crash */
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp) tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(dir, sizeof dir, "%s/lmterm-fuzz-model.XXXXXX", tmp);
-    if (!mkdtemp(dir)) {
-        perror("fuzz_model: mkdtemp");
-        exit(1);
-    }
-    snprintf(path, sizeof path, "%s/model.gguf", dir);
-    atexit(cleanup);
+    fuzz_scratch_make("fuzz-model");
+    fuzz_scratch_path(path, sizeof path, "model.gguf");
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FILE *f = fopen(path, "wb");
-    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f)) fail("cannot write the input file");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f))
+        fail("cannot write the input file");
 
     model_options opt = {.n_ctx = 8, .n_threads = 1, .precision = (enum model_precision)(size % 5)};
     lm_error err = {{0}};
@@ -65,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (model_eval(m, ids, 2, logits, NULL, &err) == 0 && model_n_past(m) != 2)
         fail("two tokens evaluated but the cache does not hold two");
     int32_t bad = hp->n_vocab;
-    if (model_eval(m, &bad, 1, logits, NULL, &err) == 0) fail("an id outside the vocabulary was accepted");
+    if (model_eval(m, &bad, 1, logits, NULL, &err) == 0)
+        fail("an id outside the vocabulary was accepted");
     free(logits);
     model_free(m);
     return 0;

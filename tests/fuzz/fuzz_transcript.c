@@ -12,6 +12,7 @@
  * libFuzzer: -max_len=65536 -timeout=10
  */
 #include "chat.h"
+#include "fuzz_scratch.h"
 #include "transcript.h"
 
 #include <stdio.h>
@@ -19,39 +20,27 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dir[4096], in_path[4200], a_path[4200], b_path[4200], md_path[4200];
+static char in_path[4200], a_path[4200], b_path[4200], md_path[4200];
 
 static void fail(const char *what) {
     fprintf(stderr, "fuzz_transcript: check failed: %s\n", what);
     abort();
 }
 
-static void cleanup(void) {
-    unlink(in_path), unlink(a_path), unlink(b_path), unlink(md_path);
-    rmdir(dir);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    /* run.sh points TMPDIR into a folder it removes, even after a crash */
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp) tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(dir, sizeof dir, "%s/lmterm-fuzz-transcript.XXXXXX", tmp);
-    if (!mkdtemp(dir)) {
-        perror("fuzz_transcript: mkdtemp");
-        exit(1);
-    }
-    snprintf(in_path, sizeof in_path, "%s/in.json", dir);
-    snprintf(a_path, sizeof a_path, "%s/a.json", dir);
-    snprintf(b_path, sizeof b_path, "%s/b.json", dir);
-    snprintf(md_path, sizeof md_path, "%s/t.md", dir);
-    atexit(cleanup);
+    fuzz_scratch_make("fuzz-transcript");
+    fuzz_scratch_path(in_path, sizeof in_path, "in.json");
+    fuzz_scratch_path(a_path, sizeof a_path, "a.json");
+    fuzz_scratch_path(b_path, sizeof b_path, "b.json");
+    fuzz_scratch_path(md_path, sizeof md_path, "t.md");
     return 0;
 }
 
 static void put_file(const char *path, const uint8_t *data, size_t size) {
     FILE *f = fopen(path, "wb");
-    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f)) fail("cannot write the input file");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f))
+        fail("cannot write the input file");
 }
 
 static char *slurp(const char *path, size_t *len) {
