@@ -18,11 +18,9 @@ SAN     ?=
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 
-CPPFLAGS += -Iinclude -D_GNU_SOURCE -DLMTERM_VERSION='"$(VERSION)"' \
-            -DLMTERM_DATADIR='"$(DATADIR)"' $(BLAS_CFLAGS) -MMD -MP
+CPPFLAGS += -D_GNU_SOURCE -DLMTERM_VERSION='"$(VERSION)"' -DLMTERM_DATADIR='"$(DATADIR)"' -MMD -MP
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -pthread
-LDLIBS   += -lncursesw -lreadline -lyaml $(BLAS_LIBS) -lpthread -lm
 
 ifeq ($(SAN),1)
   BUILD   ?= build/san
@@ -36,15 +34,44 @@ endif
 AVX2_FLAGS   := -mavx2 -mfma -mf16c
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16 -mfma -mf16c
 
-LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
-LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
-TEST_SRC := $(wildcard tests/unit/*.c)
-TEST_OBJ := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%.o)
-LIB      := $(BUILD)/liblmterm.a
-BIN      := $(BUILD)/lmterm
-TESTBIN  := $(BUILD)/unit-tests
+# ---- layers ----
+# Each folder of src/ is an archive that sees only its own headers and those
+# of the layers below it (include/ mirrors src/), and each links only the
+# libraries it needs: a curses or libcurl include below its layer fails the
+# build, and so does a call into a layer above.
+LAYERS := base infer app tui cli
 
-.PHONY: all check bench install uninstall clean fuzz format
+INC_base  := -Iinclude/base
+INC_infer := $(INC_base) -Iinclude/infer
+INC_app   := $(INC_infer) -Iinclude/app
+INC_tui   := $(INC_app) -Iinclude/tui
+INC_cli   := $(INC_tui) -Iinclude/cli
+
+LIBS_base  := -lpthread -lm
+LIBS_infer := $(BLAS_LIBS) $(LIBS_base)
+LIBS_app   := -lyaml -lreadline $(LIBS_infer)
+LIBS_tui   := -lncursesw $(LIBS_app)
+LIBS_cli   := $(LIBS_tui)
+
+layer_src = $(wildcard src/$(1)/*.c)
+layer_obj = $(patsubst src/%.c,$(BUILD)/src/%.o,$(call layer_src,$(1)))
+layer_lib = $(BUILD)/lib$(1).a
+# The archives of a layer and of those below it, in link order.
+below_base  := $(call layer_lib,base)
+below_infer := $(call layer_lib,infer) $(below_base)
+below_app   := $(call layer_lib,app) $(below_infer)
+below_tui   := $(call layer_lib,tui) $(below_app)
+
+ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l)))
+BIN     := $(BUILD)/lmterm
+
+# Unit tests per layer: tests/unit/L/*.c link layer L and those below it.
+TEST_LAYERS := base infer app
+test_obj  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%.o,$(wildcard tests/unit/$(1)/*.c))
+TESTBINS := $(foreach l,$(TEST_LAYERS),$(BUILD)/unit-$(l))
+RUNNER   := $(BUILD)/tests/runner.o
+
+.PHONY: all unit check bench install uninstall clean fuzz format
 
 all: lmterm
 
@@ -53,34 +80,42 @@ ifneq ($(SAN),1)
 	@cp $(BIN) lmterm
 endif
 
-$(BIN): $(BUILD)/src/main.o $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BIN): $(call layer_obj,cli) $(below_tui)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_cli) $(LDLIBS)
 
-$(LIB): $(LIB_OBJ)
+$(BUILD)/lib%.a:
 	@rm -f $@
 	$(AR) rcs $@ $^
+$(foreach l,base infer app tui,$(eval $(call layer_lib,$(l)): $(call layer_obj,$(l))))
 
 $(BUILD)/src/%_avx2.o: src/%_avx2.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX2_FLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(INC_infer) $(BLAS_CFLAGS) $(CFLAGS) $(AVX2_FLAGS) -c -o $@ $<
 
 $(BUILD)/src/%_avx512.o: src/%_avx512.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX512_FLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(INC_infer) $(BLAS_CFLAGS) $(CFLAGS) $(AVX512_FLAGS) -c -o $@ $<
 
+# The first folder of the path names the layer, and so its include path.
 $(BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(INC_$(firstword $(subst /, ,$*))) $(BLAS_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(or $(INC_$(firstword $(subst /, ,$*))),$(INC_base)) -Itests/unit $(CFLAGS) -c -o $@ $<
 
-$(TESTBIN): $(TEST_OBJ) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(LDLIBS)
+$(BUILD)/unit-base: $(call test_obj,base) $(RUNNER) $(below_base)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_base) $(LDLIBS)
+$(BUILD)/unit-infer: $(call test_obj,infer) $(RUNNER) $(below_infer)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_infer) $(LDLIBS)
+$(BUILD)/unit-app: $(call test_obj,app) $(RUNNER) $(below_app)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_app) $(LDLIBS)
 
-check: $(BIN) $(TESTBIN)
-	@LMTERM_BIN=$(abspath $(BIN)) LMTERM_UNIT=$(abspath $(TESTBIN)) tests/run.sh
+unit: $(TESTBINS)
+
+check: $(BIN) $(TESTBINS)
+	@LMTERM_BIN=$(abspath $(BIN)) LMTERM_UNITS="$(abspath $(TESTBINS))" tests/run.sh
 
 bench: lmterm
 	@tests/bench.sh
@@ -104,9 +139,9 @@ uninstall:
 	rm -rf $(DESTDIR)$(DATADIR)
 
 format:
-	clang-format -i src/*.c include/*.h tests/unit/*.c tests/unit/*.h
+	clang-format -i src/*/*.c src/*/*.h include/*/*.h tests/unit/*.c tests/unit/*/*.c tests/unit/*.h
 
 clean:
 	rm -rf build lmterm
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(ALL_OBJ:.o=.d) $(foreach l,$(TEST_LAYERS),$(patsubst %.o,%.d,$(call test_obj,$(l)))) $(RUNNER:.o=.d)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test: the unit-test binary, then each tests/cli/*.sh and
+# Runs every test: the unit-test binaries (one per layer), then each tests/cli/*.sh and
 # tests/e2e/*.sh script. Each prints "ok NAME", "FAIL NAME" or "skip NAME: why"
 # lines; this script adds them up and ends with "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
-: "${LMTERM_BIN:=$PWD/lmterm}" "${LMTERM_UNIT:=$PWD/build/release/unit-tests}"
-export LMTERM_BIN LMTERM_UNIT
+: "${LMTERM_BIN:=$PWD/lmterm}"
+: "${LMTERM_UNITS:=$PWD/build/release/unit-base $PWD/build/release/unit-infer $PWD/build/release/unit-app}"
+export LMTERM_BIN LMTERM_UNITS
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -23,8 +24,10 @@ run() {
     rm -f "$out"
 }
 
-echo "== unit tests"
-run "$LMTERM_UNIT"
+for unit in $LMTERM_UNITS; do
+    echo "== unit tests: ${unit##*/}"
+    run "$unit"
+done
 for group in cli e2e; do
     for t in tests/$group/*.sh; do
         [ -e "$t" ] || continue

@@ -10,7 +10,7 @@
 source "$(dirname "$0")/../lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PAGE=${LMTERM_MAN:-$ROOT/man/lmterm.1}
-SRC=$ROOT/src
+SRC=$ROOT/src/cli
 
 # No user configuration, history or transcripts of the person running this.
 export HOME="$TMP/home" XDG_CONFIG_HOME="$TMP/config" XDG_DATA_HOME="$TMP/data"

@@ -49,11 +49,11 @@ sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit
 # The flags travel as one string (to xargs workers too); the quotes around the
 # version are meant literally: the macro is a C string.
 # shellcheck disable=SC2089,SC2090
-cflags="-std=c11 -O1 -g -Wall -Wextra -pthread $sanitize -Iinclude -D_GNU_SOURCE \
+cflags="-std=c11 -O1 -g -Wall -Wextra -pthread $sanitize -Iinclude/base -Iinclude/infer -Iinclude/app -D_GNU_SOURCE \
 -DLMTERM_VERSION=\"0.1.0-fuzz\" $blas_cflags"
 libs="-lyaml $blas_libs -lpthread -lm"
 
-# ---- the library: src/*.c without main() and without anything that needs a terminal ----
+# ---- the library: the layers below the front ends (src/base, infer, app), without anything that needs a terminal ----
 # A changed compiler or flags rebuilds everything; otherwise an object is
 # rebuilt when its source or a header it included (from its .d file) is newer.
 # Runs of this script may overlap (one per target, in parallel): one builds
@@ -68,8 +68,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$cc $cflags" ]; then
     printf '%s' "$cc $cflags" >"$stamp"
 fi
 sources=()
-for s in src/*.c; do
-    case $s in src/main.c | src/tui*.c | src/ui*.c) continue ;; esac
+for s in src/base/*.c src/infer/*.c src/app/*.c; do
     grep -qE '#include *[<"](n?curses|readline)' "$s" && continue
     sources+=("$s")
 done

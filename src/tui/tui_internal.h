@@ -1,4 +1,4 @@
-/* The full-screen chat's parts, shared by src/tui*.c only.
+/* The full-screen chat's parts, shared by src/tui/ only.
  *
  *   tui.c         the terminal, signals, layout and the one poll() loop
  *   tui_keys.c    bytes from the terminal -> keys, pastes, mouse wheel
@@ -13,9 +13,9 @@
  *   tui_text.c    UTF-8 text by display width (no curses)
  *   tui_style.c   colours and attributes from the theme, glyphs, drawing text
  *
- * (tui_session.c, tui_commands.c, tui_choices.c, tui_catalog.c and
- * tui_history.c, which know no curses, are declared in include/tui.h: the
- * plain chat uses them too.) */
+ * (The session, its commands and choices, the catalog and the input
+ * history know no curses: they live in src/app/, and the plain chat uses
+ * them too.) */
 #ifndef LMTERM_TUI_INTERNAL_H
 #define LMTERM_TUI_INTERNAL_H
 
@@ -26,6 +26,7 @@
 #include <wchar.h>
 
 #include "theme.h"
+#include "history.h"
 #include "tui.h"
 
 /* ---- text by display width ---- */

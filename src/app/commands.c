@@ -4,7 +4,7 @@
  * full-screen chat opens menus for some commands given without arguments
  * (the session_action values say which); the plain chat prints the same
  * choices as numbered lists (session_list). No curses here. */
-#include "tui_session_impl.h"
+#include "session_impl.h"
 
 #include "transcript.h"
 

@@ -1,10 +1,10 @@
-/* The session's insides, shared by tui_session.c (the conversation, the
- * engine, models and settings) and tui_commands.c (the slash commands).
+/* The session's insides, shared by session.c (the conversation, the
+ * engine, models and settings) and commands.c (the slash commands).
  * No curses here. */
 #ifndef LMTERM_TUI_SESSION_IMPL_H
 #define LMTERM_TUI_SESSION_IMPL_H
 
-#include "tui.h"
+#include "session.h"
 
 /* A model being loaded: it becomes the session's once the engine says so. */
 typedef struct pending_load {

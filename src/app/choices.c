@@ -4,7 +4,7 @@
  * precision, threads, context size) goes through session_begin_load, which
  * checks that it fits in memory and keeps the model in use until the new
  * one is ready. No curses here. */
-#include "tui_session_impl.h"
+#include "session_impl.h"
 
 #include <ctype.h>
 #include <errno.h>

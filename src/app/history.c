@@ -2,7 +2,10 @@
  * $XDG_STATE_HOME/lmterm/history. Messages can span lines, so each entry is
  * written after a timestamp line, which is how readline tells multi-line
  * entries apart when it reads the file back. */
-#include "tui.h"
+#include "history.h"
+
+#include "paths.h"
+#include "util.h"
 
 #include <readline/history.h>
 #include <stdio.h>
@@ -14,24 +17,19 @@
 static char *history_file;
 
 static char *history_path(void) {
-    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    lm_buf b = {0};
-    if (xdg && xdg[0] == '/')
-        lm_buf_printf(&b, "%s/lmterm", xdg);
-    else if (home && *home)
-        lm_buf_printf(&b, "%s/.local/state/lmterm", home);
-    else
-        return NULL;
+    char *dir = paths_lmterm(PATHS_STATE, NULL);
     lm_error err;
-    if (lm_mkdir_p(lm_buf_cstr(&b), &err)) {
-        lm_buf_free(&b);
+    if (!dir || lm_mkdir_p(dir, &err)) {
+        free(dir);
         return NULL;
     }
-    lm_buf_puts(&b, "/history");
+    lm_buf b = {0};
+    lm_buf_printf(&b, "%s/history", dir);
+    free(dir);
     return (char *)lm_buf_cstr(&b);
 }
 
-void tui_history_open(void) {
+void history_open(void) {
     if (history_file) return;
     using_history();
     stifle_history(HISTORY_MAX);
@@ -42,7 +40,7 @@ void tui_history_open(void) {
     if (history_file) read_history(history_file);
 }
 
-void tui_history_add(const char *line) {
+void history_add(const char *line) {
     if (!*line) return;
     HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
     if (last && strcmp(last->line, line) == 0) return; /* no repeats in a row */

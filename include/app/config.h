@@ -174,7 +174,8 @@ int config_save_settings(const config *c, const char *path, const config_setting
  * config/lmterm.yaml. Caller frees. */
 char *config_data_dir(void);
 
-enum config_xdg { CONFIG_XDG_CONFIG, CONFIG_XDG_DATA, CONFIG_XDG_STATE };
+/* The kinds match paths.h's paths_kind. */
+enum config_xdg { CONFIG_XDG_CONFIG, CONFIG_XDG_DATA, CONFIG_XDG_STATE, CONFIG_XDG_CACHE };
 /* $XDG_..._HOME/lmterm/rel (with the spec's ~/.config, ~/.local/share and
  * ~/.local/state when unset or relative); rel may be NULL. NULL when there is
  * no home folder. Caller frees. */

@@ -4,6 +4,7 @@
  * line from a pipe, where a line ending in '\' goes on in the next. Replies
  * go to stdout; notices and --stats lines to stderr. */
 #include "cli.h"
+#include "history.h"
 #include "tui.h"
 
 #include <errno.h>
@@ -174,7 +175,7 @@ static void on_line(char *line) {
         p->quit = true;
         return;
     }
-    if (strcmp(line, "/quit") != 0) tui_history_add(line);
+    if (strcmp(line, "/quit") != 0) history_add(line);
     submit(p, line);
     free(line);
 }
@@ -195,7 +196,7 @@ static void chat_on_terminal(plain *p) {
     rl_catch_signals = 0;
     rl_catch_sigwinch = 0;
     rl_readline_name = "lmterm";
-    tui_history_open();
+    history_open();
     install_prompt(p);
     while (!p->quit) {
         if (!p->prompt && !session_busy(p->s)) install_prompt(p);

@@ -3,7 +3,7 @@
  * directory (gguf_open maps it and reads no weights); the answer is kept
  * until the file changes, so opening the menu again costs a stat() per file.
  * Saved conversations are read whole: they are small. No curses here. */
-#include "tui.h"
+#include "catalog.h"
 
 #include "transcript.h"
 
@@ -83,7 +83,7 @@ static void read_meta(const gguf_file *f, model_meta *m) {
         if (f->tensors[i].n_dims >= 2) m->params += f->tensors[i].n_elements;
     m->file_bytes = f->size;
     m->type = main_type(f);
-    for (int p = 0; p < SESSION_N_PRECISIONS; p++)
+    for (int p = 0; p < CATALOG_N_PRECISIONS; p++)
         m->weight_bytes[p] = model_estimate_weight_bytes(f, (enum model_precision)p);
     m->ok = true;
 }

@@ -6,7 +6,7 @@
  * order gives the same bits: a wrong integer part cannot hide in a tolerance.
  * "Random" data checks ordinary values within a tight tolerance relative to
  * the sum of the magnitudes of the products, the scale of float rounding. */
-#include "../../src/kernels_impl.h" /* the activation converters */
+#include "../../../src/infer/kernels_impl.h" /* the activation converters */
 #include "kernels.h"
 #include "test.h"
 #include "util.h"

@@ -4,11 +4,12 @@
  * layers, models (finding and scanning) and "save as default". */
 #include "config.h"
 
+#include "paths.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,41 +51,15 @@ static char *str_or_null(const char *s) {
     return s ? lm_xstrdup(s) : NULL;
 }
 
-static const char *home_dir(void) {
-    const char *h = getenv("HOME");
-    if (h && h[0] == '/') return h;
-    struct passwd *pw = getpwuid(getuid());
-    return pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
-}
-
-static const char *const xdg_vars[] = {"XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"};
-static const char *const xdg_defaults[] = {".config", ".local/share", ".local/state"};
-
-/* $XDG_..._HOME, or its default under the home folder; the spec says to
- * ignore a relative value. */
-static char *xdg_base(enum config_xdg kind) {
-    const char *v = getenv(xdg_vars[kind]);
-    if (v && v[0] == '/') return lm_xstrdup(v);
-    const char *home = home_dir();
-    if (!home) return NULL;
-    lm_buf b = {0};
-    lm_buf_printf(&b, "%s/%s", home, xdg_defaults[kind]);
-    return b.data;
-}
-
 char *config_xdg_path(enum config_xdg kind, const char *rel) {
-    char *base = xdg_base(kind);
-    if (!base) return NULL;
-    lm_buf b = {0};
-    lm_buf_printf(&b, "%s/lmterm%s%s", base, rel ? "/" : "", rel ? rel : "");
-    free(base);
-    return b.data;
+    return paths_lmterm((enum paths_kind)kind, rel);
 }
 
 /* The value of $name for a path; XDG base folders get their defaults. */
 static char *env_for_path(const char *name) {
-    for (int k = 0; k < 3; k++)
-        if (strcmp(name, xdg_vars[k]) == 0) return xdg_base((enum config_xdg)k);
+    for (int k = 0; k < PATHS_N_KINDS; k++)
+        if (strcmp(name, paths_xdg_var((enum paths_kind)k)) == 0)
+            return paths_xdg_base((enum paths_kind)k);
     const char *v = getenv(name);
     return v ? lm_xstrdup(v) : NULL;
 }
@@ -112,7 +87,7 @@ char *config_expand_path(const char *path, const char *base_dir, lm_error *err) 
     lm_buf b = {0};
     const char *s = path;
     if (s[0] == '~') {
-        const char *home = home_dir();
+        const char *home = paths_home();
         if (s[1] != '/' && s[1] != 0) {
             lm_fail(err, "~user paths are not supported");
             return NULL;

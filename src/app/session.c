@@ -1,4 +1,4 @@
-/* session: one conversation with one model at a time (see include/tui.h).
+/* session: one conversation with one model at a time (see include/app/session.h).
  *
  * The session owns the engine and the chat. A message the user sends joins
  * the chat, the chat becomes an engine request, and the reply streams back
@@ -10,10 +10,11 @@
  * Another model, precision, thread count or context size is a new load: the
  * model in use answers until the new one is ready, a failed or cancelled
  * load leaves it in place, and the conversation carries over, under the new
- * model's template. The menus' side of this is in tui_choices.c, the slash
- * commands in tui_commands.c. */
-#include "tui_session_impl.h"
+ * model's template. The menus' side of this is in choices.c, the slash
+ * commands in commands.c. */
+#include "session_impl.h"
 
+#include "paths.h"
 #include "synth.h"
 #include "transcript.h"
 
@@ -52,13 +53,8 @@ void session_conversation_reset(session *s) {
 /* ---- the demo model ---- */
 
 char *session_demo_model_path(void) {
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    lm_buf b = {0};
-    if (xdg && xdg[0] == '/')
-        lm_buf_printf(&b, "%s/lmterm/demo-model.gguf", xdg);
-    else
-        lm_buf_printf(&b, "%s/.cache/lmterm/demo-model.gguf", home && *home ? home : ".");
-    return (char *)lm_buf_cstr(&b);
+    char *p = paths_lmterm(PATHS_CACHE, "demo-model.gguf");
+    return p ? p : lm_xstrdup("demo-model.gguf");
 }
 
 /* A tiny Llama with random weights, so the interface can be tried at once. */

@@ -1,21 +1,19 @@
-/* tui: the chat a person sees.
- *
- * Two layers. The session is one conversation with one model: it turns the
- * lines a user types into messages or slash commands, drives the engine and
- * reports what happens through the callbacks of a session_view. It knows
- * nothing of terminals, so the full-screen chat (tui_run) and the plain
- * line-by-line chat (cli_chat.c) share it. Everything with curses lives in
- * src/tui*.c behind tui_run. */
-#ifndef LMTERM_TUI_H
-#define LMTERM_TUI_H
+/* session: one conversation with one model. It turns the lines a user types
+ * into messages or slash commands, drives the engine and reports what happens
+ * through the callbacks of a session_view. It knows nothing of terminals, so
+ * the full-screen chat (tui_run) and the plain line-by-line chat (cli_chat.c)
+ * share it. */
+#ifndef LMTERM_SESSION_H
+#define LMTERM_SESSION_H
 
+#include "catalog.h"
 #include "chat.h"
 #include "config.h"
 #include "engine.h"
 
 #include <time.h>
 
-/* ---- the session ---- */
+#define SESSION_N_PRECISIONS CATALOG_N_PRECISIONS
 
 typedef struct session_options {
     const char *model_path; /* NULL: the demo model (made on first use) */
@@ -130,48 +128,6 @@ void session_autosave(session *s);
 /* The configuration the session runs with (never NULL). */
 config *session_config(const session *s);
 
-/* ---- model files and saved conversations, read cheaply (no curses) ---- */
-
-#define SESSION_N_PRECISIONS 5 /* native, fp32, fp16, int8, int4 */
-
-/* What the model menu shows of a GGUF file, from its metadata alone. */
-typedef struct model_meta {
-    bool ok;
-    char error[512]; /* !ok: why the file cannot be read */
-    char name[128];  /* general.name, may be empty */
-    char arch[24];   /* general.architecture */
-    uint64_t params; /* elements of the matrices */
-    uint64_t file_bytes;
-    enum quant_type type; /* the type most layer matrices are stored as */
-    int n_ctx_train;
-    uint64_t weight_bytes[SESSION_N_PRECISIONS]; /* the matrices at each precision */
-} model_meta;
-
-typedef struct model_catalog model_catalog;
-model_catalog *catalog_create(void);
-void catalog_free(model_catalog *c);
-/* The file's metadata, cached by path, size and modification time. The
- * pointer stays valid until catalog_free. */
-const model_meta *catalog_model(model_catalog *c, const char *path);
-
-/* "1.05 M", "3.82 B": a count of parameters, into buf. */
-const char *catalog_count_text(uint64_t n, char buf[16]);
-
-/* A transcript in the transcripts folder, for the conversations list. */
-typedef struct saved_conversation {
-    char *path;
-    time_t mtime; /* when it was last saved */
-    long mtime_nsec;
-    char model[128]; /* the model's name when it was saved */
-    char first[160]; /* the first line of the first user message */
-    size_t n_messages;
-    char error[512]; /* not empty: the file does not load */
-} saved_conversation;
-
-/* The *.json files of dir, newest first, at most max. Caller frees. */
-size_t catalog_conversations(const char *dir, size_t max, saved_conversation **out);
-void catalog_conversations_free(saved_conversation *list, size_t n);
-
 /* ---- what the menus and dialogs show and do ---- */
 
 /* A row of the model menu. */
@@ -249,24 +205,5 @@ const session_command *session_commands(size_t *n);
 
 /* The demo model's path: $XDG_CACHE_HOME/lmterm/demo-model.gguf. Caller frees. */
 char *session_demo_model_path(void);
-
-/* ---- input history (readline), shared by both chats ---- */
-
-/* Reads $XDG_STATE_HOME/lmterm/history (or ~/.local/state/...). */
-void tui_history_open(void);
-/* Adds a line and appends it to the file. */
-void tui_history_add(const char *line);
-
-/* ---- the full-screen chat ---- */
-
-/* LC_CTYPE from the environment, or C.UTF-8 when the environment sets none
- * (wide characters and readline's multibyte input need a UTF-8 locale). */
-void tui_locale(void);
-
-/* Why the full-screen chat cannot run on this terminal, or NULL. */
-const char *tui_unavailable(void);
-/* Runs the full-screen chat until the user quits. Returns the exit status;
- * a failure to start is in err (the terminal is already restored). */
-int tui_run(const session_options *o, lm_error *err);
 
 #endif

@@ -493,7 +493,7 @@ static void on_line(void *ctx, char *line) {
         t->quit = true;
         return;
     }
-    if (strcmp(line, "/quit") != 0) tui_history_add(line);
+    if (strcmp(line, "/quit") != 0) history_add(line);
     if (line[0] != '/' && replying(t)) { /* kept for when the reply is done */
         input_set(line);
         input_hint("A reply is being written: Esc stops it, then Enter sends this");
@@ -856,7 +856,7 @@ int tui_run(const session_options *o, lm_error *err) {
     t.cfg = session_config(t.s);
     lm_error theme_err;
     load_theme(&t, &theme_err);
-    tui_history_open();
+    history_open();
     catch_signals();
     static bool registered;
     if (!registered && atexit(term_atexit) == 0) registered = true;

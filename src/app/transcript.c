@@ -20,11 +20,11 @@
 #include "transcript.h"
 
 #include "json.h"
+#include "paths.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -435,21 +435,13 @@ int transcript_load_json(const char *path, chat *c, transcript_meta *meta, lm_er
 /* ---- where transcripts live ---- */
 
 char *transcript_default_dir(lm_error *err) {
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
-    if ((!home || !*home) && getpwuid(getuid())) home = getpwuid(getuid())->pw_dir;
-    lm_buf dir = {0};
-    if (xdg && xdg[0] == '/') /* the XDG spec ignores relative paths */
-        lm_buf_printf(&dir, "%s/lmterm/transcripts", xdg);
-    else if (home && *home)
-        lm_buf_printf(&dir, "%s/.local/share/lmterm/transcripts", home);
-    else {
+    char *path = paths_lmterm(PATHS_DATA, "transcripts");
+    if (!path) {
         lm_fail(err, "cannot find a folder for transcripts: neither XDG_DATA_HOME nor HOME is set");
         return NULL;
     }
-    char *path = (char *)lm_buf_cstr(&dir);
     if (lm_mkdir_p(path, err)) {
-        lm_buf_free(&dir);
+        free(path);
         return NULL;
     }
     return path;
