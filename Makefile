@@ -39,19 +39,21 @@ AVX512_FLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512
 # of the layers below it (include/ mirrors src/), and each links only the
 # libraries it needs: a curses or libcurl include below its layer fails the
 # build, and so does a call into a layer above.
-LAYERS := base infer app tui cli
+LAYERS := base infer app serve tui cli
 
 INC_base  := -Iinclude/base
 INC_infer := $(INC_base) -Iinclude/infer
 INC_app   := $(INC_infer) -Iinclude/app
+INC_serve := $(INC_app) -Iinclude/serve
 INC_tui   := $(INC_app) -Iinclude/tui
-INC_cli   := $(INC_tui) -Iinclude/cli
+INC_cli   := $(INC_app) -Iinclude/serve -Iinclude/tui -Iinclude/cli
 
 LIBS_base  := -lpthread -lm
 LIBS_infer := $(BLAS_LIBS) $(LIBS_base)
-LIBS_app   := -lyaml -lreadline $(LIBS_infer)
+LIBS_app   := -lyaml -lreadline -lcurl $(LIBS_infer)
+LIBS_serve := -lmicrohttpd $(LIBS_app)
 LIBS_tui   := -lncursesw $(LIBS_app)
-LIBS_cli   := $(LIBS_tui)
+LIBS_cli   := -lmicrohttpd -lncursesw $(LIBS_app)
 
 layer_src = $(wildcard src/$(1)/*.c)
 layer_obj = $(patsubst src/%.c,$(BUILD)/src/%.o,$(call layer_src,$(1)))
@@ -60,13 +62,15 @@ layer_lib = $(BUILD)/lib$(1).a
 below_base  := $(call layer_lib,base)
 below_infer := $(call layer_lib,infer) $(below_base)
 below_app   := $(call layer_lib,app) $(below_infer)
+below_serve := $(call layer_lib,serve) $(below_app)
 below_tui   := $(call layer_lib,tui) $(below_app)
+below_cli   := $(call layer_lib,tui) $(call layer_lib,serve) $(below_app)
 
 ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l)))
 BIN     := $(BUILD)/lmterm
 
 # Unit tests per layer: tests/unit/L/*.c link layer L and those below it.
-TEST_LAYERS := base infer app
+TEST_LAYERS := base infer app serve
 test_obj  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%.o,$(wildcard tests/unit/$(1)/*.c))
 TESTBINS := $(foreach l,$(TEST_LAYERS),$(BUILD)/unit-$(l))
 RUNNER   := $(BUILD)/tests/runner.o
@@ -80,13 +84,13 @@ ifneq ($(SAN),1)
 	@cp $(BIN) lmterm
 endif
 
-$(BIN): $(call layer_obj,cli) $(below_tui)
+$(BIN): $(call layer_obj,cli) $(below_cli)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_cli) $(LDLIBS)
 
 $(BUILD)/lib%.a:
 	@rm -f $@
 	$(AR) rcs $@ $^
-$(foreach l,base infer app tui,$(eval $(call layer_lib,$(l)): $(call layer_obj,$(l))))
+$(foreach l,base infer app serve tui,$(eval $(call layer_lib,$(l)): $(call layer_obj,$(l))))
 
 $(BUILD)/src/%_avx2.o: src/%_avx2.c
 	@mkdir -p $(dir $@)
@@ -111,6 +115,8 @@ $(BUILD)/unit-infer: $(call test_obj,infer) $(RUNNER) $(below_infer)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_infer) $(LDLIBS)
 $(BUILD)/unit-app: $(call test_obj,app) $(RUNNER) $(below_app)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_app) $(LDLIBS)
+$(BUILD)/unit-serve: $(call test_obj,serve) $(RUNNER) $(below_serve)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_serve) $(LDLIBS)
 
 unit: $(TESTBINS)
 

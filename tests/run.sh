@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 : "${LMTERM_BIN:=$PWD/lmterm}"
-: "${LMTERM_UNITS:=$PWD/build/release/unit-base $PWD/build/release/unit-infer $PWD/build/release/unit-app}"
+: "${LMTERM_UNITS:=$PWD/build/release/unit-base $PWD/build/release/unit-infer $PWD/build/release/unit-app $PWD/build/release/unit-serve}"
 export LMTERM_BIN LMTERM_UNITS
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
