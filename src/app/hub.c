@@ -757,3 +757,23 @@ void hub_outcome_free(hub_outcome *out) {
     free(out->repo_file);
     out->path = out->repo_file = NULL;
 }
+
+/* ---- the chat's suggestions ---- */
+
+const hub_suggestion *hub_suggestions(size_t *n) {
+    /* Repositories that are not gated; sizes as the hub showed them, rounded. */
+    static const hub_suggestion list[] = {
+        {"Llama 3.2 1B Instruct", "bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M", "Q4_K_M",
+         "0.8 GB"},
+        {"Llama 3.2 1B Instruct", "bartowski/Llama-3.2-1B-Instruct-GGUF:Q8_0", "Q8_0", "1.3 GB"},
+        {"Llama 3.2 3B Instruct", "bartowski/Llama-3.2-3B-Instruct-GGUF:Q4_K_M", "Q4_K_M",
+         "2.0 GB"},
+        {"Phi-3 mini 4k Instruct", "microsoft/Phi-3-mini-4k-instruct-gguf:q4", "Q4", "2.4 GB"},
+        {"Phi-3.5 mini Instruct", "bartowski/Phi-3.5-mini-instruct-GGUF:Q4_K_M", "Q4_K_M",
+         "2.4 GB"},
+        {"Llama 3.1 8B Instruct", "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M", "Q4_K_M",
+         "4.9 GB"},
+    };
+    *n = sizeof list / sizeof *list;
+    return list;
+}

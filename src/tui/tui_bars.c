@@ -136,6 +136,8 @@ void bars_draw_status(WINDOW *w, const session_status *st) {
     const engine_stats *s = &st->stats;
     char rss[16], weights[16], kv[16];
     add_state(&b, st);
+    if (st->download_name)
+        add(&b, 1, "downloading %s %d%%", st->download_name, (int)(st->download_progress * 100));
     add(&b, 1, "%.1f tok/s", s->gen_tps);
     add(&b, 3, "prompt %d tok, %.1f tok/s", s->n_prompt_evaluated, s->prompt_tps);
     add(&b, 2, "RSS %s", lm_format_size(s->rss_bytes, rss));

@@ -54,6 +54,11 @@ static void fill_models(dialog *d) {
                      catalog_count_text(mm->params, params), lm_format_size(mm->file_bytes, size),
                      qi ? qi->name : "?", mm->n_ctx_train);
     }
+    char progress[160];
+    if (download_progress_text(d->host.s, progress, sizeof progress)[0])
+        menu_add(m, false, false, "%s", progress);
+    else
+        menu_add(m, false, false, "Download a model%s\tfrom Hugging Face", glyphs.ellipsis);
     select_current(m);
     const config *cfg = session_config(d->host.s);
     if (n <= 1)
@@ -69,6 +74,11 @@ static bool models_key(dialog *d, enum menu_result r) {
     if (r != MENU_CHOSEN) return r != MENU_CLOSED;
     const session_model *rows;
     size_t n = session_models(d->host.s, &rows);
+    if (d->m.sel == (int)n) { /* Download a model */
+        dialog_host h = d->host;
+        dialog_open(d, DIALOG_DOWNLOAD, &h);
+        return true;
+    }
     if (d->m.sel >= (int)n) return true;
     if (rows[d->m.sel].current) return false;
     lm_error err;
@@ -342,6 +352,7 @@ static const char *const titles[] = {
     [DIALOG_SETTINGS] = "Settings",
     [DIALOG_CONVERSATIONS] = "Saved conversations",
     [DIALOG_THEMES] = "Theme",
+    [DIALOG_DOWNLOAD] = "Download a model",
 };
 
 void dialog_open(dialog *d, enum dialog_kind kind, const dialog_host *h) {
@@ -368,6 +379,9 @@ void dialog_open(dialog *d, enum dialog_kind kind, const dialog_host *h) {
         break;
     case DIALOG_THEMES:
         open_themes(d, false);
+        break;
+    case DIALOG_DOWNLOAD:
+        download_dialog_fill(d);
         break;
     case DIALOG_NONE:
         break;
@@ -404,12 +418,26 @@ bool dialog_key(dialog *d, const tui_key *k) {
     case DIALOG_THEMES:
         open = themes_key(d, r);
         break;
+    case DIALOG_DOWNLOAD:
+        open = download_dialog_key(d, r);
+        break;
     case DIALOG_NONE:
         open = false;
         break;
     }
     if (!open) dialog_close(d);
     return open;
+}
+
+void dialog_refresh(dialog *d) {
+    if ((d->kind != DIALOG_MODELS && d->kind != DIALOG_DOWNLOAD) || d->m.editing) return;
+    int sel = d->m.sel;
+    menu_clear_rows(&d->m);
+    if (d->kind == DIALOG_MODELS)
+        fill_models(d);
+    else
+        download_dialog_fill(d);
+    d->m.sel = sel < d->m.n ? sel : d->m.n - 1;
 }
 
 void dialog_draw(dialog *d, int rows, int cols) {
