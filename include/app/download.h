@@ -16,8 +16,8 @@ typedef struct download_state {
     char file[256]; /* the file, once chosen */
     hub_progress progress;
     bool finished;
-    bool ok;        /* finished: installed (or there already) */
-    bool cancelled; /* finished: stopped by download_cancel */
+    bool ok;         /* finished: installed (or there already) */
+    bool cancelled;  /* finished: stopped by download_cancel */
     char path[4096]; /* ok: the installed file */
     char error[512]; /* finished and not ok */
 } download_state;

@@ -86,7 +86,9 @@ download *download_start(const char *ref, lm_error *err) {
     return d;
 }
 
-int download_fd(const download *d) { return d ? d->pipe[0] : -1; }
+int download_fd(const download *d) {
+    return d ? d->pipe[0] : -1;
+}
 
 void download_poll(download *d, download_state *out) {
     char buf[64];

@@ -21,7 +21,9 @@ int session_download_start(session *s, const char *ref, lm_error *err) {
     return 0;
 }
 
-void session_download_cancel(session *s) { download_cancel(s->download); }
+void session_download_cancel(session *s) {
+    download_cancel(s->download);
+}
 
 bool session_download_state(const session *s, download_state *out) {
     if (!s->dl_any) return false;
@@ -29,9 +31,13 @@ bool session_download_state(const session *s, download_state *out) {
     return true;
 }
 
-bool session_download_running(const session *s) { return s->download != NULL; }
+bool session_download_running(const session *s) {
+    return s->download != NULL;
+}
 
-int session_download_fd(const session *s) { return download_fd(s->download); }
+int session_download_fd(const session *s) {
+    return download_fd(s->download);
+}
 
 /* The download ended: say how, and load what it brought. */
 static void session_download_ended(session *s) {

@@ -38,7 +38,9 @@ const char *download_progress_text(session *s, char *buf, size_t size) {
 }
 
 /* Rows: [progress], the suggestions, "another repository". */
-static int first_suggestion(dialog *d) { return session_download_running(d->host.s) ? 1 : 0; }
+static int first_suggestion(dialog *d) {
+    return session_download_running(d->host.s) ? 1 : 0;
+}
 
 void download_dialog_fill(dialog *d) {
     menu *m = &d->m;
