@@ -28,6 +28,8 @@ typedef struct cli_options {
     /* bench */
     int bench_prompt, bench_gen, bench_reps;
     int bench_depth; /* context filled before the generation test */
+    /* pull */
+    const char *revision;
     /* positional arguments left after the options */
     int n_args;
     char **args;
@@ -67,5 +69,7 @@ int cli_synth(cli_options *o);
 int cli_quantize(cli_options *o);
 int cli_bench(cli_options *o);
 int cli_chat(cli_options *o);
+int cli_pull(cli_options *o);
+int cli_ls(cli_options *o);
 
 #endif

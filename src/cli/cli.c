@@ -21,6 +21,8 @@ static const char usage_text[] =
     "  lmterm info                               architecture, sizes, types, template\n"
     "  lmterm synth --arch A --shape S --type T -o FILE     random-weight model of a real shape\n"
     "  lmterm quantize IN OUT TYPE               write a GGUF at another precision\n"
+    "  lmterm pull REPO[:QUANT] | REPO FILE      download a GGUF from Hugging Face\n"
+    "  lmterm ls                                 every model found, with its size and type\n"
     "\n"
     "options:\n"
     "  -m, --model FILE        GGUF model file\n"
@@ -39,6 +41,7 @@ static const char usage_text[] =
     "  -o, --output FILE       output file (synth)\n"
     "      --arch, --shape, --type   model to synthesise (synth)\n"
     "      --output-type T     type of output.weight (synth; default: --type)\n"
+    "      --revision REV      branch, tag or commit to pull from (default main)\n"
     "  -h, --help              this text\n"
     "      --version           version\n";
 
@@ -87,7 +90,8 @@ enum {
     OPT_REPS,
     OPT_CACHE_TYPE,
     OPT_DEPTH,
-    OPT_VERSION
+    OPT_VERSION,
+    OPT_REVISION
 };
 
 static const struct option long_options[] = {{"model", required_argument, 0, 'm'},
@@ -118,6 +122,7 @@ static const struct option long_options[] = {{"model", required_argument, 0, 'm'
                                              {"cache-type", required_argument, 0, OPT_CACHE_TYPE},
                                              {"depth", required_argument, 0, OPT_DEPTH},
                                              {"output", required_argument, 0, 'o'},
+                                             {"revision", required_argument, 0, OPT_REVISION},
                                              {"help", no_argument, 0, 'h'},
                                              {"version", no_argument, 0, OPT_VERSION},
                                              {0, 0, 0, 0}};
@@ -340,6 +345,9 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
         case OPT_VERSION:
             print_version(o);
             return CLI_DONE;
+        case OPT_REVISION:
+            o->revision = optarg;
+            break;
         case '?':
             if (optopt && optopt < 256)
                 return cli_usage_error("option -%c is unknown or needs a value", optopt);
