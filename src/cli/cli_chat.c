@@ -60,12 +60,12 @@ static void on_reply_end(void *ctx, const session_reply *r) {
     if (p->line_open || r->n_tokens == 0) putchar('\n');
     p->line_open = false;
     fflush(stdout);
-    if (r->reason == STOP_USER && p->interactive) fprintf(stderr, "[stopped]\n");
+    if (r->reason == BACKEND_STOP_USER && p->interactive) fprintf(stderr, "[stopped]\n");
     if (p->stats)
         fprintf(stderr,
                 "stats: prompt tokens evaluated: %d, generated tokens: %d, prompt tok/s: %.2f, "
-                "generation tok/s: %.2f\n",
-                r->n_prompt_evaluated, r->n_tokens, r->prompt_tps, r->gen_tps);
+                "generation tok/s: %.2f, first token: %.3f s\n",
+                r->n_prompt_evaluated, r->n_tokens, r->prompt_tps, r->gen_tps, r->first_token);
 }
 
 static void print_help(void) {
