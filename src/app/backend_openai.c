@@ -133,6 +133,7 @@ typedef struct transfer {
     bool streaming;  /* a 2xx answer: the body goes to the sink */
     lm_buf body;     /* otherwise (and for GET): buffered, up to MAX_BODY */
     size_t received; /* body bytes */
+    double last_byte; /* when the last byte came (or the request went) */
     bool too_large;
     int (*sink)(void *user, const char *data, size_t n, lm_error *err);
     void *user;
@@ -144,6 +145,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg) {
     transfer *t = arg;
     size_t len = size * n;
     t->received += len;
+    t->last_byte = lm_now();
     if (t->received > MAX_BODY) {
         t->too_large = true;
         return 0;
@@ -161,6 +163,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg) {
 
 static size_t on_header(char *data, size_t size, size_t n, void *arg) {
     transfer *t = arg;
+    t->last_byte = lm_now();
     if (size * n > 5 && memcmp(data, "HTTP/", 5) == 0) { /* a status line: a new response */
         long status = 0;
         const char *sp = memchr(data, ' ', size * n);
@@ -183,20 +186,20 @@ static void host_of(const char *url, char *out, size_t size) {
 
 /* A libcurl failure as one line. */
 static int transfer_error(openai_backend *ob, CURLcode rc, const transfer *t, const char *detail,
-                          lm_error *err) {
+                          long os_errno, lm_error *err) {
     char host[256];
     host_of(ob->url, host, sizeof host);
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
-        return lm_fail(err, "cannot connect to %s: %s", host, detail[0] ? detail : "refused");
+        return lm_fail(err, "cannot connect to %s: %s", host,
+                       os_errno ? strerror((int)os_errno) : "no server answers there");
     case CURLE_COULDNT_RESOLVE_HOST:
         return lm_fail(err, "cannot resolve host %s", host);
     case CURLE_COULDNT_RESOLVE_PROXY:
         return lm_fail(err, "cannot resolve the proxy for %s", host);
-    case CURLE_OPERATION_TIMEDOUT:
-        if (!t->status)
-            return lm_fail(err, "no answer from %s within %ld s", host, ob->connect_ms / 1000);
-        return lm_fail(err, "no data from %s for %ld s", host, ob->idle_s);
+    case CURLE_OPERATION_TIMEDOUT: /* only the connect timeout is libcurl's */
+        (void)t;
+        return lm_fail(err, "no connection to %s within %.3g s", host, ob->connect_ms / 1000.0);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CACERT_BADFILE:
@@ -234,8 +237,6 @@ static int perform(openai_backend *ob, const char *path, const char *body, trans
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ob->connect_ms);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, ob->idle_s);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -246,23 +247,33 @@ static int perform(openai_backend *ob, const char *path, const char *body, trans
     curl_multi_add_handle(m, c);
     int running = 1, rc = 0;
     CURLcode result = CURLE_OK;
+    t->last_byte = lm_now();
+    bool idle = false;
     while (running) {
         if (atomic_load(&ob->cancel)) {
             rc = 1;
             break;
         }
+        /* libcurl's low-speed check averages over seconds: timed here instead */
+        if ((idle = lm_now() - t->last_byte > (double)ob->idle_s)) break;
         if (curl_multi_perform(m, &running) != CURLM_OK) break;
         if (running) curl_multi_poll(m, NULL, 0, 50, NULL);
     }
     int left;
     for (CURLMsg *msg; (msg = curl_multi_info_read(m, &left));)
         if (msg->msg == CURLMSG_DONE) result = msg->data.result;
-    if (rc == 0 && t->too_large)
+    long os_errno = 0;
+    curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+    char host[256];
+    host_of(ob->url, host, sizeof host);
+    if (rc == 0 && idle)
+        rc = lm_fail(err, "no %s from %s for %ld s", t->status ? "data" : "answer", host, ob->idle_s);
+    else if (rc == 0 && t->too_large)
         rc = lm_fail(err, "the server's answer is larger than %u MiB", MAX_BODY >> 20);
     else if (rc == 0 && t->sink_failed)
         rc = lm_fail(err, "%s", t->sink_err.msg);
     else if (rc == 0 && result != CURLE_OK)
-        rc = transfer_error(ob, result, t, detail, err);
+        rc = transfer_error(ob, result, t, detail, os_errno, err);
     curl_multi_remove_handle(m, c);
     curl_easy_cleanup(c);
     curl_multi_cleanup(m);
@@ -451,6 +462,13 @@ static enum backend_stop_reason finish(reply *r, int rc, transfer *t, lm_error *
     return BACKEND_STOP_EOG;
 }
 
+/* A stream that broke after some text: say that the text stays. */
+static void note_kept(const reply *r, lm_error *err) {
+    if (r->n_pieces && !strstr(err->msg, "kept"))
+        snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
+                 "; the reply so far is kept");
+}
+
 static void run_generate(openai_backend *ob, command *c) {
     reply r = {.ob = ob, .id = c->id, .t_sent = lm_now()};
     sse_init(&r.sse);
@@ -462,7 +480,10 @@ static void run_generate(openai_backend *ob, command *c) {
     int rc = perform(ob, "/chat/completions", c->body, &t, &err);
     backend_event ev = {.kind = BACKEND_EV_DONE, .request_id = c->id, .token = -1};
     ev.reason = finish(&r, rc, &t, &err);
-    if (ev.reason == BACKEND_STOP_ERROR) ev.text = lm_xstrdup(err.msg);
+    if (ev.reason == BACKEND_STOP_ERROR) {
+        note_kept(&r, &err);
+        ev.text = lm_xstrdup(err.msg);
+    }
     final_stats(&r);
     push_event(ob, &ev);
     sse_free(&r.sse);

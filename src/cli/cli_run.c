@@ -100,6 +100,7 @@ static int generate(model *m, sampler *smp, lm_tokens *ctx, int n_predict, float
 
 int cli_run(cli_options *o) {
     if (!o->prompt) return cli_usage_error("run needs a prompt (-p TEXT)");
+    if (o->remote) return cli_run_remote(o);
     model *m = cli_load_model(o);
     if (!m) return CLI_ERROR;
     lm_tokens ctx = {0};
