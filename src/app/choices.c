@@ -285,7 +285,7 @@ static int set_seed(session *s, const char *value) {
 }
 
 /* Threads and context: a reload with the new value (none when unchanged). */
-static int set_engine_value(session *s, bool threads, int v, lm_error *err) {
+static int set_reload_value(session *s, bool threads, int v, lm_error *err) {
     model_options opt = s->opt.model;
     int *field = threads ? &opt.n_threads : &opt.n_ctx;
     if (*field == v) return 0;
@@ -338,7 +338,7 @@ int session_set(session *s, const char *name, const char *value, lm_error *err) 
         if (!ok)
             return lm_fail(err, "'%s' is not a valid value for %s (%s).", value, key,
                            threads ? "0 to 1024, or auto" : "16 or more, or 0 for auto");
-        return set_engine_value(s, threads, (int)v, err);
+        return set_reload_value(s, threads, (int)v, err);
     }
     bool known;
     if (set_sampling(s, key, value, &known) == 0) return 0;
