@@ -15,6 +15,7 @@ static const char usage_text[] =
     "  lmterm [OPTIONS]                          full-screen chat (default)\n"
     "  lmterm chat --plain [OPTIONS]             line-by-line chat, for pipes and screen readers\n"
     "  lmterm run -p TEXT [OPTIONS]              one-shot generation to stdout\n"
+    "  lmterm run --remote URL [-m ID] -p TEXT   the same from a server's chat completions\n"
     "  lmterm tokenize [--no-bos] [--no-special] TEXT   token ids, one line\n"
     "  lmterm logits [-c N] TEXT                 last-position logits, one a line, id order\n"
     "  lmterm bench [-p 512] [-n 128] [--reps 5] [--depth D] [--json]   prompt and generation speed\n"
@@ -36,6 +37,9 @@ static const char usage_text[] =
     "      --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S\n"
     "  -s, --system TEXT       system prompt\n"
     "  -r, --resume FILE       resume a saved conversation\n"
+    "      --remote URL|NAME   an OpenAI-compatible server (base URL ending in /v1, or a\n"
+    "                          name under servers: in config.yaml); -m is then its model id\n"
+    "      --api-key-env VAR   the environment variable holding the server's API key\n"
     "      --config FILE       configuration file\n"
     "      --plain, --stats    plain chat; per-reply statistics on stderr\n"
     "  -o, --output FILE       output file (synth)\n"
@@ -91,7 +95,9 @@ enum {
     OPT_CACHE_TYPE,
     OPT_DEPTH,
     OPT_VERSION,
-    OPT_REVISION
+    OPT_REVISION,
+    OPT_REMOTE,
+    OPT_API_KEY_ENV,
 };
 
 static const struct option long_options[] = {{"model", required_argument, 0, 'm'},
@@ -125,6 +131,8 @@ static const struct option long_options[] = {{"model", required_argument, 0, 'm'
                                              {"revision", required_argument, 0, OPT_REVISION},
                                              {"help", no_argument, 0, 'h'},
                                              {"version", no_argument, 0, OPT_VERSION},
+                                             {"remote", required_argument, 0, OPT_REMOTE},
+                                             {"api-key-env", required_argument, 0, OPT_API_KEY_ENV},
                                              {0, 0, 0, 0}};
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
@@ -176,7 +184,7 @@ static void set_defaults(cli_options *o, config *cfg) {
 /* -m NAME for a configured model; no -m: the default model. */
 static void resolve_model(cli_options *o) {
     config *cfg = o->cfg;
-    if (!cfg) return;
+    if (!cfg || o->remote) return; /* -m is the server's model id */
     struct stat st;
     if (o->model_path && stat(o->model_path, &st) == 0) return;
     if (!o->model_path && o->resume_path) return; /* the transcript names its model */
@@ -347,6 +355,12 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
             return CLI_DONE;
         case OPT_REVISION:
             o->revision = optarg;
+            break;
+        case OPT_REMOTE:
+            o->remote = optarg;
+            break;
+        case OPT_API_KEY_ENV:
+            o->api_key_env = optarg;
             break;
         case '?':
             if (optopt && optopt < 256)

@@ -394,7 +394,7 @@ static enum engine_stop_reason generate_tokens(engine *e, int id, const engine_r
             break;
         }
         text.len = 0;
-        tokenizer_stream_push(tok, &stream, tk, false, &text);
+        tokenizer_stream_push(tok, &stream, tk, r->special_text, &text);
         engine_event ev = {.kind = EV_TOKEN,
                            .request_id = id,
                            .token = tk,
