@@ -26,6 +26,10 @@ typedef struct cli_options {
     bool seed_set;
     /* bench */
     int bench_prompt, bench_gen, bench_reps;
+    /* serve */
+    const char *host, *api_key_env;
+    int port, parallel, queue;
+    bool quiet;
     /* positional arguments left after the options */
     int n_args;
     char **args;
@@ -65,5 +69,6 @@ int cli_synth(cli_options *o);
 int cli_quantize(cli_options *o);
 int cli_bench(cli_options *o);
 int cli_chat(cli_options *o);
+int cli_serve(cli_options *o);
 
 #endif

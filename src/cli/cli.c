@@ -21,6 +21,8 @@ static const char usage_text[] =
     "  lmterm info                               architecture, sizes, types, template\n"
     "  lmterm synth --arch A --shape S --type T -o FILE     random-weight model of a real shape\n"
     "  lmterm quantize IN OUT TYPE               write a GGUF at another precision\n"
+    "  lmterm serve [--host H] [--port P] [--parallel N] [--queue N] [--api-key-env VAR] [--quiet]\n"
+    "                                            OpenAI-compatible HTTP server\n"
     "\n"
     "options:\n"
     "  -m, --model FILE        GGUF model file\n"
@@ -38,6 +40,7 @@ static const char usage_text[] =
     "  -o, --output FILE       output file (synth)\n"
     "      --arch, --shape, --type   model to synthesise (synth)\n"
     "      --output-type T     type of output.weight (synth; default: --type)\n"
+    "      --host, --port, --parallel, --queue, --api-key-env VAR, --quiet   (serve)\n"
     "  -h, --help              this text\n"
     "      --version           version\n";
 
@@ -84,7 +87,13 @@ enum {
     OPT_TYPE,
     OPT_OUTPUT_TYPE,
     OPT_REPS,
-    OPT_VERSION
+    OPT_VERSION,
+    OPT_HOST,
+    OPT_PORT,
+    OPT_PARALLEL,
+    OPT_QUEUE,
+    OPT_API_KEY_ENV,
+    OPT_QUIET
 };
 
 static const struct option long_options[] = {{"model", required_argument, 0, 'm'},
@@ -115,6 +124,12 @@ static const struct option long_options[] = {{"model", required_argument, 0, 'm'
                                              {"output", required_argument, 0, 'o'},
                                              {"help", no_argument, 0, 'h'},
                                              {"version", no_argument, 0, OPT_VERSION},
+                                             {"host", required_argument, 0, OPT_HOST},
+                                             {"port", required_argument, 0, OPT_PORT},
+                                             {"parallel", required_argument, 0, OPT_PARALLEL},
+                                             {"queue", required_argument, 0, OPT_QUEUE},
+                                             {"api-key-env", required_argument, 0, OPT_API_KEY_ENV},
+                                             {"quiet", no_argument, 0, OPT_QUIET},
                                              {0, 0, 0, 0}};
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
@@ -151,6 +166,9 @@ static void set_defaults(cli_options *o, config *cfg) {
     o->bench_prompt = 512;
     o->bench_gen = 128;
     o->bench_reps = 5;
+    o->port = 8080;
+    o->parallel = 1;
+    o->queue = 64;
     if (!cfg) return;
     const config_settings *s = &cfg->settings;
     o->precision = cfg->precision;
@@ -209,6 +227,18 @@ static int parse_number_option(int c, const char *arg, cli_options *o) {
     case OPT_REPS:
         if (!parse_long(arg, 1, 1000, &v)) return bad_value("--reps", arg);
         o->bench_reps = (int)v;
+        break;
+    case OPT_PORT:
+        if (!parse_long(arg, 0, 65535, &v)) return bad_value("--port", arg);
+        o->port = (int)v;
+        break;
+    case OPT_PARALLEL:
+        if (!parse_long(arg, 1, 64, &v)) return bad_value("--parallel", arg);
+        o->parallel = (int)v;
+        break;
+    case OPT_QUEUE:
+        if (!parse_long(arg, 0, 4096, &v)) return bad_value("--queue", arg);
+        o->queue = (int)v;
         break;
     case OPT_TEMP:
         if (!parse_float(arg, 0, 100, &f)) return bad_value("--temp", arg);
@@ -310,6 +340,15 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
             break;
         case OPT_OUTPUT_TYPE:
             o->output_type = optarg;
+            break;
+        case OPT_HOST:
+            o->host = optarg;
+            break;
+        case OPT_API_KEY_ENV:
+            o->api_key_env = optarg;
+            break;
+        case OPT_QUIET:
+            o->quiet = true;
             break;
         case OPT_PRECISION: {
             int p = model_precision_from_name(optarg);
