@@ -15,6 +15,7 @@ typedef struct cli_options {
     const char *command; /* "chat", "run", ... */
     const char *model_path;
     enum model_precision precision;
+    enum model_cache_type cache_type;
     int threads, n_ctx, n_predict;
     sampler_params sampling;
     const char *prompt, *system_prompt, *resume_path, *config_path, *output_path;
@@ -26,6 +27,7 @@ typedef struct cli_options {
     bool seed_set;
     /* bench */
     int bench_prompt, bench_gen, bench_reps;
+    int bench_depth; /* context filled before the generation test */
     /* serve */
     const char *host, *api_key_env;
     int port, parallel, queue;

@@ -57,4 +57,11 @@ const char *kernels_backend(void);
  * LMTERM_KERNELS. Not to be called while a product runs. */
 int kernels_set_backend(const char *name);
 
+/* y as kernels_matmul gives it, each token's row bit for bit that of a
+ * product of the token alone (the one-token kernel, applied per token over
+ * chunks of rows small enough to stay in cache): the weights are read once
+ * for all n_tok tokens. For generating several sequences at once. */
+void kernels_matvec_batch(threadpool *pool, const kernels_matrix *w, const float *x, int n_tok,
+                          float *y, void *scratch);
+
 #endif

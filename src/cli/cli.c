@@ -17,7 +17,7 @@ static const char usage_text[] =
     "  lmterm run -p TEXT [OPTIONS]              one-shot generation to stdout\n"
     "  lmterm tokenize [--no-bos] [--no-special] TEXT   token ids, one line\n"
     "  lmterm logits [-c N] TEXT                 last-position logits, one a line, id order\n"
-    "  lmterm bench [-p 512] [-n 128] [--reps 5] [--json]   prompt and generation speed\n"
+    "  lmterm bench [-p 512] [-n 128] [--reps 5] [--depth D] [--json]   prompt and generation speed\n"
     "  lmterm info                               architecture, sizes, types, template\n"
     "  lmterm synth --arch A --shape S --type T -o FILE     random-weight model of a real shape\n"
     "  lmterm quantize IN OUT TYPE               write a GGUF at another precision\n"
@@ -27,6 +27,7 @@ static const char usage_text[] =
     "options:\n"
     "  -m, --model FILE        GGUF model file\n"
     "      --precision P       native, fp32, fp16, int8 or int4 (default native)\n"
+    "      --cache-type T      KV cache: f16, q8_0 or f32 (default f16)\n"
     "  -t, --threads N         worker threads (default: physical cores)\n"
     "  -c, --ctx-size N        context size in tokens\n"
     "  -n, --n-predict N       most tokens to generate\n"
@@ -87,6 +88,8 @@ enum {
     OPT_TYPE,
     OPT_OUTPUT_TYPE,
     OPT_REPS,
+    OPT_CACHE_TYPE,
+    OPT_DEPTH,
     OPT_VERSION,
     OPT_HOST,
     OPT_PORT,
@@ -121,6 +124,8 @@ static const struct option long_options[] = {{"model", required_argument, 0, 'm'
                                              {"type", required_argument, 0, OPT_TYPE},
                                              {"output-type", required_argument, 0, OPT_OUTPUT_TYPE},
                                              {"reps", required_argument, 0, OPT_REPS},
+                                             {"cache-type", required_argument, 0, OPT_CACHE_TYPE},
+                                             {"depth", required_argument, 0, OPT_DEPTH},
                                              {"output", required_argument, 0, 'o'},
                                              {"help", no_argument, 0, 'h'},
                                              {"version", no_argument, 0, OPT_VERSION},
@@ -172,6 +177,7 @@ static void set_defaults(cli_options *o, config *cfg) {
     if (!cfg) return;
     const config_settings *s = &cfg->settings;
     o->precision = cfg->precision;
+    o->cache_type = cfg->cache_type;
     o->n_predict = s->n_predict;
     o->threads = s->threads;
     o->n_ctx = s->n_ctx;
@@ -239,6 +245,10 @@ static int parse_number_option(int c, const char *arg, cli_options *o) {
     case OPT_QUEUE:
         if (!parse_long(arg, 0, 4096, &v)) return bad_value("--queue", arg);
         o->queue = (int)v;
+        break;
+    case OPT_DEPTH:
+        if (!parse_long(arg, 0, 1 << 24, &v)) return bad_value("--depth", arg);
+        o->bench_depth = (int)v;
         break;
     case OPT_TEMP:
         if (!parse_float(arg, 0, 100, &f)) return bad_value("--temp", arg);
@@ -350,6 +360,12 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
         case OPT_QUIET:
             o->quiet = true;
             break;
+        case OPT_CACHE_TYPE: {
+            int t = model_cache_type_from_name(optarg);
+            if (t < 0) return bad_value("--cache-type", optarg);
+            o->cache_type = (enum model_cache_type)t;
+            break;
+        }
         case OPT_PRECISION: {
             int p = model_precision_from_name(optarg);
             if (p < 0) return bad_value("--precision", optarg);
@@ -390,6 +406,7 @@ model *cli_load_model(const cli_options *o) {
     model_options mo = {.n_ctx = o->n_ctx,
                         .n_threads = o->threads,
                         .precision = o->precision,
+                        .cache_type = o->cache_type,
                         .progress = quiet_progress};
     lm_error err;
     model *m = model_load(o->model_path, &mo, &err);

@@ -1,6 +1,7 @@
 /* cli: `lmterm bench`, the speed a user feels. As llama-bench does, the prompt
  * test evaluates p random token ids as one batch, and the generation test
- * evaluates n random ids one at a time from an empty cache; each runs --reps
+ * evaluates n random ids one at a time from an empty cache (with --depth D,
+ * after D cached positions, filled once before the runs); each runs --reps
  * times after one warm-up run. Generation reads every weight once per token,
  * so its speed is also given as a fraction of the bound set by the memory's
  * read bandwidth. The memory of a shared machine is as fast as its
@@ -59,10 +60,11 @@ static double run_prompt(model *m, uint64_t *rng, int32_t *ids, int n, float *lo
     return n / (lm_now() - t0);
 }
 
-/* One generation run: n ids one at a time. Returns tokens per second, or -1. */
-static double run_gen(model *m, uint64_t *rng, int n, float *logits) {
+/* One generation run: n ids one at a time after the first `depth` cached
+ * positions (--depth). Returns tokens per second, or -1. */
+static double run_gen(model *m, uint64_t *rng, int n, int depth, float *logits) {
     int n_vocab = model_get_hparams(m)->n_vocab;
-    model_kv_truncate(m, 0);
+    model_kv_truncate(m, depth);
     lm_error err;
     double t0 = lm_now();
     for (int i = 0; i < n; i++) {
@@ -145,8 +147,13 @@ static int measure(model *m, const cli_options *o, bandwidth_probe *probe, doubl
     int32_t *ids = lm_xmalloc((size_t)n * sizeof *ids);
     uint64_t rng = o->seed_set && o->seed ? o->seed : 0x9e3779b97f4a7c15ull;
     int rc = 0;
+    if (gen && o->bench_depth > 0) { /* the context every generation run starts from */
+        int32_t *fill = lm_xmalloc((size_t)o->bench_depth * sizeof *fill);
+        rc = run_prompt(m, &rng, fill, o->bench_depth, logits) < 0 ? -1 : 0;
+        free(fill);
+    }
     for (int r = -1; r < o->bench_reps && rc == 0; r++) {
-        double v = gen ? run_gen(m, &rng, r < 0 ? 1 : n, logits)
+        double v = gen ? run_gen(m, &rng, r < 0 ? 1 : n, o->bench_depth, logits)
                        : run_prompt(m, &rng, ids, r < 0 ? (n < 32 ? n : 32) : n, logits);
         if (v < 0) rc = -1;
         if (r < 0) continue;
@@ -216,7 +223,8 @@ static void print_json(const cli_options *o, const model *m, const bench_result 
     json_write_str(&b, o->model_path, strlen(o->model_path));
     lm_buf_printf(&b,
                   ", \"type\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
-                  "\"kernels\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"reps\": %d, "
+                  "\"kernels\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"depth\": %d, "
+                  "\"cache_type\": \"%s\", \"reps\": %d, "
                   "\"prompt_tps\": %.3f, \"prompt_tps_min\": %.3f, \"prompt_tps_max\": %.3f, "
                   "\"gen_tps\": %.3f, \"gen_tps_min\": %.3f, \"gen_tps_max\": %.3f, "
                   "\"peak_rss_bytes\": %llu, \"weight_bytes\": %llu, \"bytes_per_token\": %llu, "
@@ -224,7 +232,8 @@ static void print_json(const cli_options *o, const model *m, const bench_result 
                   "\"large_page_fraction\": %.3f}\n",
                   quant_info(model_main_type(m))->name,
                   model_precision_name(model_get_precision(m)), model_n_threads(m),
-                  kernels_backend(), o->bench_prompt, o->bench_gen, o->bench_reps, r->prompt.median,
+                  kernels_backend(), o->bench_prompt, o->bench_gen, o->bench_depth,
+                  model_cache_type_name(model_cache_type(m)), o->bench_reps, r->prompt.median,
                   r->prompt.min, r->prompt.max, r->gen.median, r->gen.min, r->gen.max,
                   (unsigned long long)r->peak_rss, (unsigned long long)model_weight_bytes(m),
                   (unsigned long long)r->bytes_per_token, gb, r->fraction, r->large_pages);
@@ -239,8 +248,12 @@ static void print_text(const cli_options *o, const model *m, const bench_result 
            model_precision_name(model_get_precision(m)), model_n_threads(m), kernels_backend());
     printf("prompt:     %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)\n", o->bench_prompt,
            r->prompt.median, r->prompt.min, r->prompt.max, o->bench_reps);
-    printf("generation: %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)\n", o->bench_gen,
+    printf("generation: %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)", o->bench_gen,
            r->gen.median, r->gen.min, r->gen.max, o->bench_reps);
+    if (o->bench_depth > 0)
+        printf(" after %d tokens of context (%s KV cache)", o->bench_depth,
+               model_cache_type_name(model_cache_type(m)));
+    printf("\n");
     printf("memory:     peak RSS %s, %.0f%% of the weights mapped in 2 MiB pages\n",
            lm_format_size(r->peak_rss, a), 100 * r->large_pages);
     if (r->bandwidth > 0) {
@@ -255,15 +268,17 @@ int cli_bench(cli_options *o) {
     if (o->bench_gen <= 0) return cli_error("bench needs -n >= 1 generated tokens");
     cli_options lo = *o;
     if (lo.n_ctx == 0) { /* a cache for the longer test only, as llama-bench sizes it */
-        int need = o->bench_prompt > o->bench_gen ? o->bench_prompt : o->bench_gen;
+        int gen = o->bench_depth + o->bench_gen;
+        int need = o->bench_prompt > gen ? o->bench_prompt : gen;
         lo.n_ctx = need < 16 ? 16 : need;
     }
     model *m = cli_load_model(&lo);
     if (!m) return CLI_ERROR;
-    if (model_n_ctx(m) < lo.n_ctx) {
+    if (model_n_ctx(m) < lo.n_ctx || model_n_ctx(m) < o->bench_depth + o->bench_gen) {
         model_free(m);
-        return cli_error("the model's context (%d) is shorter than the test (%d tokens)",
-                         model_n_ctx(m), lo.n_ctx);
+        return cli_error(
+            "the model's context (%d) is shorter than the test (%d tokens)", model_n_ctx(m),
+            lo.n_ctx > o->bench_depth + o->bench_gen ? lo.n_ctx : o->bench_depth + o->bench_gen);
     }
     bench_result r = {0};
     if (run_bench(m, o, &r)) {

@@ -427,3 +427,28 @@ static const kernels_ops scalar_ops = {
               REF(QT_Q6_K)},
     .attend = attend_ref,
 };
+
+/* ---- several tokens through the generation kernel (attn branch) ---- */
+
+/* As kernels_matmul with the panels and OpenBLAS left out: every token goes
+ * through the one-token kernel over the same chunks of rows, so its row of y
+ * is bit for bit what a product of that token alone gives, while each chunk
+ * of weight rows is read from memory once for all tokens. */
+void kernels_matvec_batch(threadpool *pool, const kernels_matrix *w, const float *x, int n_tok,
+                          float *y, void *scratch) {
+    const kernels_type_fns *fns = &ops()->types[w->type];
+    if (!fns->gemv) fns = &scalar_ops.types[w->type];
+    matmul_task t = {.fns = fns, .x = x, .act = fns->act, .pool = pool, .batched = false};
+    t.job = (kernels_job){.w = w,
+                          .act = scratch,
+                          .n_tok = n_tok,
+                          .y = y,
+                          .act_stride = kernels_act_row_bytes(fns->act, w->type, w->cols),
+                          .zero = kernels_zero_point(w->type)};
+    plan_runs(&t, threadpool_size(pool));
+    if (n_tok == 1)
+        convert_activations(&t, 0, 1);
+    else
+        threadpool_run(pool, convert_activations, &t);
+    threadpool_run(pool, compute_rows, &t);
+}
