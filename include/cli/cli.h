@@ -33,6 +33,10 @@ typedef struct cli_options {
     int bench_depth; /* context filled before the generation test */
     /* pull */
     const char *revision;
+    /* serve */
+    const char *host; /* and api_key_env, shared with --remote */
+    int port, parallel, queue;
+    bool quiet;
     /* positional arguments left after the options */
     int n_args;
     char **args;
@@ -79,5 +83,6 @@ int cli_ls(cli_options *o);
  * names neither a URL nor a configured server. */
 int cli_remote_options(const cli_options *o, backend_openai_options *ro, const char **model_id);
 int cli_run_remote(cli_options *o);
+int cli_serve(cli_options *o);
 
 #endif

@@ -24,6 +24,8 @@ static const char usage_text[] =
     "  lmterm quantize IN OUT TYPE               write a GGUF at another precision\n"
     "  lmterm pull REPO[:QUANT] | REPO FILE      download a GGUF from Hugging Face\n"
     "  lmterm ls                                 every model found, with its size and type\n"
+    "  lmterm serve [--host H] [--port P] [--parallel N] [--queue N] [--api-key-env VAR] [--quiet]\n"
+    "                                            OpenAI-compatible HTTP server\n"
     "\n"
     "options:\n"
     "  -m, --model FILE        GGUF model file\n"
@@ -39,13 +41,14 @@ static const char usage_text[] =
     "  -r, --resume FILE       resume a saved conversation\n"
     "      --remote URL|NAME   an OpenAI-compatible server (base URL ending in /v1, or a\n"
     "                          name under servers: in config.yaml); -m is then its model id\n"
-    "      --api-key-env VAR   the environment variable holding the server's API key\n"
+    "      --api-key-env VAR   the environment variable holding the API key (--remote, serve)\n"
     "      --config FILE       configuration file\n"
     "      --plain, --stats    plain chat; per-reply statistics on stderr\n"
     "  -o, --output FILE       output file (synth)\n"
     "      --arch, --shape, --type   model to synthesise (synth)\n"
     "      --output-type T     type of output.weight (synth; default: --type)\n"
     "      --revision REV      branch, tag or commit to pull from (default main)\n"
+    "      --host, --port, --parallel, --queue, --quiet   (serve)\n"
     "  -h, --help              this text\n"
     "      --version           version\n";
 
@@ -98,6 +101,11 @@ enum {
     OPT_REVISION,
     OPT_REMOTE,
     OPT_API_KEY_ENV,
+    OPT_HOST,
+    OPT_PORT,
+    OPT_PARALLEL,
+    OPT_QUEUE,
+    OPT_QUIET
 };
 
 static const struct option long_options[] = {{"model", required_argument, 0, 'm'},
@@ -133,6 +141,11 @@ static const struct option long_options[] = {{"model", required_argument, 0, 'm'
                                              {"version", no_argument, 0, OPT_VERSION},
                                              {"remote", required_argument, 0, OPT_REMOTE},
                                              {"api-key-env", required_argument, 0, OPT_API_KEY_ENV},
+                                             {"host", required_argument, 0, OPT_HOST},
+                                             {"port", required_argument, 0, OPT_PORT},
+                                             {"parallel", required_argument, 0, OPT_PARALLEL},
+                                             {"queue", required_argument, 0, OPT_QUEUE},
+                                             {"quiet", no_argument, 0, OPT_QUIET},
                                              {0, 0, 0, 0}};
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
@@ -169,6 +182,9 @@ static void set_defaults(cli_options *o, config *cfg) {
     o->bench_prompt = 512;
     o->bench_gen = 128;
     o->bench_reps = 5;
+    o->port = 8080;
+    o->parallel = 1;
+    o->queue = 64;
     if (!cfg) return;
     const config_settings *s = &cfg->settings;
     o->precision = cfg->precision;
@@ -228,6 +244,18 @@ static int parse_number_option(int c, const char *arg, cli_options *o) {
     case OPT_REPS:
         if (!parse_long(arg, 1, 1000, &v)) return bad_value("--reps", arg);
         o->bench_reps = (int)v;
+        break;
+    case OPT_PORT:
+        if (!parse_long(arg, 0, 65535, &v)) return bad_value("--port", arg);
+        o->port = (int)v;
+        break;
+    case OPT_PARALLEL:
+        if (!parse_long(arg, 1, 64, &v)) return bad_value("--parallel", arg);
+        o->parallel = (int)v;
+        break;
+    case OPT_QUEUE:
+        if (!parse_long(arg, 0, 4096, &v)) return bad_value("--queue", arg);
+        o->queue = (int)v;
         break;
     case OPT_DEPTH:
         if (!parse_long(arg, 0, 1 << 24, &v)) return bad_value("--depth", arg);
@@ -334,6 +362,15 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
         case OPT_OUTPUT_TYPE:
             o->output_type = optarg;
             break;
+        case OPT_HOST:
+            o->host = optarg;
+            break;
+        case OPT_API_KEY_ENV:
+            o->api_key_env = optarg;
+            break;
+        case OPT_QUIET:
+            o->quiet = true;
+            break;
         case OPT_CACHE_TYPE: {
             int t = model_cache_type_from_name(optarg);
             if (t < 0) return bad_value("--cache-type", optarg);
@@ -358,9 +395,6 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
             break;
         case OPT_REMOTE:
             o->remote = optarg;
-            break;
-        case OPT_API_KEY_ENV:
-            o->api_key_env = optarg;
             break;
         case '?':
             if (optopt && optopt < 256)
