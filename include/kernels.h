@@ -44,9 +44,9 @@ enum { KERNELS_ROWS = 0, KERNELS_SPLIT = 1 };
 enum { KERNELS_REPACK_IN_PLACE = 1, KERNELS_REPACK_DROP_SOURCE = 2 };
 
 /* Puts w in the layout its generation kernels read fastest, where that is
- * not the stored one (Q4_0 and Q8_0 with SIMD kernels; LMTERM_REPACK=0 turns
- * it off): new memory comes in 2 MiB pages (kernels_alloc_weights) and is
- * freed by kernels_release. Returns 1 when w was rearranged, 0 when it is
+ * not the stored one (Q4_0 and Q8_0; LMTERM_REPACK=0 turns it off): new
+ * memory starts at a 2 MiB boundary, advised for large pages, and is freed by
+ * kernels_release. Returns 1 when w was rearranged, 0 when it is
  * kept as it is (also when memory runs out). Rows of a repacked matrix read
  * back with kernels_row. */
 int kernels_repack(kernels_matrix *w, threadpool *pool, unsigned flags);

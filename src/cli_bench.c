@@ -154,10 +154,14 @@ static uint64_t bytes_per_token(const model *m) {
     return embd_bytes < total ? total - embd_bytes + row : total;
 }
 
-/* How much of the weights the kernel maps in 2 MiB pages (see gguf_open):
- * when the page cache holds the file in small pages, generation is slower. */
+/* How much of the weights the kernel maps in 2 MiB pages: the file's pages
+ * (see gguf_open; when the page cache holds the file in small pages,
+ * generation is slower), and anonymous ones, where the repacked weights are
+ * (kernels_repack; on a kernel that gives every large allocation large
+ * pages, the KV cache counts too, so this is an upper bound). */
 static double large_page_fraction(const model *m) {
-    double f = (double)lm_file_large_page_bytes() / (double)model_weight_bytes(m);
+    double f = (double)(lm_file_large_page_bytes() + lm_anon_large_page_bytes()) /
+               (double)model_weight_bytes(m);
     return f < 1 ? f : 1;
 }
 

@@ -473,12 +473,25 @@ static void drop_pages(const void *p, size_t n) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
+static size_t page_round(size_t n) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + page - 1) & ~(page - 1);
+}
+
+/* A matrix's own memory from a 2 MiB boundary, advised for large pages, but
+ * not rounded up to one: a model has a hundred matrices or more, and their
+ * last partial large pages would add a hundred MiB. */
+static uint8_t *repack_alloc(size_t bytes) {
+    if (bytes == 0 || bytes > SIZE_MAX - 2 * LM_LARGE_PAGE) return NULL;
+    return lm_map_large(page_round(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+}
+
 int kernels_repack(kernels_matrix *w, threadpool *pool, unsigned flags) {
     const char *env = getenv("LMTERM_REPACK");
     if (!splits(w) || w->layout != KERNELS_ROWS || (env && !atoi(env))) return 0;
     const size_t bytes = w->row_bytes * (size_t)w->rows;
     const bool in_place = flags & KERNELS_REPACK_IN_PLACE;
-    uint8_t *dst = in_place ? (uint8_t *)w->data : kernels_alloc_weights(bytes);
+    uint8_t *dst = in_place ? (uint8_t *)w->data : repack_alloc(bytes);
     if (!dst) return 0;
     repack_task t = {w, w->data, dst};
     if (pool)
@@ -493,7 +506,7 @@ int kernels_repack(kernels_matrix *w, threadpool *pool, unsigned flags) {
 }
 
 void kernels_release(kernels_matrix *w) {
-    if (w->mem) kernels_free_weights(w->mem, w->row_bytes * (size_t)w->rows);
+    if (w->mem) munmap(w->mem, page_round(w->row_bytes * (size_t)w->rows));
     w->mem = NULL;
 }
 
