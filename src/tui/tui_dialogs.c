@@ -66,18 +66,22 @@ static void fill_models(dialog *d) {
                      qi ? qi->name : "?", mm->n_ctx_train);
     }
     char progress[160];
-    if (download_progress_text(d->host.s, progress, sizeof progress)[0])
-        menu_add(m, false, false, "%s", progress);
-    else
-        menu_add(m, false, false, "Download a model%s\tfrom Hugging Face", glyphs.ellipsis);
+    if (download_progress_text(d->host.s, progress, sizeof progress)[0]) {
+        for (char *tab = strchr(progress, '\t'); tab; tab = strchr(tab, '\t')) *tab = ' ';
+        menu_add(m, false, false, "%s", progress); /* one cell: no column widens */
+    } else {
+        menu_add(m, false, false, "Download a model%s", glyphs.ellipsis);
+    }
     select_current(m);
     const config *cfg = session_config(d->host.s);
     if (n <= 1)
         menu_set_intro(m, cfg->user_file
-                              ? "No other models yet. Put .gguf files in a folder of model_dirs "
+                              ? "No other models yet. Download one (the last row), put .gguf "
+                                "files in a folder of model_dirs "
                                 "(~/models by default) or list them under models: in your "
                                 "config.yaml, or start lmterm with -m FILE. F1 says more."
-                              : "No other models yet: start lmterm with -m FILE.");
+                              : "No other models yet: download one (the last row) or start "
+                                "lmterm with -m FILE.");
     set_footer(m, "load");
 }
 
