@@ -58,10 +58,13 @@ static void fill_models(dialog *d) {
         const model_meta *mm = rows[i].meta;
         char params[16], size[16];
         const quant_type_info *qi = quant_info(mm->type);
+        /* a pulled file of another architecture stays listed, marked */
+        bool runs = !strcmp(mm->arch, "phi3") || !strcmp(mm->arch, "llama");
         if (!mm->ok)
             menu_add(m, rows[i].current, true, "%s\tunreadable", rows[i].name);
         else
-            menu_add(m, rows[i].current, false, "%s\t%s\t%s\t%s\t%s\t%d", rows[i].name, mm->arch,
+            menu_add(m, rows[i].current, !runs, "%s\t%s%s\t%s\t%s\t%s\t%d", rows[i].name, mm->arch,
+                     runs ? "" : " (unsupported)",
                      catalog_count_text(mm->params, params), lm_format_size(mm->file_bytes, size),
                      qi ? qi->name : "?", mm->n_ctx_train);
     }

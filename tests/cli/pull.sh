@@ -241,3 +241,15 @@ if command -v script >/dev/null; then
 else
     skip pull_terminal_bar_rate_limited "no script(1)"
 fi
+
+# ---- a file of an architecture lmterm does not run: kept, said so ----
+rm -rf "$DEST"
+python3 -c 'import sys; d=open(sys.argv[1],"rb").read().replace(b"phi3",b"qwen"); open(sys.argv[2],"wb").write(d)' \
+    "$M/phi3-e64-Q4_0.gguf" "$TMP/qwen-Q4_0.gguf"
+hub_start --repo "test/qwen-GGUF=$TMP/qwen-Q4_0.gguf"
+export HF_ENDPOINT=$HUB_URL
+out=$("$LM" pull test/qwen-GGUF 2>&1)
+rc=$?
+[ $rc -eq 0 ] && [ -f "$DEST/qwen-Q4_0.gguf" ] && grep -q "the file is kept, but lmterm cannot run it" <<<"$out" &&
+    ok pull_unsupported_kept || fail pull_unsupported_kept "rc=$rc" "$out"
+hub_stop

@@ -40,3 +40,9 @@ out=$("$LM" run -m "$blob" -p "Hello" -n 4 --temp 0 -t 1 2>&1)
 rc=$?
 after=$(find "$TMP" -type f | wc -l)
 [ $rc -eq 0 ] && [ "$before" -eq "$after" ] && ok run_on_ollama_blob || fail run_on_ollama_blob "rc=$rc" "$out"
+
+# A file of an architecture lmterm does not run is listed, marked.
+python3 -c 'import sys; d=open(sys.argv[1],"rb").read().replace(b"phi3",b"qwen"); open(sys.argv[2],"wb").write(d)' \
+    "$CONF/models/phi3-e64-Q4_0.gguf" "$XDG_DATA_HOME/lmterm/models/other-arch.gguf"
+out=$("$LM" ls 2>&1)
+check_line ls_marks_unsupported "^other-arch +.* qwen .*\(unsupported architecture\)"
