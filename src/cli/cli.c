@@ -1,4 +1,5 @@
 /* cli: option parsing and the helpers the subcommands share. */
+#include "catalog.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -207,6 +208,10 @@ static void resolve_model(cli_options *o) {
     if (cfg->n_model_dirs) config_scan_models(cfg);
     const config_model *m =
         o->model_path ? config_find_model(cfg, o->model_path) : config_default_model(cfg);
+    if (!m && o->model_path) { /* a pulled model, or ollama's, or a cache's, by name */
+        char *found = catalog_find_found(o->model_path);
+        if (found) o->model_path = found; /* lives as long as the options */
+    }
     if (!m) return;
     o->model_path = m->path;
     if (m->n_ctx > 0 && !o->ctx_set) o->n_ctx = m->n_ctx;

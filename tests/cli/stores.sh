@@ -32,6 +32,7 @@ check_line ls_hf_hub_cache_variable "^hf-org/cached-GGUF llama3-e32-Q4_0.gguf .*
 out=$(OLLAMA_MODELS=$TMP/none HF_HUB_CACHE=$TMP/none LLAMA_CACHE=$TMP/none "$LM" ls 2>&1)
 ! grep -q "ollama:\|hf-org\|llama.cpp:" <<<"$out" && ok ls_stores_absent || fail ls_stores_absent "$out"
 mv "$TMP/ollama-elsewhere" "$HOME/.ollama/models"
+mv "$TMP/hf-elsewhere" "$XDG_CACHE_HOME/huggingface/hub"
 
 # A model runs on the ollama blob where it is, read-only.
 chmod a-w "$blob"
@@ -46,3 +47,9 @@ python3 -c 'import sys; d=open(sys.argv[1],"rb").read().replace(b"phi3",b"qwen")
     "$CONF/models/phi3-e64-Q4_0.gguf" "$XDG_DATA_HOME/lmterm/models/other-arch.gguf"
 out=$("$LM" ls 2>&1)
 check_line ls_marks_unsupported "^other-arch +.* qwen .*\(unsupported architecture\)"
+
+# -m takes a found model's name: ollama's short forms, a cache's listing.
+for name in "ollama: phi3:latest" "phi3:latest" "phi3" "hf-org/cached-GGUF llama3-e32-Q4_0.gguf"; do
+    out=$("$LM" info -m "$name" 2>&1)
+    grep -q "^file: " <<<"$out" && ok "model_by_found_name: $name" || fail "model_by_found_name: $name" "$out"
+done
