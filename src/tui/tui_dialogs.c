@@ -452,6 +452,15 @@ bool dialog_key(dialog *d, const tui_key *k) {
 
 void dialog_refresh(dialog *d) {
     if ((d->kind != DIALOG_MODELS && d->kind != DIALOG_DOWNLOAD) || d->m.editing) return;
+    char progress[160];
+    if (d->kind == DIALOG_MODELS && d->m.n > 0 &&
+        download_progress_text(d->host.s, progress, sizeof progress)[0]) {
+        /* only the progress row changes: no rescan of the model folders */
+        for (char *tab = strchr(progress, '\t'); tab; tab = strchr(tab, '\t')) *tab = ' ';
+        free(d->m.rows[d->m.n - 1].cells);
+        d->m.rows[d->m.n - 1].cells = lm_xstrdup(progress);
+        return;
+    }
     int sel = d->m.sel;
     menu_clear_rows(&d->m);
     if (d->kind == DIALOG_MODELS)
