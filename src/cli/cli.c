@@ -210,7 +210,11 @@ static void resolve_model(cli_options *o) {
         o->model_path ? config_find_model(cfg, o->model_path) : config_default_model(cfg);
     if (!m && o->model_path) { /* a pulled model, or ollama's, or a cache's, by name */
         char *found = catalog_find_found(o->model_path);
-        if (found) o->model_path = found; /* lives as long as the options */
+        if (found && strlen(found) < sizeof o->found_model) {
+            memcpy(o->found_model, found, strlen(found) + 1);
+            o->model_path = o->found_model;
+        }
+        free(found);
     }
     if (!m) return;
     o->model_path = m->path;
