@@ -100,4 +100,5 @@ else
     fail e2e_pull_esc_stops_download "$(screen)"
 fi
 keys Escape
-keys C-q
+keys C-d
+wait_for '^shell\$' 10
