@@ -70,6 +70,7 @@ typedef struct hub_outcome {
     bool restarted;        /* a part file of another version was discarded */
     bool cancelled;        /* stopped by the cancel flag; the part file is kept */
     bool part_kept;        /* failed, and FILE.part stays for a resume */
+    char note[256];        /* how the file was chosen, when that was not plain */
 } hub_outcome;
 
 /* "org/name[:quant]" (also with an "hf.co/" or "https://huggingface.co/"

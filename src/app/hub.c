@@ -714,8 +714,8 @@ int hub_download(const hub_options *o, const char *repo, const hub_file *f, hub_
         free(dir);
         return 0;
     }
-    hub_dl d = {.o = o, .f = f, .repo = repo, .name = name, .fd = -1, .t0 = lm_now(),
-                .last_tenth = -1};
+    hub_dl d = {
+        .o = o, .f = f, .repo = repo, .name = name, .fd = -1, .t0 = lm_now(), .last_tenth = -1};
     memcpy(d.expect, f->sha256, sizeof d.expect);
     d.part = hub_concat(out->path, ".part");
     d.meta = hub_concat(out->path, ".part.meta");
@@ -751,13 +751,15 @@ int hub_pull(const hub_options *o, const char *ref, const char *file, hub_outcom
         o->on_progress(o->user, &p);
     }
     hub_list l;
+    char note[256] = "";
     int rc = hub_list_files(o, repo, &l, err);
     const hub_file *f = NULL;
     if (rc == 0) {
-        f = file ? hub_find(&l, repo, file, err) : hub_pick(&l, repo, quant, NULL, err);
+        f = file ? hub_find(&l, repo, file, err) : hub_pick(&l, repo, quant, note, err);
         if (!f) rc = -1;
     }
     if (rc == 0) rc = hub_download(o, repo, f, out, err);
+    memcpy(out->note, note, sizeof out->note);
     if (l.files || rc == 0) hub_list_free(&l);
     free(repo);
     free(quant);
