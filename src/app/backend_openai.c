@@ -58,6 +58,7 @@ typedef struct openai_backend {
     int wake[2];
     int next_id;
     atomic_bool cancel;
+    CURLM *active; /* the transfer under way (under mu), for a wake-up on stop */
 
     /* under mu */
     backend_stats stats;
@@ -245,6 +246,9 @@ static int perform(openai_backend *ob, const char *path, const char *body, trans
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_multi_add_handle(m, c);
+    pthread_mutex_lock(&ob->mu);
+    ob->active = m;
+    pthread_mutex_unlock(&ob->mu);
     int running = 1, rc = 0;
     CURLcode result = CURLE_OK;
     t->last_byte = lm_now();
@@ -274,6 +278,9 @@ static int perform(openai_backend *ob, const char *path, const char *body, trans
         rc = lm_fail(err, "%s", t->sink_err.msg);
     else if (rc == 0 && result != CURLE_OK)
         rc = transfer_error(ob, result, t, detail, os_errno, err);
+    pthread_mutex_lock(&ob->mu);
+    ob->active = NULL;
+    pthread_mutex_unlock(&ob->mu);
     curl_multi_remove_handle(m, c);
     curl_easy_cleanup(c);
     curl_multi_cleanup(m);
@@ -525,7 +532,7 @@ static void *transfer_main(void *arg) {
 
 static int enqueue(openai_backend *ob, command *c) {
     pthread_mutex_lock(&ob->mu);
-    c->id = c->id ? c->id : ++ob->next_id;
+    int id = c->id = ++ob->next_id; /* c is the thread's once the lock goes */
     if (ob->cmd_tail)
         ob->cmd_tail->next = c;
     else
@@ -533,7 +540,7 @@ static int enqueue(openai_backend *ob, command *c) {
     ob->cmd_tail = c;
     pthread_cond_signal(&ob->cmd_ready);
     pthread_mutex_unlock(&ob->mu);
-    return c->id;
+    return id;
 }
 
 /* ---- the calls ---- */
@@ -563,7 +570,11 @@ static int openai_generate(backend *b, const chat *ch, const backend_params *p) 
 }
 
 static void openai_stop(backend *b) {
-    atomic_store(&ob_of(b)->cancel, true);
+    openai_backend *ob = ob_of(b);
+    atomic_store(&ob->cancel, true);
+    pthread_mutex_lock(&ob->mu); /* the transfer loop sees the flag at once */
+    if (ob->active) curl_multi_wakeup(ob->active);
+    pthread_mutex_unlock(&ob->mu);
 }
 
 static int openai_reset(backend *b) {
@@ -593,7 +604,7 @@ static size_t openai_models(backend *b, const char *const **ids) {
 
 static void openai_close(backend *b) {
     openai_backend *ob = ob_of(b);
-    atomic_store(&ob->cancel, true);
+    openai_stop(b);
     command *quit = lm_xcalloc(1, sizeof *quit);
     quit->kind = CMD_QUIT;
     pthread_mutex_lock(&ob->mu); /* ahead of anything queued */
