@@ -35,6 +35,7 @@ typedef struct backend_stats {
     double first_token; /* seconds from request to first text; 0: none yet */
     int n_past, n_ctx;
     uint64_t rss_bytes, weight_bytes, kv_bytes; /* 0 unless caps.memory */
+    enum model_cache_type kv_type;              /* local: how the KV cache stores keys */
 } backend_stats;
 
 /* What the UI shows about the selected model. */

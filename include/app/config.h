@@ -115,6 +115,7 @@ typedef struct config {
     size_t n_model_dirs;
     char *default_model; /* a model's name; NULL: the first model */
     enum model_precision precision;
+    enum model_cache_type cache_type; /* KV cache storage (`cache_type`, --cache-type) */
     config_settings settings;
     config_preset *presets; /* system prompt presets */
     size_t n_presets;

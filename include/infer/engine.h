@@ -68,6 +68,7 @@ typedef struct engine_stats {
     double gen_tps;    /* rolling, over the last tokens */
     int n_past, n_ctx;
     uint64_t rss_bytes, weight_bytes, kv_bytes;
+    enum model_cache_type kv_type;
 } engine_stats;
 
 /* What the UI shows about the loaded model. */

@@ -72,7 +72,8 @@ static backend_stats stats_from(const engine_stats *s) {
                            .n_ctx = s->n_ctx,
                            .rss_bytes = s->rss_bytes,
                            .weight_bytes = s->weight_bytes,
-                           .kv_bytes = s->kv_bytes};
+                           .kv_bytes = s->kv_bytes,
+                           .kv_type = s->kv_type};
 }
 
 static void info_from(const local_backend *lb, const engine_model_info *in,

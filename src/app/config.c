@@ -277,6 +277,7 @@ static char *default_transcripts_dir(void) {
 void config_init_defaults(config *c) {
     *c = (config){0};
     c->precision = MODEL_PRECISION_NATIVE;
+    c->cache_type = MODEL_CACHE_F16;
     c->settings = (config_settings){
         .sampling = sampler_default_params(), .seed_random = true, .n_predict = -1};
     char *models = config_expand_path("~/models", NULL, NULL);
@@ -679,6 +680,14 @@ static bool read_global_precision(applier *a, const char *k, const config_yaml_n
     return true;
 }
 
+static bool read_cache_type(applier *a, const char *k, const config_yaml_node *v, void *ctx) {
+    (void)ctx;
+    int t = v->kind == CONFIG_YAML_SCALAR ? model_cache_type_from_name(v->text) : -1;
+    if (t < 0) return config_yaml_fail(a->err, a->path, v, "%s: expected f16, q8_0 or f32", k);
+    a->c->cache_type = (enum model_cache_type)t;
+    return true;
+}
+
 /* -- settings -- */
 
 static bool read_threads(applier *a, const char *k, const config_yaml_node *v, void *ctx) {
@@ -941,6 +950,7 @@ static const key_entry top_keys[] = {
     {"model_dirs", read_model_dirs},
     {"default_model", read_default_model},
     {"precision", read_global_precision},
+    {"cache_type", read_cache_type},
     {"threads", read_threads},
     {"context", read_global_context},
     {"max_tokens", read_max_tokens},

@@ -252,7 +252,10 @@ int cli_chat(cli_options *o) {
     }
     session_options so = {
         .model_path = o->model_path,
-        .model = {.n_ctx = o->n_ctx, .n_threads = o->threads, .precision = o->precision},
+        .model = {.n_ctx = o->n_ctx,
+                  .n_threads = o->threads,
+                  .precision = o->precision,
+                  .cache_type = o->cache_type},
         .sampling = o->sampling,
         .seed_random = o->cfg && o->cfg->settings.seed_random && !o->seed_set,
         .max_tokens = o->n_predict,

@@ -183,6 +183,7 @@ static void set_state(engine *e, enum engine_state st) {
         e->stats.n_ctx = model_n_ctx(e->m);
         e->stats.weight_bytes = model_weight_bytes(e->m);
         e->stats.kv_bytes = model_kv_bytes(e->m);
+        e->stats.kv_type = model_cache_type(e->m);
     }
     pthread_mutex_unlock(&e->stats_mu);
 }

@@ -151,7 +151,7 @@ void bars_draw_status(WINDOW *w, const session_status *st) {
         add(&b, 3, "prompt %d tok, %.1f tok/s", s->n_prompt_evaluated, s->prompt_tps);
         add(&b, 2, "RSS %s", lm_format_size(s->rss_bytes, rss));
         add(&b, 4, "weights %s", lm_format_size(s->weight_bytes, weights));
-        add(&b, 5, "KV %s", lm_format_size(s->kv_bytes, kv));
+        add(&b, 5, "KV %s %s", lm_format_size(s->kv_bytes, kv), model_cache_type_name(s->kv_type));
     }
     bool busy = st->state == SESSION_READING_PROMPT || st->state == SESSION_GENERATING ||
                 st->state == SESSION_LOADING || st->state == SESSION_STOPPING;
