@@ -14,16 +14,15 @@
 
 #include "http.h"
 #include "json.h"
+#include "queue.h"
 #include "openai_wire.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define MAX_BODY (16u << 20) /* bytes of any answer */
 #define RATE_WINDOW 16       /* pieces of text the rolling speed looks at */
@@ -35,13 +34,7 @@ typedef struct command {
     int id;
     char *model; /* SELECT: the id asked for, NULL: the first */
     char *body;  /* GENERATE: the request's JSON */
-    struct command *next;
 } command;
-
-typedef struct event_node {
-    backend_event ev;
-    struct event_node *next;
-} event_node;
 
 typedef struct openai_backend {
     backend base;
@@ -51,15 +44,11 @@ typedef struct openai_backend {
     long connect_ms, idle_s;
 
     pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cmd_ready;
-    command *cmd_head, *cmd_tail;
-    event_node *ev_head, *ev_tail;
-    int wake[2];
-    int next_id;
+    lm_queue commands, events; /* to the transfer thread, and back */
     atomic_bool cancel;
 
-    /* under mu */
+    pthread_mutex_t mu; /* over what follows */
+    int next_id;
     backend_stats stats;
     char **listed; /* the server's model ids, from the transfer thread */
     size_t n_listed;
@@ -85,38 +74,27 @@ static openai_backend *ob_of(backend *b) {
 
 /* ---- events ---- */
 
+/* Queues a copy of ev, with the statistics as they are now. */
 static void push_event(openai_backend *ob, const backend_event *ev) {
-    event_node *n = lm_xcalloc(1, sizeof *n);
-    n->ev = *ev;
+    backend_event *copy = lm_xmalloc(sizeof *copy);
+    *copy = *ev;
     pthread_mutex_lock(&ob->mu);
-    n->ev.stats = ob->stats;
-    if (ob->ev_tail)
-        ob->ev_tail->next = n;
-    else
-        ob->ev_head = n;
-    ob->ev_tail = n;
+    copy->stats = ob->stats;
     pthread_mutex_unlock(&ob->mu);
-    char byte = 1;
-    ssize_t w = write(ob->wake[1], &byte, 1); /* a full pipe has the news already */
-    (void)w;
+    lm_queue_push(&ob->events, copy);
 }
 
 static bool openai_poll(backend *b, backend_event *ev) {
-    openai_backend *ob = ob_of(b);
-    char drain[64];
-    while (read(ob->wake[0], drain, sizeof drain) > 0) {
-    }
-    pthread_mutex_lock(&ob->mu);
-    event_node *n = ob->ev_head;
-    if (n) {
-        ob->ev_head = n->next;
-        if (!ob->ev_head) ob->ev_tail = NULL;
-    }
-    pthread_mutex_unlock(&ob->mu);
-    if (!n) return false;
-    *ev = n->ev;
-    free(n);
+    backend_event *e = lm_queue_pop(&ob_of(b)->events);
+    if (!e) return false;
+    *ev = *e;
+    free(e);
     return true;
+}
+
+static void free_event(void *ev) {
+    backend_event_free(ev);
+    free(ev);
 }
 
 static void set_state(openai_backend *ob, enum backend_state st) {
@@ -405,17 +383,8 @@ static void run_generate(openai_backend *ob, command *c) {
 
 /* ---- the thread and its queue ---- */
 
-static command *next_command(openai_backend *ob) {
-    pthread_mutex_lock(&ob->mu);
-    while (!ob->cmd_head) pthread_cond_wait(&ob->cmd_ready, &ob->mu);
-    command *c = ob->cmd_head;
-    ob->cmd_head = c->next;
-    if (!ob->cmd_head) ob->cmd_tail = NULL;
-    pthread_mutex_unlock(&ob->mu);
-    return c;
-}
-
-static void free_command(command *c) {
+static void free_command(void *arg) {
+    command *c = arg;
     free(c->model);
     free(c->body);
     free(c);
@@ -424,7 +393,7 @@ static void free_command(command *c) {
 static void *transfer_main(void *arg) {
     openai_backend *ob = arg;
     for (;;) {
-        command *c = next_command(ob);
+        command *c = lm_queue_wait(&ob->commands);
         if (c->kind == CMD_QUIT) {
             free_command(c);
             return NULL;
@@ -438,21 +407,16 @@ static void *transfer_main(void *arg) {
 
 static int enqueue(openai_backend *ob, command *c) {
     pthread_mutex_lock(&ob->mu);
-    int id = c->id = ++ob->next_id; /* c is the thread's once the lock goes */
-    if (ob->cmd_tail)
-        ob->cmd_tail->next = c;
-    else
-        ob->cmd_head = c;
-    ob->cmd_tail = c;
-    pthread_cond_signal(&ob->cmd_ready);
+    int id = c->id = ++ob->next_id;
     pthread_mutex_unlock(&ob->mu);
+    lm_queue_push(&ob->commands, c); /* c is the thread's from here */
     return id;
 }
 
 /* ---- the calls ---- */
 
 static int openai_fd(const backend *b) {
-    return ((const openai_backend *)b)->wake[0];
+    return lm_queue_fd(&((const openai_backend *)b)->events);
 }
 
 static int openai_select(backend *b, const char *model, const model_options *opt) {
@@ -504,29 +468,8 @@ static size_t openai_models(backend *b, const char *const **ids) {
     return ob->n_shown;
 }
 
-static void openai_close(backend *b) {
-    openai_backend *ob = ob_of(b);
-    openai_stop(b);
-    command *quit = lm_xcalloc(1, sizeof *quit);
-    quit->kind = CMD_QUIT;
-    pthread_mutex_lock(&ob->mu); /* ahead of anything queued */
-    for (command *c = ob->cmd_head, *next; c; c = next) {
-        next = c->next;
-        free_command(c);
-    }
-    ob->cmd_head = ob->cmd_tail = quit;
-    pthread_cond_signal(&ob->cmd_ready);
-    pthread_mutex_unlock(&ob->mu);
-    pthread_join(ob->thread, NULL);
-    backend_event ev;
-    while (openai_poll(b, &ev)) backend_event_free(&ev);
-    set_listed(ob, NULL, 0);
-    for (size_t i = 0; i < ob->n_shown; i++) free(ob->shown[i]);
-    free(ob->shown);
-    close(ob->wake[0]);
-    close(ob->wake[1]);
-    pthread_mutex_destroy(&ob->mu);
-    pthread_cond_destroy(&ob->cmd_ready);
+/* What create allocates before the thread starts. */
+static void free_fields(openai_backend *ob) {
     if (ob->key) memset(ob->key, 0, strlen(ob->key));
     free(ob->key);
     free(ob->key_env);
@@ -534,6 +477,22 @@ static void openai_close(backend *b) {
     free(ob->name);
     free(ob->model);
     free(ob);
+}
+
+static void openai_close(backend *b) {
+    openai_backend *ob = ob_of(b);
+    openai_stop(b);
+    command *quit = lm_xcalloc(1, sizeof *quit);
+    quit->kind = CMD_QUIT;
+    lm_queue_push_front(&ob->commands, quit); /* ahead of anything queued, which is dropped */
+    pthread_join(ob->thread, NULL);
+    lm_queue_destroy(&ob->commands, free_command);
+    lm_queue_destroy(&ob->events, free_event);
+    set_listed(ob, NULL, 0);
+    for (size_t i = 0; i < ob->n_shown; i++) free(ob->shown[i]);
+    free(ob->shown);
+    pthread_mutex_destroy(&ob->mu);
+    free_fields(ob);
 }
 
 static const backend_ops openai_ops = {
@@ -573,28 +532,22 @@ backend *backend_openai_create(const backend_openai_options *o, lm_error *err) {
     ob->connect_ms = o->connect_timeout > 0 ? (long)(o->connect_timeout * 1000) : 10000;
     ob->idle_s = o->idle_timeout > 0 ? (long)(o->idle_timeout + 0.5) : 60;
     if (ob->idle_s < 1) ob->idle_s = 1;
-    bool no_key = read_key(ob, o->api_key_env, err) != 0;
-    if (no_key || pipe2(ob->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-        if (!no_key) lm_fail(err, "cannot create a pipe");
-        free(ob->key);
-        free(ob->key_env);
-        free(ob->url);
-        free(ob->name);
-        free(ob);
+    if (read_key(ob, o->api_key_env, err) || lm_queue_init(&ob->commands, err)) {
+        free_fields(ob);
+        return NULL;
+    }
+    if (lm_queue_init(&ob->events, err)) {
+        lm_queue_destroy(&ob->commands, NULL);
+        free_fields(ob);
         return NULL;
     }
     pthread_mutex_init(&ob->mu, NULL);
-    pthread_cond_init(&ob->cmd_ready, NULL);
     if (pthread_create(&ob->thread, NULL, transfer_main, ob) != 0) {
         lm_fail(err, "cannot start the transfer thread");
-        ob->thread = pthread_self();
-        close(ob->wake[0]);
-        close(ob->wake[1]);
-        free(ob->key);
-        free(ob->key_env);
-        free(ob->url);
-        free(ob->name);
-        free(ob);
+        lm_queue_destroy(&ob->commands, NULL);
+        lm_queue_destroy(&ob->events, NULL);
+        pthread_mutex_destroy(&ob->mu);
+        free_fields(ob);
         return NULL;
     }
     return &ob->base;
