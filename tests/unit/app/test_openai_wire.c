@@ -125,27 +125,23 @@ TEST(openai_models_list) {
 }
 
 TEST(openai_error_messages) {
-    char msg[64];
-    const char *a = "{\"error\": {\"message\": \"Rate limit reached\", \"type\": \"x\"}}";
-    openai_error_message(a, strlen(a), msg, sizeof msg);
-    CHECK_EQ_STR(msg, "Rate limit reached");
-    const char *b = "{\"error\": \"plain string\"}";
-    openai_error_message(b, strlen(b), msg, sizeof msg);
-    CHECK_EQ_STR(msg, "plain string");
-    const char *c = "{\"detail\": \"Not Found\"}";
-    openai_error_message(c, strlen(c), msg, sizeof msg);
-    CHECK_EQ_STR(msg, "Not Found");
-    const char *d = "\n  <html>Bad Gateway</html>\nmore";
-    openai_error_message(d, strlen(d), msg, sizeof msg);
-    CHECK_EQ_STR(msg, "<html>Bad Gateway</html>");
-    /* control characters become spaces; a long message is cut, UTF-8 whole */
-    const char *e = "{\"message\": \"a\\u0007b\"}";
-    openai_error_message(e, strlen(e), msg, sizeof msg);
-    CHECK_EQ_STR(msg, "a b");
+    static const char *const cases[][2] = {
+        {"{\"error\": {\"message\": \"Rate limit reached\", \"type\": \"x\"}}", "Rate limit reached"},
+        {"{\"error\": \"plain string\"}", "plain string"},
+        {"{\"detail\": \"Not Found\"}", "Not Found"},
+        {"\n  <html>Bad Gateway</html>\nmore", "<html>Bad Gateway</html>"},
+        {"{\"message\": \"a\\u0007b\"}", "a b"}, /* control characters become spaces */
+        {"{\"error\": {\"code\": 3}}", ""},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char msg[64];
+        openai_error_message(cases[i][0], strlen(cases[i][0]), msg, sizeof msg);
+        CHECK_EQ_STR(msg, cases[i][1]);
+    }
+    /* a long message is cut, UTF-8 characters kept whole */
     char tiny[6];
     const char *f = "{\"message\": \"abcd\\u00e9\"}";
     openai_error_message(f, strlen(f), tiny, sizeof tiny);
     CHECK_EQ_STR(tiny, "abcd");
-    openai_error_message("", 0, msg, sizeof msg);
-    CHECK_EQ_STR(msg, "");
 }
