@@ -31,9 +31,6 @@ static void announce(const cli_options *o, const server *s) {
             info->name, v6 ? "[" : "", host, v6 ? "]" : "", serve_port(s), info->n_slots,
             info->n_slots == 1 ? "" : "s", info->n_ctx,
             info->batched ? "decoded together" : "one at a time");
-    if (info->n_slots < o->parallel)
-        fprintf(stderr, "lmterm: --parallel %d: this engine has one slot; requests take turns\n",
-                o->parallel);
 }
 
 int cli_serve(cli_options *o) {

@@ -177,7 +177,7 @@ static void start_waiting(sched *s) {
         atomic_fetch_add(&s->n_active, 1);
         j->slot = slot;
         j->t_submit = lm_now();
-        j->engine_id = engine_generate(s->e, &j->req);
+        j->engine_id = engine_generate_slot(s->e, slot, &j->req);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -188,11 +188,10 @@ static sched_job *job_of(const sched *s, int engine_id) {
     return NULL;
 }
 
-/* The engine of today stops its current request: one slot at a time. */
 static void stop_job(sched *s, sched_job *j) {
     if (j->stop_sent) return;
     j->stop_sent = true;
-    engine_stop(s->e);
+    engine_stop_id(s->e, j->engine_id);
 }
 
 static void prompt_read(sched_job *j) {
@@ -331,6 +330,7 @@ static const char *base_name(const char *path) {
 
 /* Loads the model and waits for the outcome. */
 static int load_model(sched *s, const sched_options *o, lm_error *err) {
+    engine_set_slots(s->e, o->parallel);
     engine_load(s->e, o->model_path, &o->model);
     for (;;) {
         engine_event ev;
@@ -338,6 +338,7 @@ static int load_model(sched *s, const sched_options *o, lm_error *err) {
         if (ev.kind == EV_LOADED) {
             s->info.tmpl = chat_template_detect(ev.info.chat_template, ev.info.arch);
             s->info.n_ctx = ev.info.n_ctx;
+            s->info.n_slots = ev.info.n_slots;
             engine_event_free(&ev);
             return 0;
         }
@@ -359,14 +360,12 @@ sched *sched_create(const sched_options *o, lm_error *err) {
     }
     pthread_mutex_init(&s->mu, NULL);
     s->queue_cap = o->queue;
-    /* One slot until the engine decodes several sequences in one step. */
-    s->info.n_slots = 1;
-    s->info.batched = false;
+    s->info.batched = true; /* the engine decodes its slots in one step */
     snprintf(s->info.name, sizeof s->info.name, "%s", base_name(o->model_path));
-    s->active = lm_xcalloc((size_t)s->info.n_slots, sizeof *s->active);
     s->e = engine_create(err);
-    if (!s->e || load_model(s, o, err) != 0 ||
-        pthread_create(&s->thread, NULL, sched_main, s) != 0) {
+    if (s->e && load_model(s, o, err) == 0)
+        s->active = lm_xcalloc((size_t)s->info.n_slots, sizeof *s->active);
+    if (!s->active || pthread_create(&s->thread, NULL, sched_main, s) != 0) {
         if (s->e && !err->msg[0]) lm_fail(err, "cannot start the scheduler thread");
         engine_free(s->e);
         close(s->kick[0]);
