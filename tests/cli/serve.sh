@@ -203,6 +203,7 @@ kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"
 SERVE_RC=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
+serve_sanitizer_check
 wait "$curl_pid"
 if [ "$SERVE_RC" -eq 0 ] && [ "$ms" -lt 2000 ] && [ "$(grep '^data: ' "$TMP/sse2" | tail -1)" = "data: [DONE]" ] &&
     grep -q '"finish_reason":"stop"' "$TMP/sse2"; then
