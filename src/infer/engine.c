@@ -52,8 +52,8 @@ typedef struct rate_window {
 typedef struct slot {
     model_seq *seq;
     sampler *smp;
-    float *logits;    /* of the last token in the cache */
-    lm_tokens cached; /* the tokens whose keys and values are in the cache */
+    float *logits;       /* of the last token in the cache */
+    lm_tokens cached;    /* the tokens whose keys and values are in the cache */
     atomic_bool *cancel; /* the engine's flag for this slot */
     /* the request (busy) */
     bool busy, generating;
@@ -75,10 +75,10 @@ struct engine {
     event_node *ev_head, *ev_tail;
     int wake[2];
     int next_id, stop_upto;
-    atomic_bool cancel;       /* a load in progress */
-    int running[MAX_SLOTS];   /* under mu: the request id each slot works on, 0: none */
+    atomic_bool cancel;     /* a load in progress */
+    int running[MAX_SLOTS]; /* under mu: the request id each slot works on, 0: none */
     atomic_bool slot_cancel[MAX_SLOTS];
-    int want_slots;           /* under mu: slots of the next load */
+    int want_slots; /* under mu: slots of the next load */
 
     /* owned by the engine thread */
     model *m;
@@ -210,7 +210,6 @@ engine_stats engine_get_stats(engine *e) {
     return s;
 }
 
-
 static void set_state(engine *e, enum engine_state st) {
     pthread_mutex_lock(&e->stats_mu);
     e->stats.state = st;
@@ -337,7 +336,6 @@ static void fill_info(const model *m, const char *path, engine_model_info *info)
     info->chat_template = gguf_get_strdup(model_get_file(m), "tokenizer.chat_template");
 }
 
-
 /* The new model replaces the old one only once it and its slots are there. */
 static void run_load(engine *e, command *c) {
     set_state(e, ENGINE_LOADING);
@@ -445,7 +443,6 @@ static int build_prompt(engine *e, const engine_request *r, int n_ctx, lm_tokens
     return rc;
 }
 
-
 /* Tokens per second over the last RATE_WINDOW tokens. */
 static double rate_add(rate_window *w, double now) {
     w->t[w->n % RATE_WINDOW] = now;
@@ -467,7 +464,6 @@ void engine_last_prompt(engine *e, lm_tokens *out) {
     for (size_t i = 0; i < e->last_prompt.n; i++) lm_tokens_push(out, e->last_prompt.ids[i]);
     pthread_mutex_unlock(&e->stats_mu);
 }
-
 
 static void unload(engine *e) {
     slots_free(e->slots, e->n_slots);
@@ -508,7 +504,8 @@ static void finish(engine *e, slot *s, enum engine_stop_reason reason, const cha
     e->running[s - e->slots] = 0;
     pthread_mutex_unlock(&e->mu);
     set_state(e, slots_state(e));
-    engine_event ev = {.kind = EV_DONE, .request_id = id, .reason = reason, .n_dropped = s->n_dropped};
+    engine_event ev = {
+        .kind = EV_DONE, .request_id = id, .reason = reason, .n_dropped = s->n_dropped};
     if (reason == STOP_ERROR) ev.text = lm_xstrdup(msg ? msg : "generation failed");
     ev.stats = slot_stats(e, s);
     push_event(e, &ev);
@@ -592,9 +589,8 @@ static void prompt_step(engine *e, slot *s) {
         return;
     }
     size_t done = s->cached.n - s->evaluated_from;
-    engine_event ev = {.kind = EV_PROMPT_PROGRESS,
-                       .request_id = s->id,
-                       .progress = (float)done / (float)total};
+    engine_event ev = {
+        .kind = EV_PROMPT_PROGRESS, .request_id = s->id, .progress = (float)done / (float)total};
     push_event(e, &ev);
     if (!last) return;
     double now = lm_now();
