@@ -45,6 +45,7 @@ typedef struct engine_request {
     bool add_bos;      /* prepend BOS when the vocabulary wants one */
     int max_tokens;    /* < 0: until end of generation or a full context */
     int reply_reserve; /* positions kept free for the reply when fitting */
+    bool special_text; /* special tokens in the reply come as their text (run) */
     sampler_params sampling;
 } engine_request;
 

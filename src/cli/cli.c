@@ -15,12 +15,15 @@ static const char usage_text[] =
     "  lmterm [OPTIONS]                          full-screen chat (default)\n"
     "  lmterm chat --plain [OPTIONS]             line-by-line chat, for pipes and screen readers\n"
     "  lmterm run -p TEXT [OPTIONS]              one-shot generation to stdout\n"
+    "  lmterm run --remote URL [-m ID] -p TEXT   the same from a server's chat completions\n"
     "  lmterm tokenize [--no-bos] [--no-special] TEXT   token ids, one line\n"
     "  lmterm logits [-c N] TEXT                 last-position logits, one a line, id order\n"
     "  lmterm bench [-p 512] [-n 128] [--reps 5] [--depth D] [--json]   prompt and generation speed\n"
     "  lmterm info                               architecture, sizes, types, template\n"
     "  lmterm synth --arch A --shape S --type T -o FILE     random-weight model of a real shape\n"
     "  lmterm quantize IN OUT TYPE               write a GGUF at another precision\n"
+    "  lmterm pull REPO[:QUANT] | REPO FILE      download a GGUF from Hugging Face\n"
+    "  lmterm ls                                 every model found, with its size and type\n"
     "  lmterm serve [--host H] [--port P] [--parallel N] [--queue N] [--api-key-env VAR] [--quiet]\n"
     "                                            OpenAI-compatible HTTP server\n"
     "\n"
@@ -36,12 +39,16 @@ static const char usage_text[] =
     "      --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S\n"
     "  -s, --system TEXT       system prompt\n"
     "  -r, --resume FILE       resume a saved conversation\n"
+    "      --remote URL|NAME   an OpenAI-compatible server (base URL ending in /v1, or a\n"
+    "                          name under servers: in config.yaml); -m is then its model id\n"
+    "      --api-key-env VAR   the environment variable holding the API key (--remote, serve)\n"
     "      --config FILE       configuration file\n"
     "      --plain, --stats    plain chat; per-reply statistics on stderr\n"
     "  -o, --output FILE       output file (synth)\n"
     "      --arch, --shape, --type   model to synthesise (synth)\n"
     "      --output-type T     type of output.weight (synth; default: --type)\n"
-    "      --host, --port, --parallel, --queue, --api-key-env VAR, --quiet   (serve)\n"
+    "      --revision REV      branch, tag or commit to pull from (default main)\n"
+    "      --host, --port, --parallel, --queue, --quiet   (serve)\n"
     "  -h, --help              this text\n"
     "      --version           version\n";
 
@@ -91,11 +98,13 @@ enum {
     OPT_CACHE_TYPE,
     OPT_DEPTH,
     OPT_VERSION,
+    OPT_REVISION,
+    OPT_REMOTE,
+    OPT_API_KEY_ENV,
     OPT_HOST,
     OPT_PORT,
     OPT_PARALLEL,
     OPT_QUEUE,
-    OPT_API_KEY_ENV,
     OPT_QUIET
 };
 
@@ -127,13 +136,15 @@ static const struct option long_options[] = {{"model", required_argument, 0, 'm'
                                              {"cache-type", required_argument, 0, OPT_CACHE_TYPE},
                                              {"depth", required_argument, 0, OPT_DEPTH},
                                              {"output", required_argument, 0, 'o'},
+                                             {"revision", required_argument, 0, OPT_REVISION},
                                              {"help", no_argument, 0, 'h'},
                                              {"version", no_argument, 0, OPT_VERSION},
+                                             {"remote", required_argument, 0, OPT_REMOTE},
+                                             {"api-key-env", required_argument, 0, OPT_API_KEY_ENV},
                                              {"host", required_argument, 0, OPT_HOST},
                                              {"port", required_argument, 0, OPT_PORT},
                                              {"parallel", required_argument, 0, OPT_PARALLEL},
                                              {"queue", required_argument, 0, OPT_QUEUE},
-                                             {"api-key-env", required_argument, 0, OPT_API_KEY_ENV},
                                              {"quiet", no_argument, 0, OPT_QUIET},
                                              {0, 0, 0, 0}};
 
@@ -189,7 +200,7 @@ static void set_defaults(cli_options *o, config *cfg) {
 /* -m NAME for a configured model; no -m: the default model. */
 static void resolve_model(cli_options *o) {
     config *cfg = o->cfg;
-    if (!cfg) return;
+    if (!cfg || o->remote) return; /* -m is the server's model id */
     struct stat st;
     if (o->model_path && stat(o->model_path, &st) == 0) return;
     if (!o->model_path && o->resume_path) return; /* the transcript names its model */
@@ -379,6 +390,12 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
         case OPT_VERSION:
             print_version(o);
             return CLI_DONE;
+        case OPT_REVISION:
+            o->revision = optarg;
+            break;
+        case OPT_REMOTE:
+            o->remote = optarg;
+            break;
         case '?':
             if (optopt && optopt < 256)
                 return cli_usage_error("option -%c is unknown or needs a value", optopt);

@@ -6,13 +6,14 @@
  * so its speed is also given as a fraction of the bound set by the memory's
  * read bandwidth. The memory of a shared machine is as fast as its
  * neighbours let it be, moment to moment, so the bandwidth is measured right
- * after each generation run, by a plain read of the weights themselves with
- * as many threads as the model uses, and each run is set against its own. */
+ * after each generation run, STREAM-style (see the probe below) with as many
+ * threads as the model uses, and each run is set against its own. */
 #include "cli.h"
 #include "json.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct bench_stats {
     double median, min, max; /* tokens per second */
@@ -77,60 +78,42 @@ static double run_gen(model *m, uint64_t *rng, int n, int depth, float *logits) 
     return n / (lm_now() - t0);
 }
 
-/* ---- read bandwidth ---- */
-
-typedef struct stream_task {
-    const uint64_t *data;
-    size_t n;
-    uint64_t sums[64]; /* per thread, so the reads cannot be optimised away */
-} stream_task;
-
-static void stream_read(void *arg, int ith, int nth) {
-    stream_task *t = arg;
-    size_t per = (t->n / (size_t)nth) & ~(size_t)7;
-    size_t lo = per * (size_t)ith, hi = ith == nth - 1 ? t->n : lo + per;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    size_t i = lo;
-    for (; i + 4 <= hi; i += 4) {
-        s0 += t->data[i];
-        s1 += t->data[i + 1];
-        s2 += t->data[i + 2];
-        s3 += t->data[i + 3];
-    }
-    for (; i < hi; i++) s0 += t->data[i];
-    t->sums[ith % 64] += s0 + s1 + s2 + s3;
-}
-
-/* Reads up to 1 GiB of the model's file, far more than the caches hold: the
- * memory generation reads, in the same pages, so no more is allocated. */
+/* ---- read bandwidth ----
+ * As STREAM measures it: a buffer four times the last-level cache (at least
+ * 512 MiB, at most an eighth of the memory), in 2 MiB pages, written once so
+ * that every page is real; each thread of a pool as large as the model's
+ * reads its own contiguous share with vector loads (kernels_read_bandwidth).
+ * Reading the model's own mapping instead would measure the page size the
+ * file happens to have, not the memory. */
 typedef struct bandwidth_probe {
     threadpool *pool;
-    const uint64_t *data;
-    size_t n; /* words */
+    void *buf;
+    size_t bytes;
 } bandwidth_probe;
 
+static size_t probe_bytes(void) {
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), pages = sysconf(_SC_PHYS_PAGES),
+         page = sysconf(_SC_PAGESIZE);
+    size_t want = (size_t)512 << 20;
+    if (l3 > 0 && (size_t)l3 * 4 > want) want = (size_t)l3 * 4;
+    if (pages > 0 && page > 0 && want > (size_t)pages / 8 * (size_t)page)
+        want = (size_t)pages / 8 * (size_t)page;
+    return want;
+}
+
 static void probe_open(bandwidth_probe *p, const model *m) {
-    const gguf_file *f = model_get_file(m);
-    size_t bytes = f->size < ((uint64_t)1 << 30) ? (size_t)f->size : (size_t)1 << 30;
-    *p = (bandwidth_probe){threadpool_create(model_n_threads(m)), (const uint64_t *)f->base,
-                           bytes / sizeof(uint64_t)};
+    *p = (bandwidth_probe){threadpool_create(model_n_threads(m)), NULL, probe_bytes()};
+    p->buf = kernels_alloc_weights(p->bytes);
+    if (p->buf) memset(p->buf, 0x5a, p->bytes);
 }
 
 /* Bytes per second, the best of three passes; 0 when it cannot measure. */
 static double probe_read(bandwidth_probe *p) {
-    if (!p->pool || p->n == 0) return 0;
-    stream_task t = {.data = p->data, .n = p->n};
-    double best = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        double t0 = lm_now();
-        threadpool_run(p->pool, stream_read, &t);
-        double bw = (double)(p->n * sizeof(uint64_t)) / (lm_now() - t0);
-        if (bw > best) best = bw;
-    }
-    return best;
+    return p->buf ? kernels_read_bandwidth(p->pool, p->buf, p->bytes, 3) : 0;
 }
 
 static void probe_close(bandwidth_probe *p) {
+    kernels_free_weights(p->buf, p->bytes);
     threadpool_free(p->pool);
 }
 
@@ -178,10 +161,14 @@ static uint64_t bytes_per_token(const model *m) {
     return embd_bytes < total ? total - embd_bytes + row : total;
 }
 
-/* How much of the weights the kernel maps in 2 MiB pages (see gguf_open):
- * when the page cache holds the file in small pages, generation is slower. */
+/* How much of the weights the kernel maps in 2 MiB pages: the file's pages
+ * (see gguf_open; when the page cache holds the file in small pages,
+ * generation is slower), and anonymous ones, where the repacked weights are
+ * (kernels_repack; on a kernel that gives every large allocation large
+ * pages, the KV cache counts too, so this is an upper bound). */
 static double large_page_fraction(const model *m) {
-    double f = (double)lm_file_large_page_bytes() / (double)model_weight_bytes(m);
+    double f = (double)(lm_file_large_page_bytes() + lm_anon_large_page_bytes()) /
+               (double)model_weight_bytes(m);
     return f < 1 ? f : 1;
 }
 
@@ -192,9 +179,13 @@ static int run_bench(model *m, const cli_options *o, bench_result *r) {
     double *gen_tps = lm_xmalloc((size_t)reps * sizeof(double));
     double *bw = lm_xmalloc((size_t)reps * sizeof(double));
     double *fraction = lm_xmalloc((size_t)reps * sizeof(double));
+    /* the peak before the probe's buffer: the model's own, which generation
+     * does not raise past the prompt's */
+    int rc = measure(m, o, NULL, NULL, prompt_tps);
+    r->peak_rss = lm_peak_rss_bytes();
     bandwidth_probe probe;
     probe_open(&probe, m);
-    int rc = measure(m, o, NULL, NULL, prompt_tps) || measure(m, o, &probe, bw, gen_tps);
+    rc = rc || measure(m, o, &probe, bw, gen_tps);
     probe_close(&probe);
     if (rc == 0) {
         r->bytes_per_token = bytes_per_token(m);
@@ -204,7 +195,6 @@ static int run_bench(model *m, const cli_options *o, bench_result *r) {
         r->gen = stats_of(gen_tps, reps);
         r->bandwidth = stats_of(bw, reps).median;
         r->fraction = stats_of(fraction, reps).median;
-        r->peak_rss = lm_peak_rss_bytes();
         r->large_pages = large_page_fraction(m);
     }
     free(prompt_tps);

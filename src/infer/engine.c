@@ -619,7 +619,7 @@ static bool sample_step(engine *e, slot *s, int32_t *out) {
         return false;
     }
     lm_buf text = {0};
-    tokenizer_stream_push(tok, &s->stream, tk, false, &text);
+    tokenizer_stream_push(tok, &s->stream, tk, s->req.special_text, &text);
     engine_event ev = {.kind = EV_TOKEN,
                        .request_id = s->id,
                        .token = tk,

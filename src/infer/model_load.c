@@ -226,10 +226,19 @@ static int bind_matrix(loader *L, const char *name, int64_t cols, int64_t rows, 
     if (!info || !info->can_dequantize || t->type == QT_Q8_1 || t->type == QT_Q8_K)
         return lm_fail(L->err, "%s: tensor %s has type %s, which lmterm cannot compute with",
                        L->m->file->path, name, info ? info->name : "unknown");
-    *w = (kernels_matrix){t->data, (enum quant_type)t->type, cols, rows,
-                          quant_row_size(t->type, cols)};
+    *w = (kernels_matrix){.data = t->data,
+                          .type = (enum quant_type)t->type,
+                          .cols = cols,
+                          .rows = rows,
+                          .row_bytes = quant_row_size(t->type, cols)};
     enum quant_type to = model_precision_type(L->opt->precision, w->type);
-    if (to != w->type && convert_matrix(L, w, to)) return -1;
+    const bool converted = to != w->type;
+    if (converted && convert_matrix(L, w, to)) return -1;
+    /* the embedding's rows are read one by one, as stored; the rest only
+     * through kernels_matmul, which reads its own layout faster */
+    if (strcmp(name, "token_embd.weight") != 0)
+        kernels_repack(w, L->m->pool,
+                       converted ? KERNELS_REPACK_IN_PLACE : KERNELS_REPACK_DROP_SOURCE);
     L->m->weight_bytes += w->row_bytes * (uint64_t)rows;
     L->m->param_count += (uint64_t)cols * (uint64_t)rows;
     L->n_done++;
@@ -462,6 +471,13 @@ fail:
 
 void model_free(model *m) {
     if (!m) return;
+    kernels_release(&m->output);
+    for (int il = 0; m->layers && il < m->hp.n_layer; il++) {
+        model_layer *l = &m->layers[il];
+        kernels_matrix *all[] = {&l->wqkv,        &l->wq,       &l->wk,     &l->wv,      &l->wo,
+                                 &l->ffn_gate_up, &l->ffn_gate, &l->ffn_up, &l->ffn_down};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) kernels_release(all[i]);
+    }
     for (int i = 0; i < m->n_owned; i++) lm_free_aligned(m->owned[i]);
     free(m->owned);
     free(m->layers);
