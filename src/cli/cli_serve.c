@@ -46,7 +46,10 @@ int cli_serve(cli_options *o) {
     signal(SIGPIPE, SIG_IGN);
     serve_options so = {
         .sched = {.model_path = o->model_path,
-                  .model = {.n_ctx = o->n_ctx, .n_threads = o->threads, .precision = o->precision},
+                  .model = {.n_ctx = o->n_ctx,
+                            .n_threads = o->threads,
+                            .precision = o->precision,
+                            .cache_type = o->cache_type},
                   .parallel = o->parallel,
                   .queue = o->queue},
         .host = o->host,
