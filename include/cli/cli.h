@@ -57,6 +57,22 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * prints the error and returns NULL on failure. */
 model *cli_load_model(const cli_options *o);
 
+/* The progress line of a long command: on a terminal only (stderr), one
+ * line rewritten in place; nothing when stderr is not a terminal. */
+typedef struct cli_progress {
+    bool tty;
+    double t0, last;
+    const char *what;
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *what);
+/* "WHAT: UNIT done/total, MB/s, percent, ETA"; bytes may be 0 (no rate). */
+void cli_progress_update(cli_progress *p, const char *unit, int done, int total, uint64_t bytes,
+                         uint64_t total_bytes);
+/* "WHAT: free text" in the same place. */
+void cli_progress_note(cli_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Clears the line. */
+void cli_progress_end(cli_progress *p);
+
 int cli_run(cli_options *o);
 int cli_tokenize(cli_options *o);
 int cli_logits(cli_options *o);
