@@ -28,3 +28,21 @@ else
 fi
 "$LM" quantize "$(tiny_model llama q8_0)" "$TMP/x.gguf" q9_9 2>"$TMP/err"
 [ $? -eq 1 ] && grep -q "unknown type" "$TMP/err" && ok quantize_unknown_type || fail quantize_unknown_type
+
+# Progress on a terminal (a pseudo-terminal through script(1)), nothing when piped.
+"$LM" quantize "$m" "$TMP/p.gguf" q8_0 2>"$TMP/err" >/dev/null
+[ ! -s "$TMP/err" ] && ok quantize_quiet_when_piped || fail quantize_quiet_when_piped "$(cat "$TMP/err")"
+"$LM" synth --arch llama --shape small --type q8_0 -o "$TMP/s.gguf" 2>"$TMP/err" >/dev/null
+[ ! -s "$TMP/err" ] && ok synth_quiet_when_piped || fail synth_quiet_when_piped "$(cat "$TMP/err")"
+if command -v script >/dev/null; then
+    script -qec "'$LM' quantize '$m' '$TMP/p.gguf' q8_0" /dev/null >"$TMP/tty" 2>&1
+    last=$(tr '\r' '\n' <"$TMP/tty" | grep -o "tensor [0-9]*/[0-9]*, [0-9]* MB/s, .*ETA" | tail -1)
+    # the last update counts every tensor: "tensor N/N"
+    [[ $last =~ tensor\ ([0-9]+)/([0-9]+) ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] &&
+        ok quantize_progress_on_terminal || fail quantize_progress_on_terminal "$(tr '\r' '\n' <"$TMP/tty" | tail -3)"
+    script -qec "'$LM' synth --arch llama --shape small --type q8_0 -o '$TMP/s.gguf'" /dev/null >"$TMP/tty" 2>&1
+    tr '\r' '\n' <"$TMP/tty" | grep -q "tensor [0-9]*/[0-9]*, .* MB/s, .*ETA" &&
+        ok synth_progress_on_terminal || fail synth_progress_on_terminal "$(tr '\r' '\n' <"$TMP/tty" | tail -3)"
+else
+    skip progress_on_terminal "no script(1)"
+fi
