@@ -8,6 +8,7 @@
 #include "model.h"
 #include "sampler.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -26,6 +27,10 @@ typedef struct cli_options {
     bool seed_set;
     /* bench */
     int bench_prompt, bench_gen, bench_reps;
+    bool reps_set;
+    /* perplexity, compare */
+    const char *text_path, *kl_base, *precisions;
+    int n_chunks;
     /* positional arguments left after the options */
     int n_args;
     char **args;
@@ -68,10 +73,17 @@ void cli_progress_start(cli_progress *p, const char *what);
 /* "WHAT: UNIT done/total, MB/s, percent, ETA"; bytes may be 0 (no rate). */
 void cli_progress_update(cli_progress *p, const char *unit, int done, int total, uint64_t bytes,
                          uint64_t total_bytes);
+/* "WHAT: text, percent, ETA" from the fraction of the whole job done. */
+void cli_progress_fraction(cli_progress *p, const char *text, double frac);
 /* "WHAT: free text" in the same place. */
 void cli_progress_note(cli_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Clears the line. */
 void cli_progress_end(cli_progress *p);
+
+/* Ctrl-C sets a flag (on) instead of ending the program, or ends it again
+ * (off): long measurements stop and print what they have. */
+void cli_catch_interrupt(bool on);
+const atomic_bool *cli_interrupt_flag(void);
 
 int cli_run(cli_options *o);
 int cli_tokenize(cli_options *o);
@@ -80,6 +92,8 @@ int cli_info(cli_options *o);
 int cli_synth(cli_options *o);
 int cli_quantize(cli_options *o);
 int cli_bench(cli_options *o);
+int cli_perplexity(cli_options *o);
+int cli_compare(cli_options *o);
 int cli_chat(cli_options *o);
 
 #endif

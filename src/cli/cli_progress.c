@@ -40,6 +40,17 @@ void cli_progress_update(cli_progress *p, const char *unit, int done, int total,
     fflush(stderr);
 }
 
+void cli_progress_fraction(cli_progress *p, const char *text, double frac) {
+    if (!p->tty) return;
+    double now = lm_now();
+    if (frac < 1 && now - p->last < 0.2) return;
+    p->last = now;
+    char eta[32] = "?";
+    if (frac > 0.001) format_eta((now - p->t0) * (1 - frac) / frac, eta, sizeof eta);
+    fprintf(stderr, "\r\033[K%s: %s, %3.0f%%, ETA %s", p->what, text, 100 * frac, eta);
+    fflush(stderr);
+}
+
 void cli_progress_note(cli_progress *p, const char *fmt, ...) {
     if (!p->tty) return;
     va_list ap;
