@@ -76,11 +76,13 @@ int measure_perplexity(model *m, const lm_tokens *toks, const measure_ppl_option
 /* Reproducible random token ids (xorshift64*), the ids bench feeds. */
 int32_t measure_random_token(uint64_t *state, int n_vocab);
 /* n random ids as one batch from an empty cache: tokens per second, or -1
- * with err. ids: room for n; logits: n_vocab floats. */
+ * with err (or when stop, which may be NULL, was set). ids: room for n;
+ * logits: n_vocab floats. */
 double measure_prompt_tps(model *m, uint64_t *rng, int32_t *ids, int n, float *logits,
-                          lm_error *err);
+                          const atomic_bool *stop, lm_error *err);
 /* n random ids one at a time from an empty cache: tokens per second, or -1. */
-double measure_gen_tps(model *m, uint64_t *rng, int n, float *logits, lm_error *err);
+double measure_gen_tps(model *m, uint64_t *rng, int n, float *logits, const atomic_bool *stop,
+                       lm_error *err);
 
 /* ---- compare: every precision of one file ---- */
 
@@ -96,7 +98,7 @@ typedef struct measure_row {
     enum model_precision precision;
     enum quant_type type; /* of most matrices at this precision */
     enum measure_row_state state;
-    char why[192];
+    char why[600];
     bool is_base; /* the reference of the KL columns */
     double load_s, prompt_tps, gen_tps;
     uint64_t rss_bytes, weight_bytes;
@@ -123,6 +125,7 @@ typedef struct measure_compare_options {
 typedef struct measure_compare_result {
     measure_row rows[MEASURE_N_PRECISIONS]; /* indexed by precision */
     int base;                               /* row index of the base, -1: none */
+    double base_ppl;
     char text_path[1024];
     int n_chunks, n_ctx;
     bool cancelled;

@@ -243,21 +243,24 @@ int32_t measure_random_token(uint64_t *state, int n_vocab) {
 }
 
 double measure_prompt_tps(model *m, uint64_t *rng, int32_t *ids, int n, float *logits,
-                          lm_error *err) {
+                          const atomic_bool *stop, lm_error *err) {
     int n_vocab = model_get_hparams(m)->n_vocab;
     for (int i = 0; i < n; i++) ids[i] = measure_random_token(rng, n_vocab);
     model_kv_truncate(m, 0);
     double t0 = lm_now();
-    if (model_eval(m, ids, n, logits, NULL, err)) return -1;
+    int rc = model_eval(m, ids, n, logits, stop, err);
+    if (rc) return (rc > 0 ? lm_fail(err, "stopped") : 0), -1;
     return n / (lm_now() - t0);
 }
 
-double measure_gen_tps(model *m, uint64_t *rng, int n, float *logits, lm_error *err) {
+double measure_gen_tps(model *m, uint64_t *rng, int n, float *logits, const atomic_bool *stop,
+                       lm_error *err) {
     int n_vocab = model_get_hparams(m)->n_vocab;
     model_kv_truncate(m, 0);
     double t0 = lm_now();
     for (int i = 0; i < n; i++) {
         int32_t id = measure_random_token(rng, n_vocab);
+        if (stop && atomic_load(stop)) return lm_fail(err, "stopped");
         if (model_eval(m, &id, 1, logits, NULL, err)) return -1;
     }
     return n / (lm_now() - t0);

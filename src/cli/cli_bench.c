@@ -41,7 +41,7 @@ static bench_stats stats_of(double *v, int n) {
 /* One prompt run: n ids as one batch. Returns tokens per second, or -1. */
 static double run_prompt(model *m, uint64_t *rng, int32_t *ids, int n, float *logits) {
     lm_error err;
-    double v = measure_prompt_tps(m, rng, ids, n, logits, &err);
+    double v = measure_prompt_tps(m, rng, ids, n, logits, NULL, &err);
     if (v < 0) cli_error("%s", err.msg);
     return v;
 }
@@ -49,7 +49,7 @@ static double run_prompt(model *m, uint64_t *rng, int32_t *ids, int n, float *lo
 /* One generation run: n ids one at a time. Returns tokens per second, or -1. */
 static double run_gen(model *m, uint64_t *rng, int n, float *logits) {
     lm_error err;
-    double v = measure_gen_tps(m, rng, n, logits, &err);
+    double v = measure_gen_tps(m, rng, n, logits, NULL, &err);
     if (v < 0) cli_error("%s", err.msg);
     return v;
 }

@@ -7,6 +7,8 @@
 #include "json.h"
 #include "measure.h"
 
+#include <langinfo.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,7 +229,105 @@ int cli_perplexity(cli_options *o) {
     return rc;
 }
 
+/* ---- compare ---- */
+
+/* The bars are Unicode blocks where the terminal's locale is UTF-8, '#' elsewhere. */
+static bool locale_is_utf8(void) {
+    setlocale(LC_CTYPE, "");
+    const char *cs = nl_langinfo(CODESET);
+    return cs && (strcmp(cs, "UTF-8") == 0 || strcmp(cs, "utf8") == 0);
+}
+
+static int parse_precisions(const char *list, bool want[MEASURE_N_PRECISIONS]) {
+    for (int p = 0; p < MEASURE_N_PRECISIONS; p++) want[p] = list == NULL;
+    if (!list) return CLI_OK;
+    char *copy = lm_xstrdup(list), *save = NULL;
+    int rc = CLI_OK;
+    for (char *t = strtok_r(copy, ",", &save); t && rc == CLI_OK; t = strtok_r(NULL, ",", &save)) {
+        int p = model_precision_from_name(t);
+        if (p < 0)
+            rc = cli_usage_error("unknown precision '%s' in --precisions (native, fp32, fp16, "
+                                 "int8, int4)",
+                                 t);
+        else
+            want[p] = true;
+    }
+    free(copy);
+    return rc;
+}
+
+static void compare_progress(void *ctx, const char *step, double fraction) {
+    cli_progress_fraction(ctx, step, fraction);
+}
+
+static void compare_row(void *ctx, const measure_row *row) {
+    cli_progress *p = ctx;
+    if (!p->tty) return;
+    cli_progress_end(p);
+    fprintf(stderr, "%s: %s\n", model_precision_name(row->precision),
+            row->state == MEASURE_DONE ? "measured" : row->why);
+}
+
+static int write_report(const cli_options *o, const measure_compare_result *r) {
+    lm_buf b = {0};
+    lm_buf_printf(&b, "# lmterm compare: %s\n\n", o->model_path);
+    lm_buf_printf(&b,
+                  "Prompt speed over %d tokens and generation over %d (as `lmterm bench`), "
+                  "resident memory with the model loaded and used, perplexity over `%s` "
+                  "(%d chunks of %d tokens, scored as llama-perplexity), KL divergence from "
+                  "the base precision (*). %s kernels, %d threads.\n\n",
+                  o->bench_prompt, o->bench_gen, r->text_path, r->n_chunks, r->n_ctx,
+                  kernels_backend(), o->threads > 0 ? o->threads : threadpool_default_threads());
+    measure_format_table(r, true, true, &b);
+    lm_error err;
+    int rc = lm_write_file_atomic(o->output_path, b.data, b.len, &err);
+    lm_buf_free(&b);
+    return rc ? cli_error("%s", err.msg) : CLI_OK;
+}
+
 int cli_compare(cli_options *o) {
-    (void)o;
-    return cli_error("compare: not yet");
+    if (!o->model_path) return cli_error("no model given (use -m FILE)");
+    measure_compare_options mo = {.model_path = o->model_path,
+                                  .text_path = o->text_path,
+                                  .n_ctx = o->ctx_set ? o->n_ctx : 512,
+                                  .n_chunks = o->n_chunks,
+                                  .n_prompt = o->bench_prompt,
+                                  .n_gen = o->bench_gen,
+                                  .reps = o->reps_set ? o->bench_reps : 1,
+                                  .n_threads = o->threads,
+                                  .cancel = cli_interrupt_flag(),
+                                  .on_progress = compare_progress,
+                                  .on_row = compare_row};
+    int rc = parse_precisions(o->precisions, mo.want);
+    if (rc != CLI_OK) return rc;
+    cli_progress pr;
+    cli_progress_start(&pr, "compare");
+    mo.ctx = &pr;
+    measure_compare_result *r = lm_xcalloc(1, sizeof *r);
+    lm_error err;
+    cli_catch_interrupt(true);
+    rc = measure_compare(&mo, r, &err);
+    cli_catch_interrupt(false);
+    cli_progress_end(&pr);
+    if (rc < 0) {
+        free(r);
+        return cli_error("%s", err.msg);
+    }
+    if (measure_cache_store(NULL, o->model_path, r, &err))
+        fprintf(stderr, "lmterm: the results are not kept for the menu: %s\n", err.msg);
+    lm_buf b = {0};
+    if (o->json) {
+        measure_format_json(r, o->model_path, &b);
+    } else {
+        lm_buf_printf(&b, "%s: %s kernels, %d threads\n", o->model_path, kernels_backend(),
+                      o->threads > 0 ? o->threads : threadpool_default_threads());
+        measure_format_table(r, false, locale_is_utf8(), &b);
+    }
+    fputs(lm_buf_cstr(&b), stdout);
+    fflush(stdout);
+    lm_buf_free(&b);
+    int out = r->cancelled ? cli_error("interrupted: the table shows what was measured") : CLI_OK;
+    if (o->output_path && write_report(o, r) != CLI_OK) out = CLI_ERROR;
+    free(r);
+    return out;
 }
