@@ -1,5 +1,19 @@
 # Shared by the shell tests: each check prints "ok NAME", "FAIL NAME" or
 # "skip NAME: why"; tests/run.sh counts them.
+#
+# Every script declares how many of those lines it prints, before its first
+# check, so that an early exit (a crash, a deadlock cut short, an `exit` in
+# the wrong place) cannot pass for a short, green script:
+#
+#     plan 12                      # this script prints 12 ok/FAIL/skip lines
+#     plan $((3 + ${#models[@]}))  # a count that depends on the data: compute it
+#     skip_all NAME "why"          # the whole script does not apply here: one
+#                                  # skip line, and the plan no longer holds
+#
+# tests/run.sh fails a script that prints no "plan N" line, or fewer result
+# lines than planned ("FAIL script.sh: planned 12 checks, reported 9").
+# Printing more than planned is also a FAIL: fix the number. A check that
+# is skipped still prints its line (skip NAME: why) and counts.
 : "${LMTERM_BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lmterm}"
 LM=$LMTERM_BIN
 TMP=$(mktemp -d /tmp/lmterm-sh.XXXXXX)
@@ -12,6 +26,13 @@ fail() {
     for line in "$@"; do echo "    $line"; done
 }
 skip() { echo "skip $1: $2"; }
+plan() { echo "plan $1"; }
+# skip_all NAME WHY: the script stops here, on purpose, with one skip line.
+skip_all() {
+    echo "skip $1: $2"
+    echo "plan skipped"
+    exit 0
+}
 # check NAME COMMAND...: ok when the command succeeds
 check() {
     local name=$1
@@ -33,6 +54,17 @@ tiny_model() {
     local arch=${1:-phi3} type=${2:-q8_0} f="$TMP/tiny-$1-$2.gguf"
     [ -f "$f" ] || "$LM" synth --arch "$arch" --shape tiny --type "$type" -o "$f" >/dev/null || return 1
     echo "$f"
+}
+
+# logits_malformed FILE N_VOCAB: why FILE is not N_VOCAB finite numbers, one
+# a line (nothing when it is).
+logits_malformed() {
+    awk -v want="$2" '
+        !/^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/ { bad = NR ": " $0; exit }
+        END {
+            if (bad != "") print "line " bad
+            else if (NR != want) print NR " lines, want " want
+        }' "$1"
 }
 
 # True when the binary under test was built with AddressSanitizer.

@@ -80,9 +80,10 @@ int32_t measure_random_token(uint64_t *state, int n_vocab);
  * logits: n_vocab floats. */
 double measure_prompt_tps(model *m, uint64_t *rng, int32_t *ids, int n, float *logits,
                           const atomic_bool *stop, lm_error *err);
-/* n random ids one at a time from an empty cache: tokens per second, or -1. */
-double measure_gen_tps(model *m, uint64_t *rng, int n, float *logits, const atomic_bool *stop,
-                       lm_error *err);
+/* n random ids one at a time after the first `depth` cached positions (0:
+ * from an empty cache): tokens per second, or -1. */
+double measure_gen_tps(model *m, uint64_t *rng, int n, int depth, float *logits,
+                       const atomic_bool *stop, lm_error *err);
 
 /* ---- compare: every precision of one file ---- */
 

@@ -77,20 +77,16 @@ static int spool_chunk(measure_spool *s, int chunk, int n_rows, float *rows, boo
 /* ---- one chunk ---- */
 
 /* Logits of positions first .. n-2 of toks (n-1-first rows) from an empty
- * cache. The positions before `first` are evaluated as one batch; the
- * scored ones one at a time, with the last-position logits model_eval gives.
- * Returns 0, 1 when stopped, -1 with err. */
+ * cache: the positions before `first` are context only; the scored ones
+ * come from one batched call that keeps every position's logits. Returns
+ * 0, 1 when stopped, -1 with err. */
 static int eval_scored(model *m, const int32_t *toks, int n, int first, float *out,
                        const measure_ppl_options *o, double done, double total,
                        lm_error *err) {
-    const int n_vocab = model_get_hparams(m)->n_vocab;
     model_kv_truncate(m, 0);
-    int rc = model_eval(m, toks, first + 1, out, o->cancel, err);
-    for (int j = first + 1; rc == 0 && j < n - 1; j++) {
-        rc = model_eval(m, toks + j, 1, out + (size_t)(j - first) * n_vocab, o->cancel, err);
-        if (o->on_progress && j % 8 == 0)
-            o->on_progress(o->ctx, (done + (double)(j - first) / (n - 1 - first)) / total);
-    }
+    int rc = model_eval(m, toks, first, NULL, o->cancel, err);
+    if (o->on_progress) o->on_progress(o->ctx, (done + 0.5) / total);
+    if (rc == 0) rc = model_eval_all(m, toks + first, n - 1 - first, out, o->cancel, err);
     return rc;
 }
 
@@ -253,10 +249,10 @@ double measure_prompt_tps(model *m, uint64_t *rng, int32_t *ids, int n, float *l
     return n / (lm_now() - t0);
 }
 
-double measure_gen_tps(model *m, uint64_t *rng, int n, float *logits, const atomic_bool *stop,
-                       lm_error *err) {
+double measure_gen_tps(model *m, uint64_t *rng, int n, int depth, float *logits,
+                       const atomic_bool *stop, lm_error *err) {
     int n_vocab = model_get_hparams(m)->n_vocab;
-    model_kv_truncate(m, 0);
+    model_kv_truncate(m, depth);
     double t0 = lm_now();
     for (int i = 0; i < n; i++) {
         int32_t id = measure_random_token(rng, n_vocab);

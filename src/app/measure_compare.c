@@ -113,7 +113,7 @@ static double speed(compare_run *c, model *m, bool gen, lm_error *err) {
     for (int r = -1; r < reps && v >= 0; r++) {
         progress(c, gen ? 0.85 : 0.7, "%s speed, %d tokens", gen ? "generation" : "prompt", n);
         int k = r < 0 ? (gen ? 1 : (n < 32 ? n : 32)) : n;
-        v = gen ? measure_gen_tps(m, &rng, k, logits, o->cancel, err)
+        v = gen ? measure_gen_tps(m, &rng, k, 0, logits, o->cancel, err)
                 : measure_prompt_tps(m, &rng, ids, k, logits, o->cancel, err);
         if (r >= 0 && v >= 0) tps[r] = v;
     }

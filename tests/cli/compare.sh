@@ -7,8 +7,9 @@
 source "$(dirname "$0")/../lib.sh"
 
 gpl=/usr/share/common-licenses/GPL-3
-dir=$(conformance_dir) || { skip compare "no ../shared/conformance"; exit 0; }
-[ -r "$gpl" ] || { skip compare "no $gpl"; exit 0; }
+dir=$(conformance_dir) || skip_all compare "no ../shared/conformance"
+[ -r "$gpl" ] || skip_all compare "no $gpl"
+plan 8
 m=$dir/models/phi3-e64-Q8_0.gguf
 export XDG_STATE_HOME=$TMP/state
 args=(-m "$m" -f "$gpl" -c 128 --chunks 3 -p 64 -n 8)
@@ -62,6 +63,8 @@ assert sorted(r["precision"] for r in e[0]["rows"]) == ["fp16", "fp32", "int4", 
 PY
 else
     fail compare_json_every_column "$(cat "$TMP/err")"
+    fail compare_markdown_report "no report: compare failed"
+    fail compare_keeps_results_for_menu "compare failed"
 fi
 
 # The terminal table: a row per precision, every column filled, bars.

@@ -10,6 +10,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DEST=$TMP/dest
 PREFIX=/usr/local
 INST=$DEST$PREFIX
+THEMES=("$ROOT"/themes/*.yaml)
+if command -v tmux >/dev/null; then plan $((6 + ${#THEMES[@]})); else plan 7; fi
 
 if ! make -s -C "$ROOT" install DESTDIR="$DEST" PREFIX=$PREFIX >"$TMP/make.log" 2>&1; then
     fail make_install "$(tail -5 "$TMP/make.log")"
@@ -32,6 +34,8 @@ done
 if command -v man >/dev/null; then
     MANWIDTH=80 man -l "$INST/share/man/man1/lmterm.1" 2>/dev/null | grep -q "^SYNOPSIS" &&
         ok installed_man_page_renders || fail installed_man_page_renders
+else
+    skip installed_man_page_renders "man is not installed"
 fi
 
 # The installed program finds its own data: `--version` names the folder it
@@ -48,7 +52,7 @@ grep -qx "data: $want" <<<"$out" && ok installed_program_finds_its_data ||
 # chosen in a configuration, says nothing of a missing theme.
 model=$(tiny_model llama q8_0)
 if command -v tmux >/dev/null; then
-    for t in "$ROOT"/themes/*.yaml; do
+    for t in "${THEMES[@]}"; do
         name=$(basename "$t" .yaml)
         echo "theme: $name" >"$TMP/theme.yaml"
         sock="lmterm-install-$$"

@@ -1,4 +1,5 @@
-/* Runs the registered unit tests; prints one line a test and a summary line
+/* Runs the registered unit tests (those whose name or file contains argv[1],
+ * if given); prints "plan N", one line a test and a summary line
  * "N passed, N failed" (", N skipped" when some were skipped). */
 #include "test.h"
 
@@ -81,12 +82,18 @@ const char *test_tmpdir(void) {
     return tmpdir;
 }
 
+static int selected(int i, int argc, char **argv) {
+    return argc < 2 || strstr(tests[i].name, argv[1]) || strstr(tests[i].file, argv[1]);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int passed = 0, failed = 0, skipped = 0;
+    int passed = 0, failed = 0, skipped = 0, planned = 0;
+    for (int i = 0; i < n_tests; i++) planned += selected(i, argc, argv);
+    /* tests/run.sh compares this with the result lines: a crash part-way is a FAIL. */
+    printf("plan %d\n", planned);
     for (int i = 0; i < n_tests; i++) {
-        if (argc > 1 && !strstr(tests[i].name, argv[1]) && !strstr(tests[i].file, argv[1]))
-            continue;
+        if (!selected(i, argc, argv)) continue;
         current_failures = 0;
         current_skip = NULL;
         tests[i].fn();

@@ -385,7 +385,7 @@ TEST(engine_stop_during_prompt) {
     engine *e = start_engine("phi3", 4096);
     if (!e) return;
     lm_buf long_text = {0};
-    for (int i = 0; i < 300; i++) lm_buf_puts(&long_text, "the river and the mountain ");
+    for (int i = 0; i < 550; i++) lm_buf_puts(&long_text, "the river and the mountain ");
     chat c;
     chat_init(&c, CHAT_TEMPLATE_PHI3);
     chat_add(&c, CHAT_ROLE_USER, lm_buf_cstr(&long_text));
@@ -393,13 +393,33 @@ TEST(engine_stop_during_prompt) {
     chat_build_request(&c, &r);
     r.max_tokens = 4;
     engine_generate(e, &r);
-    engine_stop(e);
+    /* Stop once the first chunk of the prompt has been read: the stop must
+     * land while the prompt is being read, not before the request starts. */
+    engine_event ev;
+    float first = -1, last = 0;
+    int n_progress = 0;
+    do {
+        engine_wait(e, &ev);
+        if (ev.kind == EV_PROMPT_PROGRESS) {
+            if (first < 0) {
+                first = ev.progress;
+                engine_stop(e);
+            }
+            last = ev.progress;
+            n_progress++;
+        }
+        if (ev.kind != EV_DONE) engine_event_free(&ev);
+    } while (ev.kind != EV_DONE);
+    engine_event done = ev;
     lm_tokens ids = {0};
     lm_buf text = {0};
-    engine_event done;
-    collect_reply(e, &ids, &text, &done);
+    CHECK_MSG(first > 0 && first < 1, "no prompt progress before the stop (first %.3f)", first);
+    CHECK_MSG(last < 1, "the whole prompt was read (%d progress events) before the stop landed",
+              n_progress);
+    CHECK_MSG(done.stats.n_prompt_evaluated > 1000, "prompt of %d tokens, %d to evaluate",
+              done.stats.n_prompt_tokens, done.stats.n_prompt_evaluated);
     CHECK_EQ_INT(done.reason, STOP_USER);
-    CHECK_EQ_INT(ids.n, 0);
+    CHECK_EQ_INT(done.stats.n_generated, 0);
     engine_event_free(&done);
     chat_pop(&c);
     turn_result again = run_turn(e, &c, "hello", 4, 0);
