@@ -16,6 +16,7 @@ typedef struct shape {
 static const shape phi3_shapes[] = {
     {"tiny", 64, 2, 4, 4, 128, 0, 4096},
     {"small", 256, 4, 8, 8, 512, 0, 4096},
+    {"medium", 2048, 8, 16, 16, 8192, 0, 4096},
     {"phi3-mini", 3072, 32, 32, 32, 8192, 32064, 4096},
 };
 static const shape llama_shapes[] = {
@@ -25,7 +26,7 @@ static const shape llama_shapes[] = {
 };
 
 const char *synth_shapes(void) {
-    return "tiny, small, phi3-mini (phi3), llama3-8b (llama)";
+    return "tiny, small, medium (phi3), phi3-mini (phi3), llama3-8b (llama)";
 }
 
 static const char phi3_template[] =
