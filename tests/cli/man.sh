@@ -8,6 +8,7 @@
 # variable the sources read, the quantize types, the synth shapes and the
 # bench JSON fields; and the exit statuses it states are the program's.
 source "$(dirname "$0")/../lib.sh"
+plan 23
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PAGE=${LMTERM_MAN:-$ROOT/man/lmterm.1}
 SRC=$ROOT/src/cli
@@ -146,9 +147,9 @@ fi
 
 # ---- keys ----
 
-if [ -f "$SRC/tui_help.c" ]; then
+if [ -f "$ROOT/src/tui/tui_help.c" ]; then
     # the fixed keys of the help screen: {"Up, Down", "..."} ...
-    mapfile -t keys < <(sed -n '/^static const help_item keys_/,/^};/p' "$SRC/tui_help.c" |
+    mapfile -t keys < <(sed -n '/^static const help_item keys_/,/^};/p' "$ROOT/src/tui/tui_help.c" |
         grep -oE '^ *\{"[^"]+", "' | sed -E 's/^ *\{"([^"]+)".*/\1/' |
         sed 's/, /\n/g' | grep -E '^[A-Z]' | sort -u)
     expect man_names_every_key_of_the_help_screen 10 "$(missing has_word "${keys[@]}")" ${#keys[@]}
@@ -181,7 +182,7 @@ expect man_names_every_theme_key 14 "$(missing has_word "${elements[@]}")" ${#el
 
 envs=(NO_COLOR LMTERM_DATADIR XDG_CONFIG_HOME XDG_DATA_HOME XDG_STATE_HOME XDG_CACHE_HOME HOME TERM)
 if [ -d "$SRC" ]; then
-    mapfile -t -O ${#envs[@]} envs < <(grep -ohE 'getenv\("[A-Za-z_]+"\)|"XDG_[A-Z_]+"' "$SRC"/*.c |
+    mapfile -t -O ${#envs[@]} envs < <(grep -ohE 'getenv\("[A-Za-z_]+"\)|"XDG_[A-Z_]+"' "$ROOT"/src/*/*.c |
         grep -oE '[A-Z][A-Za-z_]+' | grep -v '^getenv$' | sort -u)
 fi
 m=""
@@ -193,12 +194,14 @@ expect man_describes_every_environment_variable 10 "${m# }" ${#envs[@]}
 if [ -d "$SRC" ]; then
     mapfile -t qtypes < <(grep -oE '\{"[a-z0-9_]+", QT_' "$SRC/cli_quantize.c" | sed -E 's/^\{"([^"]+)".*/\1/')
     expect man_names_every_quantize_type 10 "$(missing has_word "${qtypes[@]}")" ${#qtypes[@]}
-    mapfile -t shapes < <(grep -oE '\{"[a-z0-9-]+", [0-9]+' "$SRC/synth.c" | sed -E 's/^\{"([^"]+)".*/\1/' | sort -u)
+    mapfile -t shapes < <(grep -oE '\{"[a-z0-9-]+", [0-9]+' "$ROOT/src/infer/synth.c" | sed -E 's/^\{"([^"]+)".*/\1/' | sort -u)
     expect man_names_every_synth_shape 4 "$(missing has_word "${shapes[@]}")" ${#shapes[@]}
     mapfile -t fields < <(grep -oE '\\"[a-z_]+\\":' "$SRC/cli_bench.c" | tr -d '\\":' | sort -u)
     expect man_names_every_bench_json_field 19 "$(missing has_word "${fields[@]}")" ${#fields[@]}
 else
     skip man_names_every_quantize_type "no sources at $SRC"
+    skip man_names_every_synth_shape "no sources at $SRC"
+    skip man_names_every_bench_json_field "no sources at $SRC"
 fi
 
 # ---- exit statuses ----
