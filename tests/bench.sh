@@ -9,7 +9,8 @@
 # on each and one table is printed. Settings: LMTERM_BENCH_MODELS (names from
 # the list below; default all), LMTERM_BENCH_PROMPT (512), LMTERM_BENCH_GEN
 # (128), LMTERM_BENCH_REPS (3), LMTERM_BENCH_THREADS (lmterm's default),
-# LMTERM_BIN (./lmterm).
+# LMTERM_BENCH_DEPTHS (context depths for more generation columns, `bench
+# --depth D`; default "2048"; empty: none), LMTERM_BIN (./lmterm).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,7 @@ prompt=${LMTERM_BENCH_PROMPT:-512}
 gen=${LMTERM_BENCH_GEN:-128}
 reps=${LMTERM_BENCH_REPS:-3}
 threads=${LMTERM_BENCH_THREADS:+-t $LMTERM_BENCH_THREADS}
+depths=${LMTERM_BENCH_DEPTHS-2048}
 
 # name, arch, shape, type: a synth type, TYPE:OUTPUT_TYPE, or from:NAME:TYPE
 # to quantize the model NAME of this list.
@@ -105,13 +107,24 @@ for m in "${models[@]}"; do
         continue
     fi
     rss=$(field "$json" peak_rss_bytes)
-    rows+=("$(printf '%-20s %10.2f %10.2f %8.0f%% %10.0f %8.1f %8.0f%%' "$1" "$(field "$json" prompt_tps)" \
+    row="$(printf '%-20s %10.2f %10.2f %8.0f%% %10.0f %8.1f %8.0f%%' "$1" "$(field "$json" prompt_tps)" \
         "$(field "$json" gen_tps)" "$(awk -v f="$(field "$json" bandwidth_fraction)" 'BEGIN { print 100 * f }')" \
         "$(awk -v b="$rss" 'BEGIN { print b / 1048576 }')" "$(field "$json" bandwidth_gbps)" \
-        "$(awk -v f="$(field "$json" large_page_fraction)" 'BEGIN { print 100 * f }')")")
+        "$(awk -v f="$(field "$json" large_page_fraction)" 'BEGIN { print 100 * f }')")"
+    for d in $depths; do # generation after d tokens of context
+        # shellcheck disable=SC2086
+        if json=$("$lmterm" bench -m "$cache/$1.gguf" -p 1 -n "$gen" --depth "$d" --reps "$reps" $threads --json); then
+            row+="$(printf ' %10.2f' "$(field "$json" gen_tps)")"
+        else
+            row+="$(printf ' %10s' failed)"
+        fi
+    done
+    rows+=("$row")
 done
 
 echo
 echo "prompt: $prompt tokens, generation: $gen tokens, median of $reps runs"
-printf '%-20s %10s %10s %9s %10s %8s %9s\n' file "prompt t/s" "gen t/s" "bw frac" "RSS MiB" "GB/s" "2M pages"
+printf '%-20s %10s %10s %9s %10s %8s %9s' file "prompt t/s" "gen t/s" "bw frac" "RSS MiB" "GB/s" "2M pages"
+for d in $depths; do printf ' %10s' "gen@$d"; done
+echo
 for r in "${rows[@]}"; do echo "$r"; done

@@ -31,6 +31,22 @@ void catalog_free(model_catalog *c);
  * pointer stays valid until catalog_free. */
 const model_meta *catalog_model(model_catalog *c, const char *path);
 
+/* GGUF files lmterm did not find through its configuration: pulled ones
+ * (the hub's models folder) and other tools' stores, read-only: ollama's
+ * (OLLAMA_MODELS or ~/.ollama/models; each manifest's model layer, a blob
+ * opened in place), the Hugging Face cache (HF_HUB_CACHE, HF_HOME/hub,
+ * ~/.cache/huggingface/hub) and llama.cpp's (LLAMA_CACHE, ~/.cache/llama.cpp).
+ * See catalog_stores.c. */
+typedef struct catalog_found {
+    char name[192]; /* "ollama: phi3:latest", "org/name FILE", a pulled file's stem */
+    char path[4096];
+    const char *source; /* "pulled", "ollama", "hf-cache", "llama.cpp" */
+} catalog_found;
+
+/* Scans the stores (bounded: depth, entries). Entries that cannot be read are
+ * skipped; notice (when not NULL) gets one line about them, or "". Caller frees. */
+size_t catalog_found_models(catalog_found **out, char notice[256]);
+
 /* "1.05 M", "3.82 B": a count of parameters, into buf. */
 const char *catalog_count_text(uint64_t n, char buf[16]);
 

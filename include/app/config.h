@@ -86,6 +86,15 @@ typedef struct config_model {
     bool scanned;        /* found in a model folder, not listed in `models:` */
 } config_model;
 
+/* An OpenAI-compatible server (servers: in the file), for --remote NAME. */
+typedef struct config_server {
+    char *name;
+    char *url;         /* base URL, ending in /v1 */
+    char *api_key_env; /* the variable holding its key; NULL: none */
+    char *model;       /* the model id used by default; NULL: the server's first */
+    float connect_timeout, idle_timeout; /* seconds; 0: 10 and 60 */
+} config_server;
+
 typedef struct config_preset {
     char *name, *text;
 } config_preset;
@@ -106,6 +115,7 @@ typedef struct config {
     size_t n_model_dirs;
     char *default_model; /* a model's name; NULL: the first model */
     enum model_precision precision;
+    enum model_cache_type cache_type; /* KV cache storage (`cache_type`, --cache-type) */
     config_settings settings;
     config_preset *presets; /* system prompt presets */
     size_t n_presets;
@@ -114,12 +124,17 @@ typedef struct config {
     int keys[CONFIG_N_ACTIONS][CONFIG_MAX_KEYS]; /* 0 ends a shorter list */
     char *transcripts_dir;                       /* absolute */
     bool autosave;
+    config_server *servers;
+    size_t n_servers;
 
     /* where things came from */
     char *data_dir;  /* installed data (themes, default config); NULL: not found */
     char *user_file; /* the user's file (read if it exists, written by save) */
     config_messages warnings;
 } config;
+
+/* The server of that name, or NULL. */
+const config_server *config_find_server(const config *c, const char *name);
 
 /* The action key is bound to, or -1. */
 int config_action_for_key(const config *c, int key);

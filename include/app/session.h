@@ -9,7 +9,7 @@
 #include "catalog.h"
 #include "chat.h"
 #include "config.h"
-#include "engine.h"
+#include "backend.h"
 
 #include <time.h>
 
@@ -23,6 +23,10 @@ typedef struct session_options {
     int max_tokens;   /* per reply; < 0: until the model stops */
     const char *system_prompt;
     const char *resume_path; /* a JSON transcript to continue */
+    /* remote.base_url set: talk to that OpenAI-compatible server, model_path
+     * being the server's model id (NULL: its first). A resumed transcript
+     * written against a server goes back to it unless model_path is given. */
+    backend_openai_options remote;
     /* Models and folders for the model menu, presets, transcripts_dir,
      * autosave, "save as default". NULL: the built-in defaults. The session
      * rescans its model folders, so it is not const. */
@@ -38,11 +42,12 @@ enum session_notice {
 
 /* How a reply ended, for the view and for --stats. */
 typedef struct session_reply {
-    enum engine_stop_reason reason;
+    enum backend_stop_reason reason;
     int n_tokens;
     int n_prompt_evaluated;
     double prompt_tps;
     double gen_tps;    /* average over the reply */
+    double first_token; /* seconds from the request to the first text */
     const char *error; /* reason == STOP_ERROR */
 } session_reply;
 
@@ -74,8 +79,9 @@ enum session_state {
 typedef struct session_status {
     enum session_state state;
     float progress; /* loading, reading the prompt: 0..1 */
-    engine_stats stats;
-    const engine_model_info *model; /* NULL until a model has loaded */
+    backend_stats stats;
+    const backend_model_info *model; /* NULL until a model has loaded */
+    const backend_caps *caps;
     bool demo;                      /* the demo model: random weights */
     const char *model_path;
     /* while loading: what, and at which precision (the model above, if
@@ -135,8 +141,13 @@ typedef struct session_model {
     char name[128];
     char path[1024];
     bool current, demo, configured;
+    bool remote;            /* a model id of the server: meta says nothing */
     const model_meta *meta; /* never NULL */
 } session_model;
+
+/* The server's name (its URL unless configured) when the session talks to
+ * one; NULL for lmterm's own engine. */
+const char *session_server_name(const session *s);
 
 /* Configured models, the files the model folders hold, and the model in use
  * (marked current). Rescans the folders; valid until the next call. */

@@ -7,7 +7,10 @@
 #include "chat.h"
 
 typedef struct transcript_meta {
-    char model_path[1024];
+    char model_path[1024]; /* local: the file; remote: the server's model id */
+    char backend[16];      /* "local", "openai"; "" in older files: local */
+    char server[512];      /* remote: the base URL */
+    char api_key_env[64];  /* remote: the variable holding the key (never the key) */
     char model_name[128];
     char precision[16];
     sampler_params sampling;

@@ -84,6 +84,7 @@ uint64_t lm_rss_bytes(void);      /* current resident set size */
 uint64_t lm_peak_rss_bytes(void); /* VmHWM */
 uint64_t lm_mem_available_bytes(void);
 uint64_t lm_file_large_page_bytes(void); /* file pages mapped 2 MiB at a time */
+uint64_t lm_anon_large_page_bytes(void); /* anonymous memory in 2 MiB pages */
 
 /* Monotonic time in seconds. */
 double lm_now(void);

@@ -4,6 +4,7 @@
 #ifndef LMTERM_CLI_H
 #define LMTERM_CLI_H
 
+#include "backend.h"
 #include "config.h"
 #include "model.h"
 #include "sampler.h"
@@ -15,6 +16,7 @@ typedef struct cli_options {
     const char *command; /* "chat", "run", ... */
     const char *model_path;
     enum model_precision precision;
+    enum model_cache_type cache_type;
     int threads, n_ctx, n_predict;
     sampler_params sampling;
     const char *prompt, *system_prompt, *resume_path, *config_path, *output_path;
@@ -24,8 +26,17 @@ typedef struct cli_options {
     const char *arch, *shape, *type, *output_type;
     uint64_t seed;
     bool seed_set;
+    /* --remote URL or NAME (a server in the configuration); -m is then a model id */
+    const char *remote, *api_key_env;
     /* bench */
     int bench_prompt, bench_gen, bench_reps;
+    int bench_depth; /* context filled before the generation test */
+    /* pull */
+    const char *revision;
+    /* serve */
+    const char *host; /* and api_key_env, shared with --remote */
+    int port, parallel, queue;
+    bool quiet;
     /* positional arguments left after the options */
     int n_args;
     char **args;
@@ -65,5 +76,13 @@ int cli_synth(cli_options *o);
 int cli_quantize(cli_options *o);
 int cli_bench(cli_options *o);
 int cli_chat(cli_options *o);
+int cli_pull(cli_options *o);
+int cli_ls(cli_options *o);
+/* --remote: the server's options and the model id (-m, else the configured
+ * server's model, else NULL: the server's first). CLI_USAGE when --remote
+ * names neither a URL nor a configured server. */
+int cli_remote_options(const cli_options *o, backend_openai_options *ro, const char **model_id);
+int cli_run_remote(cli_options *o);
+int cli_serve(cli_options *o);
 
 #endif

@@ -38,6 +38,7 @@ typedef struct engine_request {
     bool add_bos;      /* prepend BOS when the vocabulary wants one */
     int max_tokens;    /* < 0: until end of generation or a full context */
     int reply_reserve; /* positions kept free for the reply when fitting */
+    bool special_text; /* special tokens in the reply come as their text (run) */
     sampler_params sampling;
 } engine_request;
 
@@ -67,6 +68,7 @@ typedef struct engine_stats {
     double gen_tps;    /* rolling, over the last tokens */
     int n_past, n_ctx;
     uint64_t rss_bytes, weight_bytes, kv_bytes;
+    enum model_cache_type kv_type;
 } engine_stats;
 
 /* What the UI shows about the loaded model. */

@@ -1,7 +1,19 @@
 /* model: a Llama or Phi-3 transformer read from a GGUF file: hyper-parameters,
- * weights (used from the mapping, or converted to another precision), the KV
- * cache and the forward pass. Single-sequence: tokens are appended at the end of
- * the cache; the caller may cut the cache back to any shorter length. */
+ * weights (used from the mapping, or converted to another precision), KV
+ * caches and the forward pass.
+ *
+ * Sequences. A model_seq is one conversation's KV cache and length: tokens are
+ * appended at its end, and the caller may cut it back to any shorter length.
+ * The model owns a default sequence (its n_ctx and cache type come from
+ * model_options) on which model_eval, model_kv_truncate and model_n_past act;
+ * more sequences, each with its own context size and cache type, come from
+ * model_seq_create and share the weights. model_decode advances up to
+ * MODEL_MAX_DECODE sequences by one token each, reading every weight matrix
+ * once for all of them; each sequence's logits are bit for bit those of
+ * model_seq_eval of that one token on that sequence alone.
+ *
+ * Threads: a model and its sequences are used by one thread at a time (the
+ * calls share the model's work buffers and thread pool). */
 #ifndef LMTERM_MODEL_H
 #define LMTERM_MODEL_H
 
@@ -37,13 +49,21 @@ typedef struct model_hparams {
     int sliding_window; /* 0: none */
 } model_hparams;
 
+/* Storage of cached keys and values. F16 is the default (as llama.cpp's);
+ * Q8_0 halves it again (head sizes that are multiples of 32 only). */
+enum model_cache_type { MODEL_CACHE_F16, MODEL_CACHE_Q8_0, MODEL_CACHE_F32 };
+
+const char *model_cache_type_name(enum model_cache_type t); /* "f16", "q8_0", "f32" */
+int model_cache_type_from_name(const char *name);           /* -1 when unknown */
+
 typedef void (*model_progress_fn)(void *ctx, float fraction);
 
 typedef struct model_options {
     int n_ctx;     /* context in use; 0: min(training context, 4096) */
     int n_threads; /* 0: physical cores */
     enum model_precision precision;
-    model_progress_fn progress; /* may be NULL; called while converting weights */
+    enum model_cache_type cache_type; /* of the default sequence; 0: f16 */
+    model_progress_fn progress;       /* may be NULL; called while converting weights */
     void *progress_ctx;
     const atomic_bool *cancel; /* may be NULL; checked while loading */
 } model_options;
@@ -61,15 +81,16 @@ const gguf_file *model_get_file(const model *m);
 enum model_precision model_get_precision(const model *m);
 int model_n_ctx(const model *m);
 int model_n_threads(const model *m);
-/* Positions currently held in the KV cache. */
+/* Positions currently held in the default sequence's KV cache. */
 int model_n_past(const model *m);
-uint64_t model_weight_bytes(const model *m); /* bytes of the matrices as used */
-uint64_t model_kv_bytes(const model *m);
+uint64_t model_weight_bytes(const model *m);            /* bytes of the matrices as used */
+uint64_t model_kv_bytes(const model *m);                /* the default sequence's cache */
+enum model_cache_type model_cache_type(const model *m); /* the default sequence's */
 uint64_t model_param_count(const model *m);
 /* The type most of the layer matrices have (for titles and menus). */
 enum quant_type model_main_type(const model *m);
 
-/* Forgets cached positions >= n_keep. */
+/* Forgets cached positions >= n_keep of the default sequence. */
 void model_kv_truncate(model *m, int n_keep);
 
 /* Evaluates n tokens at positions n_past.. and appends them to the cache.
@@ -79,6 +100,46 @@ void model_kv_truncate(model *m, int n_keep);
  * success, -1 with err set on error (no room in the context, bad token id). */
 int model_eval(model *m, const int32_t *tokens, int n, float *logits, const atomic_bool *stop,
                lm_error *err);
+/* As model_eval, but logits (when not NULL) receives n rows of n_vocab: the
+ * logits after every token of the batch (perplexity). */
+int model_eval_all(model *m, const int32_t *tokens, int n, float *logits, const atomic_bool *stop,
+                   lm_error *err);
+
+/* ---- sequences ---- */
+
+typedef struct model_seq model_seq;
+
+/* The most sequences one model_decode call takes. */
+#define MODEL_MAX_DECODE 64
+
+/* A new, empty sequence of m with room for n_ctx positions (0: the model's
+ * n_ctx; at most the training context) in a cache of the given type. NULL
+ * with err set when the memory is not there or the type does not fit the
+ * model. Free it before the model. */
+model_seq *model_seq_create(model *m, int n_ctx, enum model_cache_type type, lm_error *err);
+void model_seq_free(model_seq *s);
+/* The model's own sequence (used by model_eval); not to be freed. */
+model_seq *model_default_seq(model *m);
+int model_seq_n_past(const model_seq *s);
+int model_seq_n_ctx(const model_seq *s);
+enum model_cache_type model_seq_cache_type(const model_seq *s);
+uint64_t model_seq_kv_bytes(const model_seq *s);
+/* Forgets cached positions >= n_keep. */
+void model_seq_truncate(model_seq *s, int n_keep);
+
+/* model_eval on sequence s. all_logits: logits receives a row for every
+ * token (n * n_vocab floats) instead of the last token's only. */
+int model_seq_eval(model *m, model_seq *s, const int32_t *tokens, int n, float *logits,
+                   bool all_logits, const atomic_bool *stop, lm_error *err);
+
+/* One generation step for n_seq distinct sequences: token i is appended to
+ * seqs[i], and logits (n_seq * n_vocab floats) receives row i for it, bit
+ * for bit what model_seq_eval(m, seqs[i], &tokens[i], 1, ...) gives. The
+ * weights are read once for all sequences. 0 on success; -1 with err set
+ * (nothing is appended then) when a sequence is full, appears twice, belongs
+ * to another model, or a token is outside the vocabulary. */
+int model_decode(model *m, model_seq *const *seqs, const int32_t *tokens, int n_seq, float *logits,
+                 lm_error *err);
 
 /* Bytes the weight matrices of f would take at precision p (for menus and info). */
 uint64_t model_estimate_weight_bytes(const gguf_file *f, enum model_precision p);

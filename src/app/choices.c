@@ -69,7 +69,46 @@ static void add_current_row(session *s) {
     r->demo = s->demo;
 }
 
+/* A server's models: its ids, under its name. */
+static size_t remote_models(session *s, const session_model **rows) {
+    static const model_meta on_server = {.ok = true, .arch = "remote"};
+    const char *const *ids;
+    size_t n = backend_models(s->be, &ids);
+    s->models = lm_xcalloc(n ? n : 1, sizeof *s->models);
+    bool listed = false;
+    for (size_t i = 0; i < n; i++) {
+        session_model *r = &s->models[i];
+        snprintf(r->name, sizeof r->name, "%s", ids[i]);
+        snprintf(r->path, sizeof r->path, "%s", ids[i]);
+        r->current = s->loaded && strcmp(ids[i], s->info.path) == 0;
+        r->remote = true;
+        r->meta = &on_server;
+        listed |= r->current;
+    }
+    s->n_models = n;
+    if (!listed && s->loaded) { /* the server no longer lists it */
+        s->models = lm_xrealloc(s->models, (n + 1) * sizeof *s->models);
+        session_model *r = memset(&s->models[s->n_models++], 0, sizeof *s->models);
+        snprintf(r->name, sizeof r->name, "%.127s", s->info.path);
+        snprintf(r->path, sizeof r->path, "%s", s->info.path);
+        r->current = r->remote = true;
+        r->meta = &on_server;
+    }
+    *rows = s->models;
+    return s->n_models;
+}
+
+const char *session_server_name(const session *s) {
+    return s->be->caps.local_files ? NULL : s->loaded ? s->info.server : s->opt.remote.base_url;
+}
+
 size_t session_models(session *s, const session_model **rows) {
+    if (!s->be->caps.local_files) {
+        free(s->models);
+        s->models = NULL;
+        s->n_models = 0;
+        return remote_models(s, rows);
+    }
     config_scan_models(s->cfg);
     free(s->models);
     s->models = NULL;
@@ -93,6 +132,7 @@ size_t session_models(session *s, const session_model **rows) {
 
 int session_load_model(session *s, const char *path, lm_error *err) {
     model_options opt = s->opt.model;
+    if (!s->be->caps.local_files) return session_begin_load(s, path, &opt, err);
     for (size_t i = 0; i < s->cfg->n_models; i++) { /* a configured model's own settings */
         const config_model *m = &s->cfg->models[i];
         if (!same_file(m->path, path)) continue;
@@ -108,7 +148,7 @@ int session_load_model(session *s, const char *path, lm_error *err) {
 size_t session_precisions(session *s, session_precision rows[SESSION_N_PRECISIONS],
                           uint64_t *available) {
     *available = 0;
-    if (!s->loaded) return 0;
+    if (!s->loaded || !s->be->caps.precisions) return 0;
     const model_meta *m = catalog_model(s->catalog, s->model_path);
     if (!m->ok) return 0;
     uint64_t avail = session_memory_available(s);
@@ -128,6 +168,8 @@ size_t session_precisions(session *s, session_precision rows[SESSION_N_PRECISION
 
 int session_set_precision(session *s, enum model_precision p, lm_error *err) {
     if ((unsigned)p >= SESSION_N_PRECISIONS) return lm_fail(err, "unknown precision");
+    if (!s->be->caps.precisions)
+        return lm_fail(err, "The server decides the precision of its models.");
     if (!s->loaded) {
         if (s->load_id)
             return lm_fail(err, "A model is loading: wait for it, or cancel it with Esc.");
@@ -243,11 +285,13 @@ static int set_seed(session *s, const char *value) {
 }
 
 /* Threads and context: a reload with the new value (none when unchanged). */
-static int set_engine_value(session *s, bool threads, int v, lm_error *err) {
+static int set_reload_value(session *s, bool threads, int v, lm_error *err) {
     model_options opt = s->opt.model;
     int *field = threads ? &opt.n_threads : &opt.n_ctx;
     if (*field == v) return 0;
     *field = v;
+    if (!s->be->caps.local_files) return lm_fail(err, "The server decides %s.",
+                                                 threads ? "its threads" : "its context size");
     if (!s->loaded && !s->load_id) {
         s->opt.model = opt;
         return 0;
@@ -294,7 +338,7 @@ int session_set(session *s, const char *name, const char *value, lm_error *err) 
         if (!ok)
             return lm_fail(err, "'%s' is not a valid value for %s (%s).", value, key,
                            threads ? "0 to 1024, or auto" : "16 or more, or 0 for auto");
-        return set_engine_value(s, threads, (int)v, err);
+        return set_reload_value(s, threads, (int)v, err);
     }
     bool known;
     if (set_sampling(s, key, value, &known) == 0) return 0;

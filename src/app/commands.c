@@ -21,6 +21,14 @@ typedef enum session_action (*command_fn)(session *s, const char *args, char **t
 static void list_models(session *s) {
     const session_model *rows;
     size_t n = session_models(s, &rows);
+    if (session_server_name(s)) {
+        session_notice(s, NOTICE_OUTPUT, "Models on %s (/model N uses one; * is in use):",
+                       session_server_name(s));
+        for (size_t i = 0; i < n; i++)
+            session_notice(s, NOTICE_OUTPUT, " %c%zu. %s", rows[i].current ? '*' : ' ', i + 1,
+                           rows[i].name);
+        return;
+    }
     session_notice(s, NOTICE_OUTPUT, "Models (/model N loads one; * is in use):");
     for (size_t i = 0; i < n; i++) {
         const model_meta *m = rows[i].meta;
@@ -43,7 +51,9 @@ static void list_precisions(session *s) {
     uint64_t avail;
     size_t n = session_precisions(s, rows, &avail);
     if (!n) {
-        session_notice(s, NOTICE_OUTPUT, "No model is loaded.");
+        session_notice(s, NOTICE_OUTPUT, session_server_name(s)
+                                             ? "The server decides the precision of its models."
+                                             : "No model is loaded.");
         return;
     }
     char a[16];
@@ -164,7 +174,7 @@ static enum session_action cmd_clear(session *s, const char *args, char **text) 
     (void)args, (void)text;
     if (session_refuse_if_busy(s)) return SESSION_CONTINUE;
     chat_clear(&s->conv);
-    engine_reset(s->eng);
+    backend_reset(s->be);
     s->stats.n_past = 0; /* the engine says so only with its next event */
     s->n_dropped_told = 0;
     session_new_transcript(s);

@@ -277,6 +277,7 @@ static char *default_transcripts_dir(void) {
 void config_init_defaults(config *c) {
     *c = (config){0};
     c->precision = MODEL_PRECISION_NATIVE;
+    c->cache_type = MODEL_CACHE_F16;
     c->settings = (config_settings){
         .sampling = sampler_default_params(), .seed_random = true, .n_predict = -1};
     char *models = config_expand_path("~/models", NULL, NULL);
@@ -301,6 +302,13 @@ static void free_model(config_model *m) {
     free(m->template_name);
 }
 
+static void free_server(config_server *s) {
+    free(s->name);
+    free(s->url);
+    free(s->api_key_env);
+    free(s->model);
+}
+
 static void copy_model(config_model *dst, const config_model *src) {
     *dst = *src;
     dst->name = lm_xstrdup(src->name);
@@ -318,6 +326,8 @@ void config_free(config *c) {
         free(c->presets[i].text);
     }
     free(c->presets);
+    for (size_t i = 0; i < c->n_servers; i++) free_server(&c->servers[i]);
+    free(c->servers);
     free(c->default_model);
     free(c->system_prompt);
     free(c->theme);
@@ -341,6 +351,15 @@ static void config_copy(config *dst, const config *src) {
     for (size_t i = 0; i < src->n_presets; i++)
         dst->presets[i] =
             (config_preset){lm_xstrdup(src->presets[i].name), lm_xstrdup(src->presets[i].text)};
+    dst->servers = lm_xcalloc(src->n_servers + 1, sizeof *dst->servers);
+    for (size_t i = 0; i < src->n_servers; i++) {
+        const config_server *s = &src->servers[i];
+        dst->servers[i] = *s;
+        dst->servers[i].name = lm_xstrdup(s->name);
+        dst->servers[i].url = lm_xstrdup(s->url);
+        dst->servers[i].api_key_env = str_or_null(s->api_key_env);
+        dst->servers[i].model = str_or_null(s->model);
+    }
     dst->default_model = str_or_null(src->default_model);
     dst->system_prompt = str_or_null(src->system_prompt);
     dst->theme = str_or_null(src->theme);
@@ -661,6 +680,14 @@ static bool read_global_precision(applier *a, const char *k, const config_yaml_n
     return true;
 }
 
+static bool read_cache_type(applier *a, const char *k, const config_yaml_node *v, void *ctx) {
+    (void)ctx;
+    int t = v->kind == CONFIG_YAML_SCALAR ? model_cache_type_from_name(v->text) : -1;
+    if (t < 0) return config_yaml_fail(a->err, a->path, v, "%s: expected f16, q8_0 or f32", k);
+    a->c->cache_type = (enum model_cache_type)t;
+    return true;
+}
+
 /* -- settings -- */
 
 static bool read_threads(applier *a, const char *k, const config_yaml_node *v, void *ctx) {
@@ -844,6 +871,78 @@ static bool read_keys(applier *a, const char *k, const config_yaml_node *v, void
     return true;
 }
 
+/* -- servers -- */
+
+#define MAX_SERVERS 64
+
+static bool read_server_name(applier *a, const char *k, const config_yaml_node *v, void *s) {
+    return read_name(a, k, v, false, &((config_server *)s)->name);
+}
+static bool read_server_model(applier *a, const char *k, const config_yaml_node *v, void *s) {
+    return read_name(a, k, v, true, &((config_server *)s)->model);
+}
+static bool read_server_key_env(applier *a, const char *k, const config_yaml_node *v, void *s) {
+    return read_name(a, k, v, true, &((config_server *)s)->api_key_env);
+}
+static bool read_server_url(applier *a, const char *k, const config_yaml_node *v, void *ctx) {
+    config_server *s = ctx;
+    const char *u;
+    if (!config_yaml_string(a->path, k, v, 2048, false, &u, a->err)) return false;
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+        return config_yaml_fail(a->err, a->path, v, "%s: expected http://... or https://...", k);
+    free(s->url);
+    s->url = lm_xstrdup(u);
+    return true;
+}
+static bool read_server_connect(applier *a, const char *k, const config_yaml_node *v, void *s) {
+    return read_float(a, k, v, 0.1, 3600, &((config_server *)s)->connect_timeout);
+}
+static bool read_server_idle(applier *a, const char *k, const config_yaml_node *v, void *s) {
+    return read_float(a, k, v, 1, 86400, &((config_server *)s)->idle_timeout);
+}
+
+static const key_entry server_keys[] = {
+    {"name", read_server_name},       {"url", read_server_url},
+    {"api_key_env", read_server_key_env}, {"model", read_server_model},
+    {"connect_timeout", read_server_connect}, {"idle_timeout", read_server_idle},
+};
+
+/* servers: a list of maps (name, url, api_key_env, model, timeouts); it
+ * replaces the earlier layers' list. */
+static bool read_servers(applier *a, const char *k, const config_yaml_node *v, void *ctx) {
+    (void)ctx;
+    if (!config_yaml_is_null(v) && v->kind != CONFIG_YAML_LIST)
+        return config_yaml_fail(a->err, a->path, v, "%s: expected a list of servers", k);
+    if (v->n > MAX_SERVERS)
+        return config_yaml_fail(a->err, a->path, v, "%s: more than %d servers", k, MAX_SERVERS);
+    config *c = a->c;
+    for (size_t i = 0; i < c->n_servers; i++) free_server(&c->servers[i]);
+    c->n_servers = 0;
+    c->servers = lm_xrealloc(c->servers, (v->n + 1) * sizeof *c->servers);
+    for (size_t i = 0; !config_yaml_is_null(v) && i < v->n; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "%s[%zu]", k, i + 1);
+        config_server s = {0};
+        bool good = walk_map(a, v->items[i], key, server_keys,
+                             sizeof server_keys / sizeof *server_keys, &s);
+        if (good && (!s.name || !s.url))
+            good = config_yaml_fail(a->err, a->path, v->items[i], "%s: a server needs a name and a url",
+                                    key);
+        if (!good) {
+            free_server(&s);
+            return false;
+        }
+        c->servers[c->n_servers++] = s;
+    }
+    return true;
+}
+
+const config_server *config_find_server(const config *c, const char *name) {
+    for (size_t i = 0; name && i < c->n_servers; i++)
+        if (strcmp(c->servers[i].name, name) == 0) return &c->servers[i];
+    return NULL;
+}
+
 /* -- the whole file -- */
 
 static const key_entry top_keys[] = {
@@ -851,6 +950,7 @@ static const key_entry top_keys[] = {
     {"model_dirs", read_model_dirs},
     {"default_model", read_default_model},
     {"precision", read_global_precision},
+    {"cache_type", read_cache_type},
     {"threads", read_threads},
     {"context", read_global_context},
     {"max_tokens", read_max_tokens},
@@ -861,6 +961,7 @@ static const key_entry top_keys[] = {
     {"keys", read_keys},
     {"transcripts_dir", read_transcripts_dir},
     {"autosave", read_autosave},
+    {"servers", read_servers},
 };
 
 static bool apply_root(applier *a, const config_yaml_node *root) {

@@ -14,8 +14,6 @@
  * commands in commands.c. */
 #include "session_impl.h"
 
-#include "paths.h"
-#include "synth.h"
 #include "transcript.h"
 
 #include <errno.h>
@@ -53,20 +51,16 @@ void session_conversation_reset(session *s) {
 /* ---- the demo model ---- */
 
 char *session_demo_model_path(void) {
-    char *p = paths_lmterm(PATHS_CACHE, "demo-model.gguf");
-    return p ? p : lm_xstrdup("demo-model.gguf");
+    return backend_local_demo_path();
 }
 
 /* A tiny Llama with random weights, so the interface can be tried at once. */
 static int write_demo_model(const char *path, lm_error *err) {
-    char *dir = lm_xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    int rc = slash ? lm_mkdir_p(dir, err) : 0;
-    free(dir);
-    synth_options so = {
-        .arch = "llama", .shape = "tiny", .type = QT_Q8_0, .output_type = QT_COUNT, .seed = 1};
-    return rc ? rc : synth_write(&so, path, err);
+    return backend_local_make_demo(path, err);
+}
+
+static bool is_remote(const session *s) {
+    return !s->be->caps.local_files;
 }
 
 static bool is_demo_path(const char *path) {
@@ -91,38 +85,32 @@ static void clear_pending(session *s) {
 /* Queues the load; the checks are the caller's. */
 static void queue_load(session *s, const char *path, const model_options *opt) {
     clear_pending(s);
-    s->pending.path = lm_xstrdup(path);
+    s->pending.path = path ? lm_xstrdup(path) : NULL;
     s->pending.opt = *opt;
-    s->pending.demo = is_demo_path(path);
-    s->pending.same_file = s->loaded && strcmp(path, s->model_path) == 0;
-    const model_meta *m = catalog_model(s->catalog, path);
-    snprintf(s->pending.name, sizeof s->pending.name, "%s",
-             s->pending.demo       ? "the demo model"
-             : m->ok && m->name[0] ? m->name
-                                   : base_name(path));
+    if (is_remote(s)) {
+        snprintf(s->pending.name, sizeof s->pending.name, "%s", path ? path : "the server's model");
+    } else {
+        s->pending.demo = is_demo_path(path);
+        s->pending.same_file = s->loaded && strcmp(path, s->model_path) == 0;
+        const model_meta *m = catalog_model(s->catalog, path);
+        snprintf(s->pending.name, sizeof s->pending.name, "%s",
+                 s->pending.demo       ? "the demo model"
+                 : m->ok && m->name[0] ? m->name
+                                       : base_name(path));
+    }
     s->state = SESSION_LOADING;
     s->progress = 0;
-    s->load_id = engine_load(s->eng, path, opt);
+    s->load_id = backend_select(s->be, path, opt);
     session_status_changed(s);
 }
 
-/* The template a model's conversation is written in: the configured
- * override, else what the file's metadata says. */
-static enum chat_template_kind template_for(session *s) {
-    char *real = realpath(s->model_path, NULL);
-    int kind = -1;
-    for (size_t i = 0; real && kind < 0 && i < s->cfg->n_models; i++) {
-        const config_model *m = &s->cfg->models[i];
-        char *other = m->template_name ? realpath(m->path, NULL) : NULL;
-        if (other && strcmp(other, real) == 0) kind = chat_template_from_name(m->template_name);
-        free(other);
-    }
-    free(real);
-    return kind >= 0 ? (enum chat_template_kind)kind
-                     : chat_template_detect(s->info.chat_template, s->info.arch);
-}
-
 static void tell_loaded(session *s, bool switched) {
+    if (s->info.remote) {
+        session_notice(s, NOTICE_INFO, "Using %s on %s; the server applies its own template.%s",
+                       s->info.name, s->info.server,
+                       switched && s->conv.n ? " The conversation goes on with it." : "");
+        return;
+    }
     const quant_type_info *qi = quant_info(s->info.main_type);
     session_notice(s, NOTICE_INFO,
                    "Loaded %s: %s, %.2f M parameters, %s %s, context %d, %s template.%s",
@@ -137,13 +125,12 @@ static void tell_loaded(session *s, bool switched) {
                        "gibberish. F1 says how to add a real GGUF model.");
 }
 
-static void on_loaded(session *s, engine_event *ev) {
+static void on_loaded(session *s, backend_event *ev) {
     bool switched = s->loaded, same_file = s->pending.same_file;
-    free(s->info.chat_template);
     s->info = ev->info;
-    ev->info.chat_template = NULL; /* ours now */
     free(s->model_path);
-    s->model_path = s->pending.path;
+    s->model_path = lm_xstrdup(ev->info.path); /* remote: the id the server chose */
+    free(s->pending.path);
     s->pending.path = NULL;
     s->opt.model = s->pending.opt;
     s->demo = s->pending.demo;
@@ -153,18 +140,18 @@ static void on_loaded(session *s, engine_event *ev) {
     s->state = SESSION_IDLE;
     /* ids belong to the vocabulary that made them */
     if (switched && !same_file) chat_forget_ids(&s->conv);
-    s->conv.tmpl = template_for(s);
+    if (!s->info.remote) s->conv.tmpl = s->info.tmpl;
     s->n_dropped_told = 0;
     tell_loaded(s, switched);
 }
 
-static void on_load_failed(session *s, const engine_event *ev) {
+static void on_load_failed(session *s, const backend_event *ev) {
     s->load_id = 0;
     bool cancelled = s->pending.cancelled, demo = s->pending.demo;
     char name[128];
     snprintf(name, sizeof name, "%s", s->pending.name);
     lm_error err;
-    if (demo && !cancelled && !s->loaded && !s->demo_remade) {
+    if (demo && !cancelled && !s->loaded && !s->demo_remade && !is_remote(s)) {
         /* a stale demo file from an older version: make it again */
         s->demo_remade = true;
         unlink(s->pending.path);
@@ -191,6 +178,10 @@ static void on_load_failed(session *s, const engine_event *ev) {
 int session_begin_load(session *s, const char *path, const model_options *opt, lm_error *err) {
     if (s->gen_id) return lm_fail(err, "A reply is being written: stop it (Esc) first.");
     if (s->load_id) return lm_fail(err, "A model is loading: wait for it, or cancel it with Esc.");
+    if (is_remote(s)) {
+        queue_load(s, path, opt);
+        return 0;
+    }
     if (access(path, R_OK) != 0) return lm_fail(err, "%s: %s", path, strerror(errno));
     const model_meta *m = catalog_model(s->catalog, path);
     if (!m->ok) return lm_fail(err, "%s", m->error);
@@ -225,8 +216,15 @@ int session_save_to(session *s, const char *base, lm_error *err) {
              s->demo     ? "demo model (random weights)"
              : s->loaded ? s->info.name
                          : "");
-    snprintf(meta.precision, sizeof meta.precision, "%s",
-             model_precision_name(s->loaded ? s->info.precision : s->opt.model.precision));
+    snprintf(meta.backend, sizeof meta.backend, "%s", s->be->kind);
+    if (is_remote(s)) {
+        snprintf(meta.server, sizeof meta.server, "%s", s->opt.remote.base_url);
+        if (s->opt.remote.api_key_env)
+            snprintf(meta.api_key_env, sizeof meta.api_key_env, "%s", s->opt.remote.api_key_env);
+    } else {
+        snprintf(meta.precision, sizeof meta.precision, "%s",
+                 model_precision_name(s->loaded ? s->info.precision : s->opt.model.precision));
+    }
     meta.sampling = s->opt.sampling;
     meta.created = (double)time(NULL);
     lm_buf json = {0}, md = {0};
@@ -303,8 +301,7 @@ void session_autosave(session *s) {
 /* ---- replies ---- */
 
 void session_start_reply(session *s) {
-    engine_request req = {0};
-    chat_build_request(&s->conv, &req);
+    backend_params req = {0};
     req.max_tokens = s->opt.max_tokens;
     req.reply_reserve = s->opt.max_tokens > 0 ? s->opt.max_tokens : DEFAULT_REPLY_RESERVE;
     req.sampling = s->opt.sampling;
@@ -314,12 +311,12 @@ void session_start_reply(session *s) {
     s->t_sent = lm_now();
     s->state = SESSION_READING_PROMPT;
     s->progress = 0;
-    s->gen_id = engine_generate(s->eng, &req);
+    s->gen_id = backend_generate(s->be, &s->conv, &req);
     if (s->view.reply_begin) s->view.reply_begin(s->view.ctx);
     session_status_changed(s);
 }
 
-static void on_token(session *s, const engine_event *ev) {
+static void on_token(session *s, const backend_event *ev) {
     if (s->state == SESSION_READING_PROMPT) s->state = SESSION_GENERATING;
     if (ev->token >= 0) {
         if (s->n_ids == s->cap_ids) {
@@ -344,7 +341,7 @@ static void keep_reply(session *s, const session_reply *r) {
     m->n_tokens = r->n_tokens;
 }
 
-static void tell_dropped(session *s, const engine_event *ev) {
+static void tell_dropped(session *s, const backend_event *ev) {
     if (ev->n_dropped > 0 && ev->n_dropped != s->n_dropped_told)
         session_notice(s, NOTICE_WARNING,
                        "%d earlier turn%s no longer fit%s the context of %d tokens and %s left out "
@@ -354,82 +351,101 @@ static void tell_dropped(session *s, const engine_event *ev) {
     s->n_dropped_told = ev->n_dropped;
 }
 
-static void on_done(session *s, const engine_event *ev) {
-    int n = (int)s->n_ids;
+static void on_done(session *s, const backend_event *ev) {
+    /* a server gives text without ids, and counts its tokens itself */
+    int n = s->n_ids ? (int)s->n_ids : ev->stats.n_generated;
     session_reply r = {.reason = ev->reason,
                        .n_tokens = n,
                        .n_prompt_evaluated = ev->stats.n_prompt_evaluated,
                        .prompt_tps = ev->stats.prompt_tps,
                        .gen_tps = ev->stats.gen_tps,
+                       .first_token = ev->stats.first_token,
                        .error = ev->text};
     /* The engine's rate covers its last 16 tokens: the whole of a short reply.
      * For a longer one: the time from request to done, less the prompt's. */
     double prompt_s = r.prompt_tps > 0 ? r.n_prompt_evaluated / r.prompt_tps : 0;
     double gen_s = lm_now() - s->t_sent - prompt_s;
-    if (n > 16 && gen_s > 0) r.gen_tps = n / gen_s;
+    if (n > 16 && gen_s > 0 && s->be->caps.token_ids) r.gen_tps = n / gen_s;
     bool kept = n > 0 || s->reply.len > 0;
     if (kept) keep_reply(s, &r);
     s->gen_id = 0;
     s->state = SESSION_IDLE;
     if (s->view.reply_end) s->view.reply_end(s->view.ctx, &r);
     tell_dropped(s, ev);
-    if (ev->reason == STOP_CONTEXT_FULL)
+    if (ev->reason == BACKEND_STOP_CONTEXT_FULL)
         session_notice(s, NOTICE_WARNING, "The reply reached the end of the context (%d tokens).",
                        ev->stats.n_ctx);
-    if (ev->reason == STOP_ERROR)
+    if (ev->reason == BACKEND_STOP_ERROR)
         session_notice(s, NOTICE_ERROR, "%s", ev->text ? ev->text : "failed");
     if (kept) session_autosave(s);
 }
 
 /* ---- events ---- */
 
-static void on_event(session *s, engine_event *ev) {
+static void on_event(session *s, backend_event *ev) {
     bool load = ev->request_id == s->load_id, gen = ev->request_id == s->gen_id;
     switch (ev->kind) {
-    case EV_LOAD_PROGRESS:
+    case BACKEND_EV_LOAD_PROGRESS:
         if (load) s->progress = ev->progress;
         break;
-    case EV_LOADED:
+    case BACKEND_EV_LOADED:
         if (load) on_loaded(s, ev);
         break;
-    case EV_LOAD_FAILED:
+    case BACKEND_EV_LOAD_FAILED:
         if (load) on_load_failed(s, ev);
         break;
-    case EV_PROMPT_PROGRESS:
+    case BACKEND_EV_PROMPT_PROGRESS:
         if (gen) s->progress = ev->progress;
         break;
-    case EV_TOKEN:
+    case BACKEND_EV_TOKEN:
         if (gen) on_token(s, ev);
         break;
-    case EV_DONE:
+    case BACKEND_EV_DONE:
         if (gen) on_done(s, ev);
         break;
-    case EV_ERROR:
+    case BACKEND_EV_ERROR:
         session_notice(s, NOTICE_ERROR, "%s", ev->text ? ev->text : "engine error");
         break;
     }
 }
 
 void session_pump(session *s) {
-    engine_event ev;
+    backend_event ev;
     bool any = false;
-    while (engine_poll(s->eng, &ev)) {
+    while (backend_poll(s->be, &ev)) {
         on_event(s, &ev);
-        engine_event_free(&ev);
+        backend_event_free(&ev);
         any = true;
     }
     if (!any) return;
-    s->stats = engine_get_stats(s->eng);
+    s->stats = backend_get_stats(s->be);
     session_status_changed(s);
 }
 
 /* ---- life ---- */
+
+/* A conversation written against a server goes back to it (and its model)
+ * unless the command line names a model or a server of its own. */
+static void resume_remote(session *s, const session_options *o, const transcript_meta *meta) {
+    if (o->remote.base_url || o->model_path || !meta->server[0]) return;
+    s->resume_server = lm_xstrdup(meta->server);
+    s->resume_key_env = meta->api_key_env[0] ? lm_xstrdup(meta->api_key_env) : NULL;
+    s->resume_model = meta->model_path[0] ? lm_xstrdup(meta->model_path) : NULL;
+    s->opt.remote.base_url = s->resume_server;
+    s->opt.remote.api_key_env = s->resume_key_env;
+}
 
 /* The transcript to resume and the model it names (unless -m says another). */
 static int open_resume(session *s, const session_options *o, char **path, lm_error *err) {
     transcript_meta meta = {0};
     if (o->resume_path && transcript_load_json(o->resume_path, &s->conv, &meta, err)) return -1;
     if (o->resume_path) adopt_transcript(s, o->resume_path);
+    resume_remote(s, o, &meta);
+    if (s->opt.remote.base_url) {
+        const char *id = o->model_path ? o->model_path : s->resume_model;
+        *path = id ? lm_xstrdup(id) : NULL;
+        return 0;
+    }
     const char *p = o->model_path;
     if (!p && meta.model_path[0] && access(meta.model_path, R_OK) == 0) p = meta.model_path;
     if (p && access(p, R_OK) != 0) return lm_fail(err, "%s: %s", p, strerror(errno));
@@ -449,11 +465,18 @@ session *session_create(const session_options *o, const session_view *v, lm_erro
     char *path = NULL;
     if (open_resume(s, o, &path, err)) goto fail;
     if (o->system_prompt) chat_set_system(&s->conv, o->system_prompt);
+    if (s->opt.remote.base_url) {
+        if (!(s->be = backend_openai_create(&s->opt.remote, err))) goto fail;
+        s->model_path = lm_xstrdup(path ? path : ""); /* until the server answers */
+        queue_load(s, path, &s->opt.model);
+        free(path);
+        return s;
+    }
     if (!path) {
         path = session_demo_model_path();
         if (access(path, R_OK) != 0 && write_demo_model(path, err)) goto fail;
     }
-    if (!(s->eng = engine_create(err))) goto fail;
+    if (!(s->be = backend_local_create(s->cfg, err))) goto fail;
     s->model_path = lm_xstrdup(path); /* until a model loads: what the title shows */
     s->demo = is_demo_path(path);
     queue_load(s, path, &s->opt.model);
@@ -467,10 +490,12 @@ fail:
 
 void session_free(session *s) {
     if (!s) return;
-    engine_free(s->eng);
+    backend_close(s->be);
     chat_free(&s->conv);
     free(s->model_path);
-    free(s->info.chat_template);
+    free(s->resume_server);
+    free(s->resume_key_env);
+    free(s->resume_model);
     clear_pending(s);
     lm_buf_free(&s->reply);
     free(s->ids);
@@ -483,7 +508,7 @@ void session_free(session *s) {
 }
 
 int session_fd(const session *s) {
-    return engine_wakeup_fd(s->eng);
+    return backend_fd(s->be);
 }
 
 bool session_busy(const session *s) {
@@ -493,11 +518,11 @@ bool session_busy(const session *s) {
 void session_stop(session *s) {
     if (s->load_id && !s->pending.cancelled) {
         s->pending.cancelled = true;
-        engine_stop(s->eng);
+        backend_stop(s->be);
         return;
     }
     if (!s->gen_id || s->state == SESSION_STOPPING) return;
-    engine_stop(s->eng);
+    backend_stop(s->be);
     s->state = SESSION_STOPPING;
     session_status_changed(s);
 }
@@ -507,6 +532,7 @@ void session_get_status(const session *s, session_status *st) {
     st->progress = s->progress;
     st->stats = s->stats;
     st->model = s->loaded ? &s->info : NULL;
+    st->caps = backend_get_caps(s->be);
     st->demo = s->demo;
     st->model_path = s->model_path;
     st->load_name = s->load_id ? s->pending.name : NULL;
@@ -555,7 +581,7 @@ int session_resume(session *s, const char *path, lm_error *err) {
     if (s->gen_id) return lm_fail(err, "A reply is being written: stop it (Esc) first.");
     transcript_meta meta;
     if (transcript_load_json(path, &s->conv, &meta, err) != 0) return -1;
-    if (s->loaded) s->conv.tmpl = template_for(s);
+    if (s->loaded && !s->info.remote) s->conv.tmpl = s->info.tmpl;
     s->n_dropped_told = 0;
     adopt_transcript(s, path);
     session_conversation_reset(s);

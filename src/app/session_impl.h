@@ -21,7 +21,7 @@ struct session {
     session_view view;
     config own_cfg; /* the defaults, when the caller gave no configuration */
     config *cfg;
-    engine *eng;
+    backend *be;
     chat conv;
     char *model_path;
     bool demo, demo_remade;
@@ -29,8 +29,8 @@ struct session {
 
     enum session_state state;
     float progress;
-    engine_stats stats;
-    engine_model_info info;
+    backend_stats stats;
+    backend_model_info info;
     bool loaded;
     int load_id, gen_id; /* requests in flight, 0: none */
     pending_load pending;
@@ -54,6 +54,9 @@ struct session {
      * its first save; NULL: not saved yet */
     char *transcript_base;
     bool autosave_failed; /* told once, not after every reply */
+
+    /* the server a resumed transcript names (opt.remote points here) */
+    char *resume_server, *resume_key_env, *resume_model;
 };
 
 void session_notice(session *s, enum session_notice kind, const char *fmt, ...)

@@ -106,6 +106,19 @@ static void put_message(lm_buf *b, const chat_message *m) {
     lm_buf_puts(b, "}");
 }
 
+/* The backend, and for a server its URL and the name of its key's variable. */
+static void put_remote(lm_buf *b, const transcript_meta *meta) {
+    const char *fields[][2] = {{"backend", meta->backend},
+                               {"server", meta->server},
+                               {"api_key_env", meta->api_key_env}};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        if (!fields[i][1][0]) continue;
+        lm_buf_puts(b, ", ");
+        put_key(b, fields[i][0]);
+        json_write_str(b, fields[i][1], strlen(fields[i][1]));
+    }
+}
+
 static void json_transcript(const chat *c, const transcript_meta *meta, lm_buf *b) {
     lm_buf_printf(b, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"created\": ",
                   TRANSCRIPT_FORMAT, TRANSCRIPT_VERSION);
@@ -119,6 +132,7 @@ static void json_transcript(const chat *c, const transcript_meta *meta, lm_buf *
     lm_buf_puts(b, ", ");
     put_key(b, "precision");
     json_write_str(b, meta->precision, strlen(meta->precision));
+    put_remote(b, meta);
     lm_buf_puts(b, "},\n  \"sampling\": ");
     put_sampling(b, &meta->sampling);
     lm_buf_printf(b,
@@ -169,7 +183,10 @@ static void markdown_header(const chat *c, const transcript_meta *meta, lm_buf *
     lm_buf_puts(b, "# lmterm conversation\n\n");
     lm_buf_printf(b, "- Model: %s (`%s`)\n", meta->model_name[0] ? meta->model_name : "unknown",
                   meta->model_path);
-    lm_buf_printf(b, "- Precision: %s\n", meta->precision[0] ? meta->precision : "unknown");
+    if (meta->server[0])
+        lm_buf_printf(b, "- Server: %s (%s)\n", meta->server, meta->backend);
+    else
+        lm_buf_printf(b, "- Precision: %s\n", meta->precision[0] ? meta->precision : "unknown");
     lm_buf_printf(b,
                   "- Sampling: temperature %g, top-k %d, top-p %g, min-p %g, repeat penalty %g "
                   "(last %d tokens), seed %llu\n",
@@ -322,7 +339,10 @@ static int read_model(loader *L, const json_value *root, transcript_meta *meta) 
     descend(L, "model", -1);
     if (copy_field(L, model, "path", meta->model_path, sizeof meta->model_path) ||
         copy_field(L, model, "name", meta->model_name, sizeof meta->model_name) ||
-        copy_field(L, model, "precision", meta->precision, sizeof meta->precision))
+        copy_field(L, model, "precision", meta->precision, sizeof meta->precision) ||
+        copy_field(L, model, "backend", meta->backend, sizeof meta->backend) ||
+        copy_field(L, model, "server", meta->server, sizeof meta->server) ||
+        copy_field(L, model, "api_key_env", meta->api_key_env, sizeof meta->api_key_env))
         return -1;
     if (meta->precision[0] && model_precision_from_name(meta->precision) < 0)
         return bad(L, "precision", "is not a known precision");

@@ -375,6 +375,9 @@ uint64_t lm_mem_available_bytes(void) {
 uint64_t lm_file_large_page_bytes(void) {
     return proc_field_kib("/proc/self/smaps_rollup", "FilePmdMapped");
 }
+uint64_t lm_anon_large_page_bytes(void) {
+    return proc_field_kib("/proc/self/smaps_rollup", "AnonHugePages");
+}
 
 double lm_now(void) {
     struct timespec ts;

@@ -15,16 +15,22 @@ static const char usage_text[] =
     "  lmterm [OPTIONS]                          full-screen chat (default)\n"
     "  lmterm chat --plain [OPTIONS]             line-by-line chat, for pipes and screen readers\n"
     "  lmterm run -p TEXT [OPTIONS]              one-shot generation to stdout\n"
+    "  lmterm run --remote URL [-m ID] -p TEXT   the same from a server's chat completions\n"
     "  lmterm tokenize [--no-bos] [--no-special] TEXT   token ids, one line\n"
     "  lmterm logits [-c N] TEXT                 last-position logits, one a line, id order\n"
-    "  lmterm bench [-p 512] [-n 128] [--reps 5] [--json]   prompt and generation speed\n"
+    "  lmterm bench [-p 512] [-n 128] [--reps 5] [--depth D] [--json]   prompt and generation speed\n"
     "  lmterm info                               architecture, sizes, types, template\n"
     "  lmterm synth --arch A --shape S --type T -o FILE     random-weight model of a real shape\n"
     "  lmterm quantize IN OUT TYPE               write a GGUF at another precision\n"
+    "  lmterm pull REPO[:QUANT] | REPO FILE      download a GGUF from Hugging Face\n"
+    "  lmterm ls                                 every model found, with its size and type\n"
+    "  lmterm serve [--host H] [--port P] [--parallel N] [--queue N] [--api-key-env VAR] [--quiet]\n"
+    "                                            OpenAI-compatible HTTP server\n"
     "\n"
     "options:\n"
     "  -m, --model FILE        GGUF model file\n"
     "      --precision P       native, fp32, fp16, int8 or int4 (default native)\n"
+    "      --cache-type T      KV cache: f16, q8_0 or f32 (default f16)\n"
     "  -t, --threads N         worker threads (default: physical cores)\n"
     "  -c, --ctx-size N        context size in tokens\n"
     "  -n, --n-predict N       most tokens to generate\n"
@@ -33,11 +39,16 @@ static const char usage_text[] =
     "      --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S\n"
     "  -s, --system TEXT       system prompt\n"
     "  -r, --resume FILE       resume a saved conversation\n"
+    "      --remote URL|NAME   an OpenAI-compatible server (base URL ending in /v1, or a\n"
+    "                          name under servers: in config.yaml); -m is then its model id\n"
+    "      --api-key-env VAR   the environment variable holding the API key (--remote, serve)\n"
     "      --config FILE       configuration file\n"
     "      --plain, --stats    plain chat; per-reply statistics on stderr\n"
     "  -o, --output FILE       output file (synth)\n"
     "      --arch, --shape, --type   model to synthesise (synth)\n"
     "      --output-type T     type of output.weight (synth; default: --type)\n"
+    "      --revision REV      branch, tag or commit to pull from (default main)\n"
+    "      --host, --port, --parallel, --queue, --quiet   (serve)\n"
     "  -h, --help              this text\n"
     "      --version           version\n";
 
@@ -84,7 +95,17 @@ enum {
     OPT_TYPE,
     OPT_OUTPUT_TYPE,
     OPT_REPS,
-    OPT_VERSION
+    OPT_CACHE_TYPE,
+    OPT_DEPTH,
+    OPT_VERSION,
+    OPT_REVISION,
+    OPT_REMOTE,
+    OPT_API_KEY_ENV,
+    OPT_HOST,
+    OPT_PORT,
+    OPT_PARALLEL,
+    OPT_QUEUE,
+    OPT_QUIET
 };
 
 static const struct option long_options[] = {{"model", required_argument, 0, 'm'},
@@ -112,9 +133,19 @@ static const struct option long_options[] = {{"model", required_argument, 0, 'm'
                                              {"type", required_argument, 0, OPT_TYPE},
                                              {"output-type", required_argument, 0, OPT_OUTPUT_TYPE},
                                              {"reps", required_argument, 0, OPT_REPS},
+                                             {"cache-type", required_argument, 0, OPT_CACHE_TYPE},
+                                             {"depth", required_argument, 0, OPT_DEPTH},
                                              {"output", required_argument, 0, 'o'},
+                                             {"revision", required_argument, 0, OPT_REVISION},
                                              {"help", no_argument, 0, 'h'},
                                              {"version", no_argument, 0, OPT_VERSION},
+                                             {"remote", required_argument, 0, OPT_REMOTE},
+                                             {"api-key-env", required_argument, 0, OPT_API_KEY_ENV},
+                                             {"host", required_argument, 0, OPT_HOST},
+                                             {"port", required_argument, 0, OPT_PORT},
+                                             {"parallel", required_argument, 0, OPT_PARALLEL},
+                                             {"queue", required_argument, 0, OPT_QUEUE},
+                                             {"quiet", no_argument, 0, OPT_QUIET},
                                              {0, 0, 0, 0}};
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
@@ -151,9 +182,13 @@ static void set_defaults(cli_options *o, config *cfg) {
     o->bench_prompt = 512;
     o->bench_gen = 128;
     o->bench_reps = 5;
+    o->port = 8080;
+    o->parallel = 1;
+    o->queue = 64;
     if (!cfg) return;
     const config_settings *s = &cfg->settings;
     o->precision = cfg->precision;
+    o->cache_type = cfg->cache_type;
     o->n_predict = s->n_predict;
     o->threads = s->threads;
     o->n_ctx = s->n_ctx;
@@ -165,7 +200,7 @@ static void set_defaults(cli_options *o, config *cfg) {
 /* -m NAME for a configured model; no -m: the default model. */
 static void resolve_model(cli_options *o) {
     config *cfg = o->cfg;
-    if (!cfg) return;
+    if (!cfg || o->remote) return; /* -m is the server's model id */
     struct stat st;
     if (o->model_path && stat(o->model_path, &st) == 0) return;
     if (!o->model_path && o->resume_path) return; /* the transcript names its model */
@@ -209,6 +244,22 @@ static int parse_number_option(int c, const char *arg, cli_options *o) {
     case OPT_REPS:
         if (!parse_long(arg, 1, 1000, &v)) return bad_value("--reps", arg);
         o->bench_reps = (int)v;
+        break;
+    case OPT_PORT:
+        if (!parse_long(arg, 0, 65535, &v)) return bad_value("--port", arg);
+        o->port = (int)v;
+        break;
+    case OPT_PARALLEL:
+        if (!parse_long(arg, 1, 64, &v)) return bad_value("--parallel", arg);
+        o->parallel = (int)v;
+        break;
+    case OPT_QUEUE:
+        if (!parse_long(arg, 0, 4096, &v)) return bad_value("--queue", arg);
+        o->queue = (int)v;
+        break;
+    case OPT_DEPTH:
+        if (!parse_long(arg, 0, 1 << 24, &v)) return bad_value("--depth", arg);
+        o->bench_depth = (int)v;
         break;
     case OPT_TEMP:
         if (!parse_float(arg, 0, 100, &f)) return bad_value("--temp", arg);
@@ -311,6 +362,21 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
         case OPT_OUTPUT_TYPE:
             o->output_type = optarg;
             break;
+        case OPT_HOST:
+            o->host = optarg;
+            break;
+        case OPT_API_KEY_ENV:
+            o->api_key_env = optarg;
+            break;
+        case OPT_QUIET:
+            o->quiet = true;
+            break;
+        case OPT_CACHE_TYPE: {
+            int t = model_cache_type_from_name(optarg);
+            if (t < 0) return bad_value("--cache-type", optarg);
+            o->cache_type = (enum model_cache_type)t;
+            break;
+        }
         case OPT_PRECISION: {
             int p = model_precision_from_name(optarg);
             if (p < 0) return bad_value("--precision", optarg);
@@ -324,6 +390,12 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
         case OPT_VERSION:
             print_version(o);
             return CLI_DONE;
+        case OPT_REVISION:
+            o->revision = optarg;
+            break;
+        case OPT_REMOTE:
+            o->remote = optarg;
+            break;
         case '?':
             if (optopt && optopt < 256)
                 return cli_usage_error("option -%c is unknown or needs a value", optopt);
@@ -351,6 +423,7 @@ model *cli_load_model(const cli_options *o) {
     model_options mo = {.n_ctx = o->n_ctx,
                         .n_threads = o->threads,
                         .precision = o->precision,
+                        .cache_type = o->cache_type,
                         .progress = quiet_progress};
     lm_error err;
     model *m = model_load(o->model_path, &mo, &err);

@@ -1,17 +1,19 @@
 /* cli: `lmterm bench`, the speed a user feels. As llama-bench does, the prompt
  * test evaluates p random token ids as one batch, and the generation test
- * evaluates n random ids one at a time from an empty cache; each runs --reps
+ * evaluates n random ids one at a time from an empty cache (with --depth D,
+ * after D cached positions, filled once before the runs); each runs --reps
  * times after one warm-up run. Generation reads every weight once per token,
  * so its speed is also given as a fraction of the bound set by the memory's
  * read bandwidth. The memory of a shared machine is as fast as its
  * neighbours let it be, moment to moment, so the bandwidth is measured right
- * after each generation run, by a plain read of the weights themselves with
- * as many threads as the model uses, and each run is set against its own. */
+ * after each generation run, STREAM-style (see the probe below) with as many
+ * threads as the model uses, and each run is set against its own. */
 #include "cli.h"
 #include "json.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct bench_stats {
     double median, min, max; /* tokens per second */
@@ -59,10 +61,11 @@ static double run_prompt(model *m, uint64_t *rng, int32_t *ids, int n, float *lo
     return n / (lm_now() - t0);
 }
 
-/* One generation run: n ids one at a time. Returns tokens per second, or -1. */
-static double run_gen(model *m, uint64_t *rng, int n, float *logits) {
+/* One generation run: n ids one at a time after the first `depth` cached
+ * positions (--depth). Returns tokens per second, or -1. */
+static double run_gen(model *m, uint64_t *rng, int n, int depth, float *logits) {
     int n_vocab = model_get_hparams(m)->n_vocab;
-    model_kv_truncate(m, 0);
+    model_kv_truncate(m, depth);
     lm_error err;
     double t0 = lm_now();
     for (int i = 0; i < n; i++) {
@@ -75,60 +78,42 @@ static double run_gen(model *m, uint64_t *rng, int n, float *logits) {
     return n / (lm_now() - t0);
 }
 
-/* ---- read bandwidth ---- */
-
-typedef struct stream_task {
-    const uint64_t *data;
-    size_t n;
-    uint64_t sums[64]; /* per thread, so the reads cannot be optimised away */
-} stream_task;
-
-static void stream_read(void *arg, int ith, int nth) {
-    stream_task *t = arg;
-    size_t per = (t->n / (size_t)nth) & ~(size_t)7;
-    size_t lo = per * (size_t)ith, hi = ith == nth - 1 ? t->n : lo + per;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    size_t i = lo;
-    for (; i + 4 <= hi; i += 4) {
-        s0 += t->data[i];
-        s1 += t->data[i + 1];
-        s2 += t->data[i + 2];
-        s3 += t->data[i + 3];
-    }
-    for (; i < hi; i++) s0 += t->data[i];
-    t->sums[ith % 64] += s0 + s1 + s2 + s3;
-}
-
-/* Reads up to 1 GiB of the model's file, far more than the caches hold: the
- * memory generation reads, in the same pages, so no more is allocated. */
+/* ---- read bandwidth ----
+ * As STREAM measures it: a buffer four times the last-level cache (at least
+ * 512 MiB, at most an eighth of the memory), in 2 MiB pages, written once so
+ * that every page is real; each thread of a pool as large as the model's
+ * reads its own contiguous share with vector loads (kernels_read_bandwidth).
+ * Reading the model's own mapping instead would measure the page size the
+ * file happens to have, not the memory. */
 typedef struct bandwidth_probe {
     threadpool *pool;
-    const uint64_t *data;
-    size_t n; /* words */
+    void *buf;
+    size_t bytes;
 } bandwidth_probe;
 
+static size_t probe_bytes(void) {
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), pages = sysconf(_SC_PHYS_PAGES),
+         page = sysconf(_SC_PAGESIZE);
+    size_t want = (size_t)512 << 20;
+    if (l3 > 0 && (size_t)l3 * 4 > want) want = (size_t)l3 * 4;
+    if (pages > 0 && page > 0 && want > (size_t)pages / 8 * (size_t)page)
+        want = (size_t)pages / 8 * (size_t)page;
+    return want;
+}
+
 static void probe_open(bandwidth_probe *p, const model *m) {
-    const gguf_file *f = model_get_file(m);
-    size_t bytes = f->size < ((uint64_t)1 << 30) ? (size_t)f->size : (size_t)1 << 30;
-    *p = (bandwidth_probe){threadpool_create(model_n_threads(m)), (const uint64_t *)f->base,
-                           bytes / sizeof(uint64_t)};
+    *p = (bandwidth_probe){threadpool_create(model_n_threads(m)), NULL, probe_bytes()};
+    p->buf = kernels_alloc_weights(p->bytes);
+    if (p->buf) memset(p->buf, 0x5a, p->bytes);
 }
 
 /* Bytes per second, the best of three passes; 0 when it cannot measure. */
 static double probe_read(bandwidth_probe *p) {
-    if (!p->pool || p->n == 0) return 0;
-    stream_task t = {.data = p->data, .n = p->n};
-    double best = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        double t0 = lm_now();
-        threadpool_run(p->pool, stream_read, &t);
-        double bw = (double)(p->n * sizeof(uint64_t)) / (lm_now() - t0);
-        if (bw > best) best = bw;
-    }
-    return best;
+    return p->buf ? kernels_read_bandwidth(p->pool, p->buf, p->bytes, 3) : 0;
 }
 
 static void probe_close(bandwidth_probe *p) {
+    kernels_free_weights(p->buf, p->bytes);
     threadpool_free(p->pool);
 }
 
@@ -145,8 +130,13 @@ static int measure(model *m, const cli_options *o, bandwidth_probe *probe, doubl
     int32_t *ids = lm_xmalloc((size_t)n * sizeof *ids);
     uint64_t rng = o->seed_set && o->seed ? o->seed : 0x9e3779b97f4a7c15ull;
     int rc = 0;
+    if (gen && o->bench_depth > 0) { /* the context every generation run starts from */
+        int32_t *fill = lm_xmalloc((size_t)o->bench_depth * sizeof *fill);
+        rc = run_prompt(m, &rng, fill, o->bench_depth, logits) < 0 ? -1 : 0;
+        free(fill);
+    }
     for (int r = -1; r < o->bench_reps && rc == 0; r++) {
-        double v = gen ? run_gen(m, &rng, r < 0 ? 1 : n, logits)
+        double v = gen ? run_gen(m, &rng, r < 0 ? 1 : n, o->bench_depth, logits)
                        : run_prompt(m, &rng, ids, r < 0 ? (n < 32 ? n : 32) : n, logits);
         if (v < 0) rc = -1;
         if (r < 0) continue;
@@ -171,10 +161,14 @@ static uint64_t bytes_per_token(const model *m) {
     return embd_bytes < total ? total - embd_bytes + row : total;
 }
 
-/* How much of the weights the kernel maps in 2 MiB pages (see gguf_open):
- * when the page cache holds the file in small pages, generation is slower. */
+/* How much of the weights the kernel maps in 2 MiB pages: the file's pages
+ * (see gguf_open; when the page cache holds the file in small pages,
+ * generation is slower), and anonymous ones, where the repacked weights are
+ * (kernels_repack; on a kernel that gives every large allocation large
+ * pages, the KV cache counts too, so this is an upper bound). */
 static double large_page_fraction(const model *m) {
-    double f = (double)lm_file_large_page_bytes() / (double)model_weight_bytes(m);
+    double f = (double)(lm_file_large_page_bytes() + lm_anon_large_page_bytes()) /
+               (double)model_weight_bytes(m);
     return f < 1 ? f : 1;
 }
 
@@ -185,9 +179,13 @@ static int run_bench(model *m, const cli_options *o, bench_result *r) {
     double *gen_tps = lm_xmalloc((size_t)reps * sizeof(double));
     double *bw = lm_xmalloc((size_t)reps * sizeof(double));
     double *fraction = lm_xmalloc((size_t)reps * sizeof(double));
+    /* the peak before the probe's buffer: the model's own, which generation
+     * does not raise past the prompt's */
+    int rc = measure(m, o, NULL, NULL, prompt_tps);
+    r->peak_rss = lm_peak_rss_bytes();
     bandwidth_probe probe;
     probe_open(&probe, m);
-    int rc = measure(m, o, NULL, NULL, prompt_tps) || measure(m, o, &probe, bw, gen_tps);
+    rc = rc || measure(m, o, &probe, bw, gen_tps);
     probe_close(&probe);
     if (rc == 0) {
         r->bytes_per_token = bytes_per_token(m);
@@ -197,7 +195,6 @@ static int run_bench(model *m, const cli_options *o, bench_result *r) {
         r->gen = stats_of(gen_tps, reps);
         r->bandwidth = stats_of(bw, reps).median;
         r->fraction = stats_of(fraction, reps).median;
-        r->peak_rss = lm_peak_rss_bytes();
         r->large_pages = large_page_fraction(m);
     }
     free(prompt_tps);
@@ -216,7 +213,8 @@ static void print_json(const cli_options *o, const model *m, const bench_result 
     json_write_str(&b, o->model_path, strlen(o->model_path));
     lm_buf_printf(&b,
                   ", \"type\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
-                  "\"kernels\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"reps\": %d, "
+                  "\"kernels\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"depth\": %d, "
+                  "\"cache_type\": \"%s\", \"reps\": %d, "
                   "\"prompt_tps\": %.3f, \"prompt_tps_min\": %.3f, \"prompt_tps_max\": %.3f, "
                   "\"gen_tps\": %.3f, \"gen_tps_min\": %.3f, \"gen_tps_max\": %.3f, "
                   "\"peak_rss_bytes\": %llu, \"weight_bytes\": %llu, \"bytes_per_token\": %llu, "
@@ -224,7 +222,8 @@ static void print_json(const cli_options *o, const model *m, const bench_result 
                   "\"large_page_fraction\": %.3f}\n",
                   quant_info(model_main_type(m))->name,
                   model_precision_name(model_get_precision(m)), model_n_threads(m),
-                  kernels_backend(), o->bench_prompt, o->bench_gen, o->bench_reps, r->prompt.median,
+                  kernels_backend(), o->bench_prompt, o->bench_gen, o->bench_depth,
+                  model_cache_type_name(model_cache_type(m)), o->bench_reps, r->prompt.median,
                   r->prompt.min, r->prompt.max, r->gen.median, r->gen.min, r->gen.max,
                   (unsigned long long)r->peak_rss, (unsigned long long)model_weight_bytes(m),
                   (unsigned long long)r->bytes_per_token, gb, r->fraction, r->large_pages);
@@ -239,8 +238,12 @@ static void print_text(const cli_options *o, const model *m, const bench_result 
            model_precision_name(model_get_precision(m)), model_n_threads(m), kernels_backend());
     printf("prompt:     %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)\n", o->bench_prompt,
            r->prompt.median, r->prompt.min, r->prompt.max, o->bench_reps);
-    printf("generation: %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)\n", o->bench_gen,
+    printf("generation: %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)", o->bench_gen,
            r->gen.median, r->gen.min, r->gen.max, o->bench_reps);
+    if (o->bench_depth > 0)
+        printf(" after %d tokens of context (%s KV cache)", o->bench_depth,
+               model_cache_type_name(model_cache_type(m)));
+    printf("\n");
     printf("memory:     peak RSS %s, %.0f%% of the weights mapped in 2 MiB pages\n",
            lm_format_size(r->peak_rss, a), 100 * r->large_pages);
     if (r->bandwidth > 0) {
@@ -255,15 +258,17 @@ int cli_bench(cli_options *o) {
     if (o->bench_gen <= 0) return cli_error("bench needs -n >= 1 generated tokens");
     cli_options lo = *o;
     if (lo.n_ctx == 0) { /* a cache for the longer test only, as llama-bench sizes it */
-        int need = o->bench_prompt > o->bench_gen ? o->bench_prompt : o->bench_gen;
+        int gen = o->bench_depth + o->bench_gen;
+        int need = o->bench_prompt > gen ? o->bench_prompt : gen;
         lo.n_ctx = need < 16 ? 16 : need;
     }
     model *m = cli_load_model(&lo);
     if (!m) return CLI_ERROR;
-    if (model_n_ctx(m) < lo.n_ctx) {
+    if (model_n_ctx(m) < lo.n_ctx || model_n_ctx(m) < o->bench_depth + o->bench_gen) {
         model_free(m);
-        return cli_error("the model's context (%d) is shorter than the test (%d tokens)",
-                         model_n_ctx(m), lo.n_ctx);
+        return cli_error(
+            "the model's context (%d) is shorter than the test (%d tokens)", model_n_ctx(m),
+            lo.n_ctx > o->bench_depth + o->bench_gen ? lo.n_ctx : o->bench_depth + o->bench_gen);
     }
     bench_result r = {0};
     if (run_bench(m, o, &r)) {

@@ -60,8 +60,14 @@ static void on_reply_end(void *ctx, const session_reply *r) {
     if (p->line_open || r->n_tokens == 0) putchar('\n');
     p->line_open = false;
     fflush(stdout);
-    if (r->reason == STOP_USER && p->interactive) fprintf(stderr, "[stopped]\n");
-    if (p->stats)
+    if (r->reason == BACKEND_STOP_USER && p->interactive) fprintf(stderr, "[stopped]\n");
+    if (p->stats && session_server_name(p->s)) /* what the server and its stream told */
+        fprintf(stderr,
+                "stats: server: %s, prompt tokens: %d, generated tokens: %d, prompt tok/s: %.2f, "
+                "generation tok/s: %.2f, first token: %.3f s\n",
+                session_server_name(p->s), r->n_prompt_evaluated, r->n_tokens, r->prompt_tps,
+                r->gen_tps, r->first_token);
+    else if (p->stats)
         fprintf(stderr,
                 "stats: prompt tokens evaluated: %d, generated tokens: %d, prompt tok/s: %.2f, "
                 "generation tok/s: %.2f\n",
@@ -246,7 +252,10 @@ int cli_chat(cli_options *o) {
     }
     session_options so = {
         .model_path = o->model_path,
-        .model = {.n_ctx = o->n_ctx, .n_threads = o->threads, .precision = o->precision},
+        .model = {.n_ctx = o->n_ctx,
+                  .n_threads = o->threads,
+                  .precision = o->precision,
+                  .cache_type = o->cache_type},
         .sampling = o->sampling,
         .seed_random = o->cfg && o->cfg->settings.seed_random && !o->seed_set,
         .max_tokens = o->n_predict,
@@ -254,6 +263,10 @@ int cli_chat(cli_options *o) {
         .resume_path = o->resume_path,
         .cfg = o->cfg,
     };
+    if (o->remote) {
+        int rc = cli_remote_options(o, &so.remote, &so.model_path);
+        if (rc != CLI_OK) return rc;
+    }
     tui_locale();
     if (!o->plain) {
         const char *why = tui_unavailable();

@@ -36,9 +36,9 @@ static void print_vocab(const tokenizer *tok) {
 static void print_memory(const model *m) {
     const gguf_file *f = model_get_file(m);
     char a[16], b[16];
-    printf("memory:         weights as used %s, KV cache %s at %d positions\n",
+    printf("memory:         weights as used %s, KV cache %s %s at %d positions\n",
            lm_format_size(model_weight_bytes(m), a), lm_format_size(model_kv_bytes(m), b),
-           model_n_ctx(m));
+           model_cache_type_name(model_cache_type(m)), model_n_ctx(m));
     printf("  by precision:");
     for (int p = MODEL_PRECISION_NATIVE; p <= MODEL_PRECISION_INT4; p++)
         printf(" %s %s%s", model_precision_name((enum model_precision)p),

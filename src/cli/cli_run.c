@@ -1,6 +1,7 @@
 /* cli: the scripted subcommands that compare with llama.cpp token for token:
  * run, tokenize, logits; and info. No chat template is applied here. */
 #include "cli.h"
+#include "engine.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,53 +69,50 @@ int cli_logits(cli_options *o) {
     return rc;
 }
 
-/* Generates until n_predict tokens, an end-of-generation token or a full context. */
-static int generate(model *m, sampler *smp, lm_tokens *ctx, int n_predict, float *logits) {
-    const tokenizer *tok = model_get_tokenizer(m);
-    tokenizer_stream stream = {0};
-    lm_buf text = {0};
-    lm_error err;
-    int rc = CLI_OK;
-    for (int i = 0; n_predict < 0 || i < n_predict; i++) {
-        int32_t id = sampler_sample(smp, logits, ctx->ids, ctx->n);
-        if (tokenizer_is_eog(tok, id)) break;
-        text.len = 0;
-        tokenizer_stream_push(tok, &stream, id, true, &text);
-        if (text.len) fwrite(text.data, 1, text.len, stdout);
-        fflush(stdout);
-        lm_tokens_push(ctx, id);
-        if (model_n_past(m) >= model_n_ctx(m)) break;
-        if (n_predict >= 0 && i + 1 == n_predict) break;
-        if (model_eval(m, &id, 1, logits, NULL, &err)) {
-            rc = cli_error("%s", err.msg);
-            break;
+/* The engine's events for request id until it is done; token text to
+ * stdout. Returns the engine's error, or NULL (caller frees). */
+static char *follow(engine *e, int id, enum engine_event_kind done_kind) {
+    for (;;) {
+        engine_event ev;
+        engine_wait(e, &ev);
+        char *failed = NULL;
+        bool done = ev.request_id == id && (ev.kind == done_kind || ev.kind == EV_LOAD_FAILED);
+        if (ev.request_id == id && ev.kind == EV_TOKEN && ev.text && ev.text[0]) {
+            fputs(ev.text, stdout);
+            fflush(stdout);
         }
+        if (done && (ev.kind == EV_LOAD_FAILED || ev.reason == STOP_ERROR))
+            failed = lm_xstrdup(ev.text ? ev.text : "failed");
+        engine_event_free(&ev);
+        if (done) return failed;
     }
-    text.len = 0;
-    tokenizer_stream_flush(&stream, &text);
-    if (text.len) fwrite(text.data, 1, text.len, stdout);
-    printf("\n");
-    lm_buf_free(&text);
-    return rc;
 }
 
+/* The prompt as it is (no chat template), through the engine's one
+ * generation loop: BOS as the vocabulary says (unless --no-bos), special
+ * tokens parsed unless --no-special, and written out as their text. */
 int cli_run(cli_options *o) {
     if (!o->prompt) return cli_usage_error("run needs a prompt (-p TEXT)");
-    model *m = cli_load_model(o);
-    if (!m) return CLI_ERROR;
-    lm_tokens ctx = {0};
-    int rc = encode(m, o, o->prompt, &ctx);
-    int n_vocab = model_get_hparams(m)->n_vocab;
-    float *logits = lm_xmalloc((size_t)n_vocab * sizeof *logits);
-    sampler *smp = sampler_create(&o->sampling, n_vocab);
+    if (o->remote) return cli_run_remote(o);
+    if (!o->model_path) return cli_error("no model given (use -m FILE)");
     lm_error err;
-    if (rc == CLI_OK && ctx.n == 0) rc = cli_error("the prompt gives no tokens");
-    if (rc == CLI_OK && model_eval(m, ctx.ids, (int)ctx.n, logits, NULL, &err))
-        rc = cli_error("%s", err.msg);
-    if (rc == CLI_OK) rc = generate(m, smp, &ctx, o->n_predict, logits);
-    sampler_free(smp);
-    free(logits);
-    lm_tokens_free(&ctx);
-    model_free(m);
+    engine *e = engine_create(&err);
+    if (!e) return cli_error("%s", err.msg);
+    model_options mo = {.n_ctx = o->n_ctx, .n_threads = o->threads, .precision = o->precision};
+    char *failed = follow(e, engine_load(e, o->model_path, &mo), EV_LOADED);
+    if (!failed) {
+        engine_request r = {.add_bos = !o->no_bos,
+                            .max_tokens = o->n_predict,
+                            .special_text = true,
+                            .sampling = o->sampling};
+        engine_request_add_block(&r, false);
+        engine_request_add_text(&r, o->no_special ? SEG_TEXT : SEG_MARKUP, o->prompt,
+                                strlen(o->prompt));
+        failed = follow(e, engine_generate(e, &r), EV_DONE);
+        if (!failed) printf("\n");
+    }
+    engine_free(e);
+    int rc = failed ? cli_error("%s", failed) : CLI_OK;
+    free(failed);
     return rc;
 }

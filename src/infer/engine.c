@@ -183,6 +183,7 @@ static void set_state(engine *e, enum engine_state st) {
         e->stats.n_ctx = model_n_ctx(e->m);
         e->stats.weight_bytes = model_weight_bytes(e->m);
         e->stats.kv_bytes = model_kv_bytes(e->m);
+        e->stats.kv_type = model_cache_type(e->m);
     }
     pthread_mutex_unlock(&e->stats_mu);
 }
@@ -393,7 +394,7 @@ static enum engine_stop_reason generate_tokens(engine *e, int id, const engine_r
             break;
         }
         text.len = 0;
-        tokenizer_stream_push(tok, &stream, tk, false, &text);
+        tokenizer_stream_push(tok, &stream, tk, r->special_text, &text);
         engine_event ev = {.kind = EV_TOKEN,
                            .request_id = id,
                            .token = tk,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* ---- choosing the instruction set ---- */
 
@@ -50,10 +51,21 @@ static const kernels_ops *best_ops(const char *limit) {
 
 static _Atomic(const kernels_ops *) active_ops;
 
+int kernels_gemv_prefetch;
+int kernels_gemv_multi_cols = 8192;
+
+static void choose_prefetch(void) {
+    const char *env = getenv("LMTERM_PREFETCH");
+    kernels_gemv_prefetch = env ? atoi(env) : 0;
+    env = getenv("LMTERM_GEMV_MULTI");
+    if (env) kernels_gemv_multi_cols = atoi(env);
+}
+
 /* Makes o the table in use. The portable one sends F32 batches to OpenBLAS
  * (see blas_rows), whose threads are then our pool's slots alone. */
 static const kernels_ops *activate(const kernels_ops *o) {
     if (o == &scalar_ops) openblas_set_num_threads(1);
+    choose_prefetch();
     atomic_store_explicit(&active_ops, o, memory_order_release);
     return o;
 }
@@ -231,6 +243,7 @@ typedef struct chunk_run {
 typedef struct matmul_task {
     kernels_job job;
     const kernels_type_fns *fns;
+    kernels_gemv_fn gemv; /* fns's, for w's layout */
     const float *x;
     enum kernels_act act;
     threadpool *pool;
@@ -285,7 +298,7 @@ static void compute_rows(void *arg, int ith, int nth) {
         if (t->batched)
             t->fns->gemm(&t->job, r0, r1, panel);
         else
-            t->fns->gemv(&t->job, r0, r1);
+            t->gemv(&t->job, r0, r1);
     }
 }
 
@@ -330,15 +343,26 @@ static void blas_rows(void *arg, int ith, int nth) {
                     (const float *)w->data + r0 * ld, ld, 0.0f, t->y + r0, (blasint)w->rows);
 }
 
+/* The kernels for w's type and layout: the backend's, else the scalar ones. */
+static const kernels_type_fns *type_fns(const kernels_matrix *w) {
+    const kernels_type_fns *fns = &ops()->types[w->type];
+    if (!fns->gemv || (w->layout == KERNELS_SPLIT && !fns->gemv_split))
+        fns = &scalar_ops.types[w->type];
+    return fns;
+}
+
+static kernels_gemv_fn gemv_of(const kernels_type_fns *fns, const kernels_matrix *w) {
+    return w->layout == KERNELS_SPLIT && fns->gemv_split ? fns->gemv_split : fns->gemv;
+}
+
 void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, int n_tok, float *y,
                     void *scratch) {
-    const kernels_type_fns *fns = &ops()->types[w->type];
-    if (!fns->gemv) fns = &scalar_ops.types[w->type];
+    const kernels_type_fns *fns = type_fns(w);
     if (blas_serves(fns, w, n_tok)) {
         threadpool_run(pool, blas_rows, &(blas_task){w, x, n_tok, y});
         return;
     }
-    matmul_task t = {.fns = fns, .x = x, .act = fns->act, .pool = pool};
+    matmul_task t = {.fns = fns, .gemv = gemv_of(fns, w), .x = x, .act = fns->act, .pool = pool};
     t.job = (kernels_job){.w = w,
                           .act = scratch,
                           .n_tok = n_tok,
@@ -368,6 +392,127 @@ void *kernels_alloc_weights(size_t bytes) {
 
 void kernels_free_weights(void *p, size_t bytes) {
     if (p) munmap(p, huge_round(bytes));
+}
+
+/* ---- repacked rows (KERNELS_SPLIT) ---- */
+
+/* Where block b's codes go in a split row of nb blocks: Q4_0's 16 bytes at
+ * 16 b; Q8_0's codes 0..15 at `lo`, 16..31 at `hi`, the four blocks of a
+ * group of 128 bytes first all their low halves, then their high halves (a
+ * last group of n < 4 blocks likewise, in 32 n bytes). */
+static void q8_split_at(int64_t b, int64_t nb, size_t *lo, size_t *hi) {
+    const int64_t g = b / 4, k = b % 4, n = nb - 4 * g < 4 ? nb - 4 * g : 4;
+    *lo = (size_t)(128 * g + 16 * k);
+    *hi = (size_t)(128 * g + 16 * n + 16 * k);
+}
+
+static bool splits(const kernels_matrix *w) {
+    return (w->type == QT_Q4_0 || w->type == QT_Q8_0) && w->cols % 32 == 0;
+}
+
+/* GGUF row src to split row dst (or back, when `back`). */
+static void split_row(enum quant_type type, int64_t nb, const uint8_t *src, uint8_t *dst,
+                      bool back) {
+    const size_t B = type == QT_Q4_0 ? 18 : 34, codes = B - 2;
+    uint8_t *const d = (back ? (uint8_t *)src : dst) + codes * (size_t)nb;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *from = src + (back ? 0 : B * b);
+        uint8_t *blk = back ? dst + B * b : NULL;
+        if (back)
+            memcpy(blk, d + 2 * b, 2);
+        else
+            memcpy(d + 2 * b, from, 2);
+        if (type == QT_Q4_0) {
+            if (back)
+                memcpy(blk + 2, src + 16 * b, 16);
+            else
+                memcpy(dst + 16 * b, from + 2, 16);
+            continue;
+        }
+        size_t lo, hi;
+        q8_split_at(b, nb, &lo, &hi);
+        for (int i = 0; i < 16; i++) { /* signed codes to unsigned ones, plus 128, and back */
+            if (back) {
+                blk[2 + i] = src[lo + i] ^ 0x80;
+                blk[18 + i] = src[hi + i] ^ 0x80;
+            } else {
+                dst[lo + i] = from[2 + i] ^ 0x80;
+                dst[hi + i] = from[18 + i] ^ 0x80;
+            }
+        }
+    }
+}
+
+const uint8_t *kernels_row(const kernels_matrix *w, int64_t r, uint8_t *tmp) {
+    const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+    if (w->layout == KERNELS_ROWS) return row;
+    split_row(w->type, w->cols / 32, row, tmp, true);
+    return tmp;
+}
+
+typedef struct repack_task {
+    const kernels_matrix *w;
+    const uint8_t *src;
+    uint8_t *dst;
+} repack_task;
+
+/* Each slot its share of the rows; in place through a row of scratch. */
+static void repack_rows(void *arg, int ith, int nth) {
+    const repack_task *t = arg;
+    const kernels_matrix *w = t->w;
+    const int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
+    uint8_t *tmp = t->src == t->dst ? lm_xmalloc(w->row_bytes) : NULL;
+    for (int64_t r = r0; r < r1; r++) {
+        const size_t at = (size_t)r * w->row_bytes;
+        if (tmp) memcpy(tmp, t->src + at, w->row_bytes);
+        split_row(w->type, w->cols / 32, tmp ? tmp : t->src + at, t->dst + at, false);
+    }
+    free(tmp);
+}
+
+/* Gives the page cache's pages of [p, p + n) back: the copy serves now. */
+static void drop_pages(const void *p, size_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1),
+                    hi = ((uintptr_t)p + n) & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static size_t page_round(size_t n) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + page - 1) & ~(page - 1);
+}
+
+/* A matrix's own memory from a 2 MiB boundary, advised for large pages, but
+ * not rounded up to one: a model has a hundred matrices or more, and their
+ * last partial large pages would add a hundred MiB. */
+static uint8_t *repack_alloc(size_t bytes) {
+    if (bytes == 0 || bytes > SIZE_MAX - 2 * LM_LARGE_PAGE) return NULL;
+    return lm_map_large(page_round(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+}
+
+int kernels_repack(kernels_matrix *w, threadpool *pool, unsigned flags) {
+    const char *env = getenv("LMTERM_REPACK");
+    if (!splits(w) || w->layout != KERNELS_ROWS || (env && !atoi(env))) return 0;
+    const size_t bytes = w->row_bytes * (size_t)w->rows;
+    const bool in_place = flags & KERNELS_REPACK_IN_PLACE;
+    uint8_t *dst = in_place ? (uint8_t *)w->data : repack_alloc(bytes);
+    if (!dst) return 0;
+    repack_task t = {w, w->data, dst};
+    if (pool)
+        threadpool_run(pool, repack_rows, &t);
+    else
+        repack_rows(&t, 0, 1);
+    if (!in_place && (flags & KERNELS_REPACK_DROP_SOURCE)) drop_pages(w->data, bytes);
+    if (!in_place) w->mem = dst;
+    w->data = dst;
+    w->layout = KERNELS_SPLIT;
+    return 1;
+}
+
+void kernels_release(kernels_matrix *w) {
+    if (w->mem) munmap(w->mem, page_round(w->row_bytes * (size_t)w->rows));
+    w->mem = NULL;
 }
 
 /* ---- attention ---- */
@@ -410,15 +555,17 @@ void kernels_attend(const float *q, const float *k, const float *v, size_t strid
 
 static void gemv_ref(const kernels_job *j, int64_t r0, int64_t r1) {
     const kernels_matrix *w = j->w;
+    uint8_t *tmp = w->layout == KERNELS_ROWS ? NULL : lm_xmalloc(w->row_bytes);
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        const uint8_t *row = kernels_row(w, r, tmp);
         for (int t = 0; t < j->n_tok; t++)
             j->y[(size_t)t * w->rows + r] = quant_vec_dot_ref(
                 w->type, row, (const uint8_t *)j->act + (size_t)t * j->act_stride, w->cols);
     }
+    free(tmp);
 }
 
-#define REF(type) [type] = {ACT_REF, gemv_ref, NULL, NULL}
+#define REF(type) [type] = {ACT_REF, gemv_ref, NULL, NULL, NULL}
 
 static const kernels_ops scalar_ops = {
     .name = "scalar",
@@ -427,3 +574,82 @@ static const kernels_ops scalar_ops = {
               REF(QT_Q6_K)},
     .attend = attend_ref,
 };
+
+/* ---- several tokens through the generation kernel (attn branch) ---- */
+
+/* As kernels_matmul with the panels and OpenBLAS left out: every token goes
+ * through the one-token kernel over the same chunks of rows, so its row of y
+ * is bit for bit what a product of that token alone gives, while each chunk
+ * of weight rows is read from memory once for all tokens. */
+void kernels_matvec_batch(threadpool *pool, const kernels_matrix *w, const float *x, int n_tok,
+                          float *y, void *scratch) {
+    const kernels_type_fns *fns = type_fns(w);
+    matmul_task t = {.fns = fns,
+                     .gemv = gemv_of(fns, w),
+                     .x = x,
+                     .act = fns->act,
+                     .pool = pool,
+                     .batched = false};
+    t.job = (kernels_job){.w = w,
+                          .act = scratch,
+                          .n_tok = n_tok,
+                          .y = y,
+                          .act_stride = kernels_act_row_bytes(fns->act, w->type, w->cols),
+                          .zero = kernels_zero_point(w->type)};
+    plan_runs(&t, threadpool_size(pool));
+    if (n_tok == 1)
+        convert_activations(&t, 0, 1);
+    else
+        threadpool_run(pool, convert_activations, &t);
+    threadpool_run(pool, compute_rows, &t);
+}
+
+/* ---- read bandwidth ---- */
+
+typedef uint64_t read_vec __attribute__((vector_size(16)));
+
+typedef struct read_task {
+    const uint8_t *buf;
+    size_t bytes;
+    _Alignas(64) read_vec sums[64][4]; /* per slot, a cache line each, kept so no read is dropped */
+} read_task;
+
+/* Four independent 16-byte streams of loads per 64-byte line: the loads
+ * never wait on one another, so only the memory sets the pace. */
+static void read_share(void *arg, int ith, int nth) {
+    read_task *t = arg;
+    const size_t lines = t->bytes / 64;
+    const size_t lo = lines * (size_t)ith / (size_t)nth,
+                 hi = lines * (size_t)(ith + 1) / (size_t)nth;
+    const read_vec *v = (const read_vec *)t->buf;
+    read_vec s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+    for (size_t i = lo; i < hi; i++) {
+        s0 += v[4 * i];
+        s1 += v[4 * i + 1];
+        s2 += v[4 * i + 2];
+        s3 += v[4 * i + 3];
+    }
+    read_vec *out = t->sums[ith % 64];
+    out[0] += s0;
+    out[1] += s1;
+    out[2] += s2;
+    out[3] += s3;
+}
+
+double kernels_read_bandwidth(threadpool *pool, const void *buf, size_t bytes, int passes) {
+    if (!pool || !buf || bytes < 64) return 0;
+    read_task *t = lm_alloc_aligned(sizeof *t);
+    if (!t) return 0;
+    memset(t, 0, sizeof *t);
+    t->buf = buf;
+    t->bytes = bytes & ~(size_t)63;
+    double best = 0;
+    for (int p = 0; p < passes; p++) {
+        double t0 = lm_now();
+        threadpool_run(pool, read_share, t);
+        double bw = (double)t->bytes / (lm_now() - t0);
+        if (bw > best) best = bw;
+    }
+    lm_free_aligned(t);
+    return best;
+}

@@ -62,6 +62,11 @@ static inline const uint8_t *row_of(const kernels_matrix *w, int64_t r) {
     return (const uint8_t *)w->data + (size_t)r * w->row_bytes;
 }
 
+/* Prefetches the lines of n bytes from p (see kernels_avx512.c). */
+INLINE void prefetch_span(const uint8_t *p, int n) {
+    for (int o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
 static inline const uint8_t *act_of(const kernels_job *j, int t) {
     return (const uint8_t *)j->act + (size_t)t * j->act_stride;
 }
@@ -169,6 +174,80 @@ static float q5_1_dot(const uint8_t *w, const void *a, int64_t n) {
 static float q8_0_dot(const uint8_t *w, const void *a, int64_t n) {
     return q32_dot(Q8_0, w, a, n / 32);
 }
+
+/* ---- split rows (KERNELS_SPLIT): Q4_0 Q8_0 ----
+ * Blocks k and k + 1 of a group of four: Q4_0's codes are 32 bytes at c, in
+ * kernels_q8x4's order; Q8_0's low halves are 32 bytes at c and the high
+ * ones 64 bytes on, plus 128, so they are flipped back to signed ones for
+ * the sign trick. Lanes 0..3 sum block k, 4..7 block k + 1. */
+INLINE __m256i split_pair_isum(bool q8, const uint8_t *c, int n, const kernels_q8x4 *a, int k) {
+    const __m256i alo = load256(a->qs + 16 * k), ahi = load256(a->qs + 64 + 16 * k);
+    if (q8) {
+        const __m256i flip = _mm256_set1_epi8((char)0x80);
+        const __m256i wl = _mm256_xor_si256(load256(c), flip);
+        const __m256i wh = _mm256_xor_si256(load256(c + 16 * n), flip);
+        return _mm256_add_epi32(dot_u8s8(_mm256_sign_epi8(wl, wl), _mm256_sign_epi8(alo, wl)),
+                                dot_u8s8(_mm256_sign_epi8(wh, wh), _mm256_sign_epi8(ahi, wh)));
+    }
+    const __m256i q = load256(c), m4 = _mm256_set1_epi8(0x0F);
+    const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    const __m256i p =
+        _mm256_add_epi16(_mm256_maddubs_epi16(lo, alo), _mm256_maddubs_epi16(hi, ahi));
+    return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), load256(a->bias + 4 * k));
+}
+
+/* One block k of a group of n: the pair's code, for a row's last odd block. */
+INLINE __m256i split_one_isum(bool q8, const uint8_t *c, int n, const kernels_q8x4 *a, int k) {
+    const __m256i act = _mm256_set_m128i(load128(a->qs + 64 + 16 * k), load128(a->qs + 16 * k));
+    if (q8) {
+        const __m256i w = _mm256_xor_si256(_mm256_set_m128i(load128(c + 16 * n), load128(c)),
+                                           _mm256_set1_epi8((char)0x80));
+        return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(act, w));
+    }
+    const __m128i q = load128(c), m4 = _mm_set1_epi8(0x0F);
+    const __m256i codes =
+        _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+    return _mm256_add_epi32(dot_u8s8(codes, act),
+                            _mm256_zextsi128_si256(_mm_cvtsi32_si128(a->bias[4 * k])));
+}
+
+/* A split row of nb blocks times one token. Two sums, as in the AVX-512 kernel. */
+INLINE float split_dot(bool q8, const uint8_t *row, const kernels_q8x4 *a, int64_t nb) {
+    const int G = q8 ? 128 : 64;
+    const uint8_t *d = row + (size_t)nb * (q8 ? 32 : 16);
+    const int pf = kernels_gemv_prefetch;
+    const __m256i lanes01 = _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0);
+    const __m256i lanes23 = _mm256_set_epi32(3, 3, 3, 3, 2, 2, 2, 2);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t q = 0;
+    for (; q < nb / 4; q++, a++) {
+        const uint8_t *c = row + q * G;
+        if (pf) prefetch_span(c + pf, G);
+        const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(
+            _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(d + 8 * q))), _mm_load_ps(a->d)));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_pair_isum(q8, c, 4, a, 0)),
+                               _mm256_permutevar8x32_ps(s, lanes01), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_pair_isum(q8, c + 32, 4, a, 2)),
+                               _mm256_permutevar8x32_ps(s, lanes23), acc1);
+    }
+    const int n = (int)(nb - 4 * q); /* a last, short group */
+    for (int k = 0; k < n; k++) {
+        const __m256i isum = split_one_isum(q8, row + q * G + 16 * k, n, a, k);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
+                               _mm256_set1_ps(half(d + 8 * q + 2 * k) * a->d[k]), acc0);
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+static float q4_0_split_dot(const uint8_t *w, const void *a, int64_t n) {
+    return split_dot(false, w, a, n / 32);
+}
+static float q8_0_split_dot(const uint8_t *w, const void *a, int64_t n) {
+    return split_dot(true, w, a, n / 32);
+}
+
+GEMV_ROWS(gemv_q4_0_split, q4_0_split_dot)
+GEMV_ROWS(gemv_q8_0_split, q8_0_split_dot)
 
 GEMV_ROWS(gemv_q4_0, q4_0_dot)
 GEMV_ROWS(gemv_q4_1, q4_1_dot)
@@ -326,6 +405,28 @@ INLINE __m256i q32_block_codes(enum q32_kind kind, const uint8_t *blk, float *d,
     return codes;
 }
 
+/* A split row's codes in weight order (Q8_0's signed again, as the panels
+ * hold them) to dst, 32 bytes a block, and its scales to d[8 b]. */
+INLINE void split_pack_row(bool q8, const uint8_t *row, int64_t nb, uint8_t *dst, float *d) {
+    const uint8_t *ds = row + nb * (q8 ? 32 : 16);
+    const __m128i m4 = _mm_set1_epi8(0x0F), flip = _mm_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < nb; b++) {
+        if (b % 4 == 0) _mm_prefetch((const char *)row + b * 32 + PACK_PREFETCH, _MM_HINT_T0);
+        __m128i lo, hi;
+        if (q8) {
+            const int64_t g = b / 4, k = b % 4, n = nb - 4 * g < 4 ? nb - 4 * g : 4;
+            lo = _mm_xor_si128(load128(row + 128 * g + 16 * k), flip);
+            hi = _mm_xor_si128(load128(row + 128 * g + 16 * n + 16 * k), flip);
+        } else {
+            const __m128i q = load128(row + 16 * b);
+            lo = _mm_and_si128(q, m4);
+            hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
+        }
+        _mm256_store_si256((__m256i *)(dst + 32 * b), _mm256_set_m128i(hi, lo));
+        d[8 * b] = half(ds + 2 * b);
+    }
+}
+
 /* Transposes the 8 x 8 matrix of 32-bit words whose rows are v[0..7]. */
 INLINE void transpose_8x8(__m256i v[8]) {
     __m256i t[8], u[8];
@@ -361,6 +462,10 @@ INLINE void q32_pack(enum q32_kind kind, const kernels_matrix *w, int64_t r0, in
     }
     for (int i = 0; i < n_rows; i++) {
         const uint8_t *row = row_of(w, r0 + i);
+        if (w->layout == KERNELS_SPLIT) {
+            split_pack_row(kind == Q8_0, row, nb, rows + i * w->cols, pd + i);
+            continue;
+        }
         for (int64_t b = 0; b < nb; b++) {
             if (b % 4 == 0) _mm_prefetch((const char *)row + b * B + PACK_PREFETCH, _MM_HINT_T0);
             _mm256_store_si256((__m256i *)(rows + i * w->cols + 32 * b),
@@ -1027,11 +1132,11 @@ static const kernels_ops avx2_ops = {
     .name = "avx2",
     .types =
         {
-            [QT_Q4_0] = {ACT_Q8X4, gemv_q4_0, gemm_q4_0, q32_chunk_bytes},
+            [QT_Q4_0] = {ACT_Q8X4, gemv_q4_0, gemm_q4_0, q32_chunk_bytes, gemv_q4_0_split},
             [QT_Q4_1] = {ACT_Q8X4, gemv_q4_1, gemm_q4_1, q32_chunk_bytes},
             [QT_Q5_0] = {ACT_Q8X4, gemv_q5_0, gemm_q5_0, q32_chunk_bytes},
             [QT_Q5_1] = {ACT_Q8X4, gemv_q5_1, gemm_q5_1, q32_chunk_bytes},
-            [QT_Q8_0] = {ACT_Q8X4, gemv_q8_0, gemm_q8_0, q32_chunk_bytes},
+            [QT_Q8_0] = {ACT_Q8X4, gemv_q8_0, gemm_q8_0, q32_chunk_bytes, gemv_q8_0_split},
             [QT_Q4_K] = {ACT_Q8K, gemv_q4_k, gemm_q4_k, k_chunk_bytes},
             [QT_Q5_K] = {ACT_Q8K, gemv_q5_k, gemm_q5_k, k_chunk_bytes},
             [QT_Q6_K] = {ACT_Q8K, gemv_q6_k, gemm_q6_k, k_chunk_bytes},

@@ -67,6 +67,12 @@ static inline __mmask64 first_bytes(int n) {
     return n <= 0 ? 0 : n >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
 }
 
+/* Prefetches the lines of n bytes from p: one every 64 bytes, so that a
+ * loop stepping n bytes at a time touches every line of its stream. */
+INLINE void prefetch_span(const uint8_t *p, int n) {
+    for (int o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
 static inline const uint8_t *row_of(const kernels_matrix *w, int64_t r) {
     return (const uint8_t *)w->data + (size_t)r * w->row_bytes;
 }
@@ -216,7 +222,6 @@ INLINE void q32_load(enum q32_kind kind, const uint8_t *p, int n_bytes, __m512i 
  * weights, and each row would fetch them again from L2. So long rows are
  * read four at a time, each activation load serving four rows. */
 #define Q32_ROWS 8
-#define Q32_ONE_ROW_MAX 8192 /* columns */
 
 /* y[r] = dot(rows[r], a) for r < R (1 or Q32_ROWS). */
 INLINE void q32_dot_rows(enum q32_kind kind, int R, const uint8_t *const rows[],
@@ -228,9 +233,11 @@ INLINE void q32_dot_rows(enum q32_kind kind, int R, const uint8_t *const rows[],
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps(), accm[r] = _mm_setzero_ps();
     __m512i z[4];
     int64_t q = 0;
+    const int pf = kernels_gemv_prefetch;
     for (; q < nb / 4; q++) {
         UNROLL
         for (int r = 0; r < R; r++) {
+            if (pf) prefetch_span(rows[r] + q * 4 * B + pf, 4 * B);
             q32_load(kind, rows[r] + q * 4 * B, 4 * B, z);
             q32_quad(kind, z, ix, a + q, &acc[r], &accm[r]);
         }
@@ -250,7 +257,7 @@ INLINE void q32_gemv(enum q32_kind kind, const kernels_job *j, int64_t r0, int64
     const kernels_matrix *w = j->w;
     const quad_index ix = make_quad_index(kind);
     const int64_t nb = w->cols / 32;
-    const int R = w->cols > Q32_ONE_ROW_MAX ? Q32_ROWS : 1;
+    const int R = w->cols > kernels_gemv_multi_cols ? Q32_ROWS : 1;
     for (int64_t r = r0; r < r1; r += R) {
         const uint8_t *rows[Q32_ROWS];
         const int n = row_group(w, r, r1, R, rows);
@@ -276,6 +283,96 @@ Q32_GEMV(gemv_q5_0, Q5_0)
 Q32_GEMV(gemv_q5_1, Q5_1)
 Q32_GEMV(gemv_q8_0, Q8_0)
 
+/* ---- 32-weight blocks in split rows (KERNELS_SPLIT): Q4_0 Q8_0 ----
+ * Four blocks' codes are one aligned 64-byte vector (Q8_0: two) in exactly
+ * kernels_q8x4's order, and their four scales are 8 bytes further on: no
+ * byte is shuffled, and the one permute left (the scales to their lanes)
+ * is a cheap one. */
+
+/* n (1..4) blocks of a split row: codes at c, fp16 scales at d. */
+INLINE void split_quad(bool q8, const uint8_t *c, const uint8_t *d, int n, const kernels_q8x4 *a,
+                       __m512 *acc) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i lo, hi;
+    __m128 dw;
+    if (n == 4) {
+        const __m512i q = _mm512_loadu_si512(c);
+        lo = q8 ? q : _mm512_and_si512(q, m4);
+        hi = q8 ? _mm512_loadu_si512(c + 64) : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d));
+    } else { /* a row's last, short group: 16 n bytes of each half */
+        const __mmask64 m = first_bytes(16 * n);
+        const __m512i q = _mm512_maskz_loadu_epi8(m, c);
+        lo = q8 ? q : _mm512_and_si512(q, m4);
+        hi = q8 ? _mm512_maskz_loadu_epi8(m, c + 16 * n)
+                : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        dw = _mm_cvtph_ps(_mm_maskz_loadu_epi16((__mmask8)((1u << n) - 1), d));
+    }
+    __m512i isum = _mm512_load_si512(a->bias);
+    isum = _mm512_dpbusd_epi32(isum, lo, _mm512_load_si512(a->qs));
+    isum = _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(a->qs + 64));
+    const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m128 scale = _mm_mul_ps(dw, _mm_load_ps(a->d));
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
+                           _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)), *acc);
+}
+
+/* y[r] = dot(rows[r], a) for r < R (1 or Q32_ROWS) split rows of nb blocks.
+ * Two sums a row, so that one row's chain of additions does not set the pace. */
+INLINE void split_dot_rows(bool q8, int R, const uint8_t *const rows[], const kernels_q8x4 *a,
+                           int64_t nb, float y[]) {
+    const int G = q8 ? 128 : 64; /* code bytes of four blocks */
+    const size_t at_d = (size_t)nb * (q8 ? 32 : 16);
+    const int pf = kernels_gemv_prefetch;
+    __m512 acc[Q32_ROWS][2];
+    UNROLL
+    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    int64_t q = 0;
+    for (; q + 2 <= nb / 4; q += 2) {
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            if (pf) prefetch_span(rows[r] + q * G + pf, 2 * G);
+            split_quad(q8, rows[r] + q * G, rows[r] + at_d + 8 * q, 4, a + q, &acc[r][0]);
+            split_quad(q8, rows[r] + (q + 1) * G, rows[r] + at_d + 8 * (q + 1), 4, a + q + 1,
+                       &acc[r][1]);
+        }
+    }
+    for (; q < (nb + 3) / 4; q++) {
+        const int n = nb - 4 * q < 4 ? (int)(nb - 4 * q) : 4;
+        UNROLL
+        for (int r = 0; r < R; r++)
+            split_quad(q8, rows[r] + q * G, rows[r] + at_d + 8 * q, n, a + q, &acc[r][0]);
+    }
+    UNROLL
+    for (int r = 0; r < R; r++) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+}
+
+INLINE void split_gemv(bool q8, const kernels_job *j, int64_t r0, int64_t r1) {
+    const kernels_matrix *w = j->w;
+    const int64_t nb = w->cols / 32;
+    const int R = w->cols > kernels_gemv_multi_cols ? Q32_ROWS : 1;
+    for (int64_t r = r0; r < r1; r += R) {
+        const uint8_t *rows[Q32_ROWS];
+        const int n = row_group(w, r, r1, R, rows);
+        for (int t = 0; t < j->n_tok; t++) {
+            const kernels_q8x4 *a = (const kernels_q8x4 *)act_of(j, t);
+            float y[Q32_ROWS];
+            if (R == 1)
+                split_dot_rows(q8, 1, rows, a, nb, y);
+            else
+                split_dot_rows(q8, Q32_ROWS, rows, a, nb, y);
+            for (int k = 0; k < n; k++) j->y[(size_t)t * w->rows + r + k] = y[k];
+        }
+    }
+}
+
+static void gemv_q4_0_split(const kernels_job *j, int64_t r0, int64_t r1) {
+    split_gemv(false, j, r0, r1);
+}
+static void gemv_q8_0_split(const kernels_job *j, int64_t r0, int64_t r1) {
+    split_gemv(true, j, r0, r1);
+}
+
 /* ---- 32-weight blocks: packed panels for batches ----
  * A panel holds 16 rows: codes[b][g][i][4] = codes 4g..4g+3 of row i's block
  * b, then d[b][i] and (affine types) m[b][i] as floats. Missing rows (the
@@ -293,25 +390,47 @@ static size_t q32_chunk_bytes(int64_t cols) {
 /* Unpacks n (1..4) blocks at p: their codes in weight order (32 bytes a
  * block, with the zero point) to dst, their scales (and mins) to d[16 k] and
  * m[16 k], the layout of a panel's scales. */
-INLINE void q32_unpack4(enum q32_kind kind, const quad_index *ix, const uint8_t *p, int n,
-                        uint8_t *dst, float *d, float *m) {
-    __m512i z[4] = {0};
-    q32_load(kind, p, n * q32_block_bytes[kind], z);
-    __m512i lo, hi;
-    q32_codes(kind, z, ix, &lo, &hi);
+/* Stores n (1..4) blocks' codes, given as kernels_q8x4's halves lo and hi,
+ * in weight order (32 bytes a block), and their scales dm (then mins) to
+ * d[16 k] and m[16 k]. */
+INLINE void q32_store4(bool has_min, __m512i lo, __m512i hi, __m256 dm, int n, uint8_t *dst,
+                       float *d, float *m) {
     const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
     const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
     const __mmask64 keep0 = n >= 2 ? ~(__mmask64)0 : 0xFFFFFFFF;
     const __mmask64 keep1 = n >= 4 ? ~(__mmask64)0 : n == 3 ? 0xFFFFFFFF : 0;
     _mm512_mask_storeu_epi8(dst, keep0, _mm512_permutex2var_epi64(lo, first, hi));
     _mm512_mask_storeu_epi8(dst + 64, keep1, _mm512_permutex2var_epi64(lo, second, hi));
-    float dm[8];
-    _mm256_storeu_ps(
-        dm, _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(z[0], ix->dm, z[1]))));
+    float f[8];
+    _mm256_storeu_ps(f, dm);
     for (int k = 0; k < n; k++) {
-        d[16 * k] = dm[k];
-        if (q32_has_min(kind)) m[16 * k] = dm[4 + k];
+        d[16 * k] = f[k];
+        if (has_min) m[16 * k] = f[4 + k];
     }
+}
+
+INLINE void q32_unpack4(enum q32_kind kind, const quad_index *ix, const uint8_t *p, int n,
+                        uint8_t *dst, float *d, float *m) {
+    __m512i z[4] = {0};
+    q32_load(kind, p, n * q32_block_bytes[kind], z);
+    __m512i lo, hi;
+    q32_codes(kind, z, ix, &lo, &hi);
+    const __m256 dm =
+        _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(z[0], ix->dm, z[1])));
+    q32_store4(q32_has_min(kind), lo, hi, dm, n, dst, d, m);
+}
+
+/* The same from a split row's group of n blocks: codes at c, scales at ds. */
+INLINE void split_unpack4(bool q8, const uint8_t *c, const uint8_t *ds, int n, uint8_t *dst,
+                          float *d) {
+    const __mmask64 m = first_bytes(16 * n);
+    const __m512i q = _mm512_maskz_loadu_epi8(m, c), m4 = _mm512_set1_epi8(0x0F);
+    const __m512i lo = q8 ? q : _mm512_and_si512(q, m4);
+    const __m512i hi =
+        q8 ? _mm512_maskz_loadu_epi8(m, c + 16 * n) : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    const __m256 dm =
+        _mm256_castps128_ps256(_mm_cvtph_ps(_mm_maskz_loadu_epi16((__mmask8)((1u << n) - 1), ds)));
+    q32_store4(false, lo, hi, dm, n, dst, d, NULL);
 }
 
 /* Transposes, in each 256-bit half, the 8 x 8 matrix of 32-bit words whose
@@ -362,7 +481,16 @@ INLINE void q32_pack(enum q32_kind kind, const kernels_matrix *w, int64_t r0, in
         memset(panel, 0, q32_panel_bytes(nb));
         memset(rows + n_rows * w->cols, 0, (size_t)(16 - n_rows) * w->cols);
     }
-    for (int i = 0; i < n_rows; i++) {
+    for (int i = 0; i < n_rows && w->layout == KERNELS_SPLIT; i++) {
+        const uint8_t *row = row_of(w, r0 + i), *ds = row + nb * (B - 2);
+        for (int64_t b = 0; b < nb; b += 4) {
+            _mm_prefetch((const char *)row + b * (B - 2) + PACK_PREFETCH, _MM_HINT_T0);
+            const int n = nb - b < 4 ? (int)(nb - b) : 4;
+            split_unpack4(kind == Q8_0, row + b * (B - 2), ds + 2 * b, n,
+                          rows + i * w->cols + 32 * b, pd + b * 16 + i);
+        }
+    }
+    for (int i = 0; i < n_rows && w->layout == KERNELS_ROWS; i++) {
         const uint8_t *row = row_of(w, r0 + i);
         for (int64_t b = 0; b < nb; b += 4) {
             _mm_prefetch((const char *)row + b * B + PACK_PREFETCH, _MM_HINT_T0);
@@ -512,7 +640,9 @@ INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t
     const __m512i m4 = _mm512_set1_epi8(0x0F), c16 = _mm512_set1_epi8(16);
     __m512 acc = _mm512_setzero_ps();
     __m128 accm = _mm_setzero_ps();
+    const int pf = kernels_gemv_prefetch;
     for (int64_t i = 0; i < nsb; i++, row += B, a++) {
+        if (pf) prefetch_span(row + pf, B);
         uint64_t sc, mins;
         k4_scales(row + 4, &sc, &mins);
         const __m512i scw =
@@ -552,7 +682,9 @@ static float q6k_dot(const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i shl = halves_epi16(4, 2), shr = halves_epi16(0, 2);
     __m512 acc = _mm512_setzero_ps();
+    const int pf = kernels_gemv_prefetch;
     for (int64_t i = 0; i < nsb; i++, row += sizeof(block_q6_K), a++) {
+        if (pf) prefetch_span(row + pf, sizeof(block_q6_K));
         const block_q6_K *b = (const block_q6_K *)row;
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
         const __m512i scw = _mm512_castsi256_si512(sc16);
@@ -1202,11 +1334,11 @@ static const kernels_ops avx512_ops = {
     .name = "avx512",
     .types =
         {
-            [QT_Q4_0] = {ACT_Q8X4, gemv_q4_0, gemm_q4_0, q32_chunk_bytes},
+            [QT_Q4_0] = {ACT_Q8X4, gemv_q4_0, gemm_q4_0, q32_chunk_bytes, gemv_q4_0_split},
             [QT_Q4_1] = {ACT_Q8X4, gemv_q4_1, gemm_q4_1, q32_chunk_bytes},
             [QT_Q5_0] = {ACT_Q8X4, gemv_q5_0, gemm_q5_0, q32_chunk_bytes},
             [QT_Q5_1] = {ACT_Q8X4, gemv_q5_1, gemm_q5_1, q32_chunk_bytes},
-            [QT_Q8_0] = {ACT_Q8X4, gemv_q8_0, gemm_q8_0, q32_chunk_bytes},
+            [QT_Q8_0] = {ACT_Q8X4, gemv_q8_0, gemm_q8_0, q32_chunk_bytes, gemv_q8_0_split},
             [QT_Q4_K] = {ACT_Q8K, gemv_q4_k, gemm_q4_k, k_chunk_bytes},
             [QT_Q5_K] = {ACT_Q8K, gemv_q5_k, gemm_q5_k, k_chunk_bytes},
             [QT_Q6_K] = {ACT_Q8K, gemv_q6_k, gemm_q6_k, k_chunk_bytes},

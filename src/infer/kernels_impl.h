@@ -87,8 +87,9 @@ typedef void (*kernels_gemm_fn)(const kernels_job *j, int64_t r0, int64_t r1, vo
 typedef struct kernels_type_fns {
     enum kernels_act act;
     kernels_gemv_fn gemv;
-    kernels_gemm_fn gemm; /* NULL: gemv serves batches too */
+    kernels_gemm_fn gemm; /* NULL: gemv serves batches too; reads rows with kernels_row */
     size_t (*panel_bytes)(int64_t cols);
+    kernels_gemv_fn gemv_split; /* the KERNELS_SPLIT layout's (NULL: not repacked) */
 } kernels_type_fns;
 
 /* kernels_attend's dot products and weighted sum; the softmax between them
@@ -114,6 +115,14 @@ float kernels_softmax(float *scores, int n);
 /* Rows given to a worker at a time: a multiple of the 16-row panels, small
  * enough that the packed panels stay in the L2 cache. */
 #define KERNELS_CHUNK_ROWS 64
+
+/* How far ahead of its reads (bytes) a generation kernel prefetches the
+ * weight stream; 0: none, the hardware prefetchers alone. Chosen for the CPU
+ * when the instruction set is (kernels.c); LMTERM_PREFETCH overrides it. */
+extern int kernels_gemv_prefetch;
+/* Rows longer than this (columns) are read several at a time by the
+ * 32-weight generation kernels (see kernels_avx512.c); LMTERM_GEMV_MULTI. */
+extern int kernels_gemv_multi_cols;
 
 /* The instruction sets' tables (NULL when not compiled in). */
 const kernels_ops *kernels_avx2_ops(void);

@@ -1,6 +1,9 @@
-/* model: the forward pass. Read it top to bottom: model_eval cuts the tokens
- * into batches; forward_batch runs every layer over one batch (attention block,
- * then feed-forward block), and the last token's hidden state becomes logits.
+/* model: the forward pass. Read it top to bottom: model_seq_eval cuts the
+ * tokens into batches and model_decode makes one batch of one token per
+ * sequence; forward_batch runs every layer over one batch (attention block,
+ * then feed-forward block), and the hidden states become logits. A decode
+ * batch goes through the one-token kernels only (kernels_matvec_batch and the
+ * generation attention), so each sequence gets the bits it would alone.
  * The arithmetic follows llama.cpp's graph for the same architectures, so the
  * logits agree with its output to within rounding. */
 #include "model_impl.h"
@@ -57,47 +60,39 @@ static void rope_apply(const model *m, float *head, const float *cs) {
     }
 }
 
-/* ---- attention ---- */
-
-typedef struct attn_task {
-    model *m;
-    int layer, n_tok, pos0;
-    float scale;
-} attn_task;
-
-/* One (token, head) pair: scores against every visible cached key, softmax,
- * weighted sum of the values. Keys and values live in the layer's cache. */
-static void attend_one(const attn_task *t, int tok, int h, float *scores) {
-    const model *m = t->m;
-    const int hd = m->hp.head_dim, kv_dim = m->kv_dim;
-    const int kvh = h / (m->hp.n_head / m->hp.n_head_kv);
-    const int pos = t->pos0 + tok;
-    int first = 0;
-    if (m->hp.sliding_window > 0 && pos - m->hp.sliding_window + 1 > 0)
-        first = pos - m->hp.sliding_window + 1;
-    const size_t layer_off = (size_t)t->layer * m->n_ctx * kv_dim;
-    const float *q = m->s.qkv + (size_t)tok * (m->q_dim + 2 * kv_dim) + h * hd;
-    const float *kc = m->k_cache + layer_off + kvh * hd;
-    const float *vc = m->v_cache + layer_off + kvh * hd;
-    float *out = m->s.att + (size_t)tok * m->q_dim + h * hd;
-    kernels_attend(q, kc + (size_t)first * kv_dim, vc + (size_t)first * kv_dim, (size_t)kv_dim,
-                   pos - first + 1, hd, t->scale, scores, out);
-}
-
-static void attention_worker(void *arg, int ith, int nth) {
-    attn_task *t = arg;
-    float *scores = t->m->s.scores + (size_t)ith * t->m->n_ctx;
-    int n_heads = t->m->hp.n_head, total = t->n_tok * n_heads;
-    for (int i = ith; i < total; i += nth) attend_one(t, i / n_heads, i % n_heads, scores);
-}
-
 /* ---- the blocks ---- */
 
-static void matmul(model *m, const kernels_matrix *w, const float *x, int n, float *y) {
-    kernels_matmul(m->pool, w, x, n, y, m->s.act);
+/* decode: every row through the one-token kernel (see the top). */
+static void matmul(model *m, const kernels_matrix *w, const float *x, int n, float *y,
+                   bool decode) {
+    if (decode)
+        kernels_matvec_batch(m->pool, w, x, n, y, m->s.act);
+    else
+        kernels_matmul(m->pool, w, x, n, y, m->s.act);
 }
 
-static void attention_block(model *m, int il, int n, int pos0) {
+static void cache_put(enum model_cache_type t, const float *x, uint8_t *dst, int n) {
+    if (t == MODEL_CACHE_F32)
+        memcpy(dst, x, (size_t)n * sizeof *x);
+    else
+        quant_quantize_row(t == MODEL_CACHE_F16 ? QT_F16 : QT_Q8_0, x, dst, n);
+}
+
+/* Stores token t's rotated keys and its values in its sequence's cache. */
+static void store_kv(model *m, int il, int n) {
+    const int hd = m->hp.head_dim, stride = m->q_dim + 2 * m->kv_dim;
+    for (int t = 0; t < n; t++) {
+        model_seq *sq = m->s.seq[t];
+        const float *row = m->s.qkv + (size_t)t * stride;
+        for (int h = 0; h < m->hp.n_head_kv; h++) {
+            const size_t at = model_seq_row(sq, il, h, m->s.pos[t]);
+            cache_put(sq->type, row + m->q_dim + h * hd, sq->k + at, hd);
+            cache_put(sq->type, row + m->q_dim + m->kv_dim + h * hd, sq->v + at, hd);
+        }
+    }
+}
+
+static void attention_block(model *m, int il, int n, bool decode) {
     const model_hparams *hp = &m->hp;
     const model_layer *l = &m->layers[il];
     model_scratch *s = &m->s;
@@ -106,47 +101,44 @@ static void attention_block(model *m, int il, int n, int pos0) {
     for (int t = 0; t < n; t++)
         rmsnorm(s->xn + (size_t)t * E, s->x + (size_t)t * E, l->attn_norm, E, hp->norm_eps);
     if (hp->arch == MODEL_ARCH_PHI3) {
-        matmul(m, &l->wqkv, s->xn, n, s->qkv);
+        matmul(m, &l->wqkv, s->xn, n, s->qkv, decode);
     } else { /* gather q | k | v into one row per token, as phi3's fused layout */
-        matmul(m, &l->wq, s->xn, n, s->att);
-        matmul(m, &l->wk, s->xn, n, s->proj);
+        matmul(m, &l->wq, s->xn, n, s->att, decode);
+        matmul(m, &l->wk, s->xn, n, s->proj, decode);
         for (int t = 0; t < n; t++) {
             memcpy(s->qkv + (size_t)t * stride, s->att + (size_t)t * m->q_dim,
                    (size_t)m->q_dim * sizeof(float));
             memcpy(s->qkv + (size_t)t * stride + m->q_dim, s->proj + (size_t)t * m->kv_dim,
                    (size_t)m->kv_dim * sizeof(float));
         }
-        matmul(m, &l->wv, s->xn, n, s->proj);
+        matmul(m, &l->wv, s->xn, n, s->proj, decode);
         for (int t = 0; t < n; t++)
             memcpy(s->qkv + (size_t)t * stride + m->q_dim + m->kv_dim,
                    s->proj + (size_t)t * m->kv_dim, (size_t)m->kv_dim * sizeof(float));
     }
 
     /* rotate q and k, store k and v in the cache */
-    const size_t layer_off = (size_t)il * m->n_ctx * m->kv_dim;
     for (int t = 0; t < n; t++) {
         float *row = s->qkv + (size_t)t * stride, *cs = s->rope + (size_t)t * hp->n_rot;
         for (int h = 0; h < hp->n_head; h++) rope_apply(m, row + h * hd, cs);
         for (int h = 0; h < hp->n_head_kv; h++) rope_apply(m, row + m->q_dim + h * hd, cs);
-        size_t at = layer_off + (size_t)(pos0 + t) * m->kv_dim;
-        memcpy(m->k_cache + at, row + m->q_dim, (size_t)m->kv_dim * sizeof(float));
-        memcpy(m->v_cache + at, row + m->q_dim + m->kv_dim, (size_t)m->kv_dim * sizeof(float));
     }
+    store_kv(m, il, n);
 
     /* Phi-3 scales q before the product; llama scales the scores: the same value. */
-    attn_task task = {m, il, n, pos0, 1.0f / sqrtf((float)hd)};
+    float scale = 1.0f / sqrtf((float)hd);
     if (hp->arch == MODEL_ARCH_PHI3) {
         for (int t = 0; t < n; t++)
-            for (int i = 0; i < m->q_dim; i++) s->qkv[(size_t)t * stride + i] *= task.scale;
-        task.scale = 1.0f;
+            for (int i = 0; i < m->q_dim; i++) s->qkv[(size_t)t * stride + i] *= scale;
+        scale = 1.0f;
     }
-    threadpool_run(m->pool, attention_worker, &task);
+    attention_layer(m, il, n, scale, decode);
 
-    matmul(m, &l->wo, s->att, n, s->proj);
+    matmul(m, &l->wo, s->att, n, s->proj, decode);
     add_into(s->x, s->proj, (size_t)n * E);
 }
 
-static void ffn_block(model *m, int il, int n) {
+static void ffn_block(model *m, int il, int n, bool decode) {
     const model_hparams *hp = &m->hp;
     const model_layer *l = &m->layers[il];
     model_scratch *s = &m->s;
@@ -155,17 +147,17 @@ static void ffn_block(model *m, int il, int n) {
     for (int t = 0; t < n; t++)
         rmsnorm(s->xn + (size_t)t * E, s->x + (size_t)t * E, l->ffn_norm, E, hp->norm_eps);
     if (hp->arch == MODEL_ARCH_PHI3) {
-        matmul(m, &l->ffn_gate_up, s->xn, n, s->ffn); /* [gate | up] per token */
+        matmul(m, &l->ffn_gate_up, s->xn, n, s->ffn, decode); /* [gate | up] per token */
         for (int t = 0; t < n; t++) {
             const float *g = s->ffn + (size_t)t * 2 * F, *u = g + F;
             for (int i = 0; i < F; i++) s->ffn_h[(size_t)t * F + i] = silu(g[i]) * u[i];
         }
     } else {
-        matmul(m, &l->ffn_gate, s->xn, n, s->ffn);
-        matmul(m, &l->ffn_up, s->xn, n, s->ffn_h);
+        matmul(m, &l->ffn_gate, s->xn, n, s->ffn, decode);
+        matmul(m, &l->ffn_up, s->xn, n, s->ffn_h, decode);
         for (size_t i = 0; i < (size_t)n * F; i++) s->ffn_h[i] *= silu(s->ffn[i]);
     }
-    matmul(m, &l->ffn_down, s->ffn_h, n, s->proj);
+    matmul(m, &l->ffn_down, s->ffn_h, n, s->proj, decode);
     add_into(s->x, s->proj, (size_t)n * E);
 }
 
@@ -176,40 +168,92 @@ static void embed(model *m, const int32_t *tokens, int n) {
                              m->s.x + (size_t)t * m->hp.n_embd, e->cols);
 }
 
-/* Runs one batch through every layer. Returns 1 when stopped between layers. */
-static int forward_batch(model *m, const int32_t *tokens, int n, float *logits,
-                         const atomic_bool *stop) {
+/* What a batch returns: nothing, the last token's logits, or every token's
+ * (a decode batch: one row per sequence). */
+enum batch_logits { LOGITS_NONE, LOGITS_LAST, LOGITS_ALL };
+
+/* Runs one batch through every layer: token t at m->s.pos[t] of
+ * m->s.seq[t]. Returns 1 when stopped between layers (no sequence grows). */
+static int forward_batch(model *m, const int32_t *tokens, int n, bool decode,
+                         enum batch_logits want, float *logits, const atomic_bool *stop) {
     const model_hparams *hp = &m->hp;
-    const int pos0 = m->n_past;
+    const int E = hp->n_embd;
     embed(m, tokens, n);
-    for (int t = 0; t < n; t++) rope_table(m, pos0 + t, m->s.rope + (size_t)t * hp->n_rot);
+    for (int t = 0; t < n; t++) rope_table(m, m->s.pos[t], m->s.rope + (size_t)t * hp->n_rot);
     for (int il = 0; il < hp->n_layer; il++) {
         if (stop && atomic_load(stop)) return 1;
-        attention_block(m, il, n, pos0);
-        ffn_block(m, il, n);
+        attention_block(m, il, n, decode);
+        ffn_block(m, il, n, decode);
     }
-    m->n_past += n;
-    if (logits) {
-        const float *last = m->s.x + (size_t)(n - 1) * hp->n_embd;
-        rmsnorm(m->s.xn, last, m->output_norm, hp->n_embd, hp->norm_eps);
-        matmul(m, &m->output, m->s.xn, 1, logits);
+    for (int t = 0; t < n; t++) m->s.seq[t]->n_past = m->s.pos[t] + 1;
+    if (want == LOGITS_ALL) {
+        for (int t = 0; t < n; t++)
+            rmsnorm(m->s.xn + (size_t)t * E, m->s.x + (size_t)t * E, m->output_norm, E,
+                    hp->norm_eps);
+        matmul(m, &m->output, m->s.xn, n, logits, decode);
+    } else if (want == LOGITS_LAST) {
+        rmsnorm(m->s.xn, m->s.x + (size_t)(n - 1) * E, m->output_norm, E, hp->norm_eps);
+        matmul(m, &m->output, m->s.xn, 1, logits, false);
+    }
+    return 0;
+}
+
+static int check_tokens(const model *m, const int32_t *tokens, int n, lm_error *err) {
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab)
+            return lm_fail(err, "token id %d is outside the vocabulary", tokens[i]);
+    return 0;
+}
+
+int model_seq_eval(model *m, model_seq *sq, const int32_t *tokens, int n, float *logits,
+                   bool all_logits, const atomic_bool *stop, lm_error *err) {
+    if (n <= 0) return lm_fail(err, "nothing to evaluate");
+    if (sq->m != m) return lm_fail(err, "the sequence belongs to another model");
+    if (sq->n_past + n > sq->n_ctx)
+        return lm_fail(err, "the context is full (%d + %d tokens > %d)", sq->n_past, n, sq->n_ctx);
+    if (check_tokens(m, tokens, n, err)) return -1;
+    for (int done = 0; done < n;) {
+        int b = n - done < m->s.max_batch ? n - done : m->s.max_batch;
+        for (int t = 0; t < b; t++) {
+            m->s.seq[t] = sq;
+            m->s.pos[t] = sq->n_past + t;
+        }
+        enum batch_logits want = !logits         ? LOGITS_NONE
+                                 : all_logits    ? LOGITS_ALL
+                                 : done + b == n ? LOGITS_LAST
+                                                 : LOGITS_NONE;
+        float *out = want == LOGITS_ALL ? logits + (size_t)done * m->hp.n_vocab : logits;
+        if (forward_batch(m, tokens + done, b, false, want, out, stop)) return 1;
+        done += b;
     }
     return 0;
 }
 
 int model_eval(model *m, const int32_t *tokens, int n, float *logits, const atomic_bool *stop,
                lm_error *err) {
-    if (n <= 0) return lm_fail(err, "nothing to evaluate");
-    if (m->n_past + n > m->n_ctx)
-        return lm_fail(err, "the context is full (%d + %d tokens > %d)", m->n_past, n, m->n_ctx);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab)
-            return lm_fail(err, "token id %d is outside the vocabulary", tokens[i]);
-    for (int done = 0; done < n;) {
-        int b = n - done < m->s.max_batch ? n - done : m->s.max_batch;
-        bool last = done + b == n;
-        if (forward_batch(m, tokens + done, b, last ? logits : NULL, stop)) return 1;
-        done += b;
+    return model_seq_eval(m, m->seq0, tokens, n, logits, false, stop, err);
+}
+
+int model_eval_all(model *m, const int32_t *tokens, int n, float *logits, const atomic_bool *stop,
+                   lm_error *err) {
+    return model_seq_eval(m, m->seq0, tokens, n, logits, true, stop, err);
+}
+
+int model_decode(model *m, model_seq *const *seqs, const int32_t *tokens, int n_seq, float *logits,
+                 lm_error *err) {
+    if (n_seq <= 0 || n_seq > MODEL_MAX_DECODE || n_seq > m->s.max_batch)
+        return lm_fail(err, "model_decode takes 1 to %d sequences, not %d",
+                       m->s.max_batch < MODEL_MAX_DECODE ? m->s.max_batch : MODEL_MAX_DECODE,
+                       n_seq);
+    if (check_tokens(m, tokens, n_seq, err)) return -1;
+    for (int i = 0; i < n_seq; i++) {
+        if (seqs[i]->m != m) return lm_fail(err, "sequence %d belongs to another model", i);
+        if (seqs[i]->n_past >= seqs[i]->n_ctx)
+            return lm_fail(err, "sequence %d is full (%d tokens)", i, seqs[i]->n_ctx);
+        for (int j = 0; j < i; j++)
+            if (seqs[j] == seqs[i]) return lm_fail(err, "sequence %d appears twice", i);
+        m->s.seq[i] = seqs[i];
+        m->s.pos[i] = seqs[i]->n_past;
     }
-    return 0;
+    return forward_batch(m, tokens, n_seq, true, logits ? LOGITS_ALL : LOGITS_NONE, logits, NULL);
 }

@@ -12,6 +12,17 @@
 #define MAX_BATCH 512
 
 static const char *precision_names[] = {"native", "fp32", "fp16", "int8", "int4"};
+static const char *cache_type_names[] = {"f16", "q8_0", "f32"};
+
+const char *model_cache_type_name(enum model_cache_type t) {
+    return (unsigned)t < 3 ? cache_type_names[t] : "?";
+}
+
+int model_cache_type_from_name(const char *name) {
+    for (int i = 0; i < 3; i++)
+        if (strcasecmp(name, cache_type_names[i]) == 0) return i;
+    return -1;
+}
 
 const char *model_precision_name(enum model_precision p) {
     return (unsigned)p < 5 ? precision_names[p] : "?";
@@ -215,10 +226,19 @@ static int bind_matrix(loader *L, const char *name, int64_t cols, int64_t rows, 
     if (!info || !info->can_dequantize || t->type == QT_Q8_1 || t->type == QT_Q8_K)
         return lm_fail(L->err, "%s: tensor %s has type %s, which lmterm cannot compute with",
                        L->m->file->path, name, info ? info->name : "unknown");
-    *w = (kernels_matrix){t->data, (enum quant_type)t->type, cols, rows,
-                          quant_row_size(t->type, cols)};
+    *w = (kernels_matrix){.data = t->data,
+                          .type = (enum quant_type)t->type,
+                          .cols = cols,
+                          .rows = rows,
+                          .row_bytes = quant_row_size(t->type, cols)};
     enum quant_type to = model_precision_type(L->opt->precision, w->type);
-    if (to != w->type && convert_matrix(L, w, to)) return -1;
+    const bool converted = to != w->type;
+    if (converted && convert_matrix(L, w, to)) return -1;
+    /* the embedding's rows are read one by one, as stored; the rest only
+     * through kernels_matmul, which reads its own layout faster */
+    if (strcmp(name, "token_embd.weight") != 0)
+        kernels_repack(w, L->m->pool,
+                       converted ? KERNELS_REPACK_IN_PLACE : KERNELS_REPACK_DROP_SOURCE);
     L->m->weight_bytes += w->row_bytes * (uint64_t)rows;
     L->m->param_count += (uint64_t)cols * (uint64_t)rows;
     L->n_done++;
@@ -305,7 +325,7 @@ static float *alloc_floats(uint64_t n, uint64_t *total) {
 }
 
 static size_t max_act_bytes(const model *m, int batch) {
-    size_t best = kernels_scratch_bytes(&m->output, 1);
+    size_t best = kernels_scratch_bytes(&m->output, batch); /* model_eval_all, model_decode */
     for (int il = 0; il < m->hp.n_layer; il++) {
         const model_layer *l = &m->layers[il];
         const kernels_matrix *all[] = {&l->wqkv,     &l->wq,     &l->wk,
@@ -320,20 +340,88 @@ static size_t max_act_bytes(const model *m, int batch) {
     return best;
 }
 
-static int alloc_buffers(model *m, lm_error *err) {
-    const model_hparams *hp = &m->hp;
-    uint64_t kv_elems = (uint64_t)hp->n_layer * (uint64_t)m->n_ctx * (uint64_t)m->kv_dim;
-    uint64_t kv_bytes = 2 * kv_elems * sizeof(float);
-    uint64_t avail = lm_mem_available_bytes();
-    if (avail && kv_bytes > avail) {
-        char a[16], b[16];
-        return lm_fail(err, "a KV cache for %d positions needs %s, more than the %s available",
-                       m->n_ctx, lm_format_size(kv_bytes, a), lm_format_size(avail, b));
+/* ---- KV caches (sequences) ---- */
+
+static size_t cache_row_bytes(enum model_cache_type t, int hd) {
+    switch (t) {
+    case MODEL_CACHE_F32:
+        return (size_t)hd * 4;
+    case MODEL_CACHE_F16:
+        return (size_t)hd * 2;
+    case MODEL_CACHE_Q8_0:
+        return quant_row_size(QT_Q8_0, hd);
     }
-    m->k_cache = lm_alloc_aligned(kv_elems * sizeof(float));
-    m->v_cache = lm_alloc_aligned(kv_elems * sizeof(float));
+    return 0;
+}
+
+model_seq *model_seq_create(model *m, int n_ctx, enum model_cache_type type, lm_error *err) {
+    const model_hparams *hp = &m->hp;
+    if ((unsigned)type > MODEL_CACHE_F32) {
+        lm_fail(err, "unknown KV cache type %d", (int)type);
+        return NULL;
+    }
+    if (type == MODEL_CACHE_Q8_0 && hp->head_dim % 32) {
+        lm_fail(err, "a q8_0 KV cache needs a head size that is a multiple of 32 (this model's is %d)",
+                hp->head_dim);
+        return NULL;
+    }
+    if (n_ctx <= 0) n_ctx = m->n_ctx;
+    if (n_ctx > hp->n_ctx_train) n_ctx = hp->n_ctx_train;
+    const size_t row = cache_row_bytes(type, hp->head_dim);
+    const uint64_t rows = (uint64_t)hp->n_layer * (uint64_t)hp->n_head_kv * (uint64_t)n_ctx;
+    const uint64_t half = rows * row;
+    const uint64_t avail = lm_mem_available_bytes();
+    if (avail && 2 * half > avail) {
+        char a[16], b[16];
+        lm_fail(err, "a KV cache for %d positions needs %s, more than the %s available", n_ctx,
+                lm_format_size(2 * half, a), lm_format_size(avail, b));
+        return NULL;
+    }
+    model_seq *sq = lm_xcalloc(1, sizeof *sq);
+    *sq = (model_seq){.m = m, .type = type, .n_ctx = n_ctx, .row_bytes = row, .bytes = 2 * half};
+    sq->k = lm_alloc_aligned(half);
+    sq->v = lm_alloc_aligned(half);
+    if (!sq->k || !sq->v) {
+        model_seq_free(sq);
+        lm_fail(err, "not enough memory for a KV cache of %d positions", n_ctx);
+        return NULL;
+    }
+    return sq;
+}
+
+void model_seq_free(model_seq *sq) {
+    if (!sq) return;
+    lm_free_aligned(sq->k);
+    lm_free_aligned(sq->v);
+    free(sq);
+}
+
+model_seq *model_default_seq(model *m) {
+    return m->seq0;
+}
+int model_seq_n_past(const model_seq *sq) {
+    return sq->n_past;
+}
+int model_seq_n_ctx(const model_seq *sq) {
+    return sq->n_ctx;
+}
+enum model_cache_type model_seq_cache_type(const model_seq *sq) {
+    return sq->type;
+}
+uint64_t model_seq_kv_bytes(const model_seq *sq) {
+    return sq->bytes;
+}
+void model_seq_truncate(model_seq *sq, int n_keep) {
+    if (n_keep < sq->n_past) sq->n_past = n_keep < 0 ? 0 : n_keep;
+}
+
+static int alloc_buffers(model *m, const model_options *opt, lm_error *err) {
+    const model_hparams *hp = &m->hp;
+    m->seq0 = model_seq_create(m, m->n_ctx, opt->cache_type, err);
+    if (!m->seq0) return -1;
     model_scratch *s = &m->s;
     s->max_batch = m->n_ctx < MAX_BATCH ? m->n_ctx : MAX_BATCH;
+    if (s->max_batch < MODEL_MAX_DECODE) s->max_batch = MODEL_MAX_DECODE;
     uint64_t B = (uint64_t)s->max_batch, total = 0;
     s->x = alloc_floats(B * hp->n_embd, &total);
     s->xn = alloc_floats(B * hp->n_embd, &total);
@@ -342,13 +430,16 @@ static int alloc_buffers(model *m, lm_error *err) {
     s->proj = alloc_floats(B * hp->n_embd, &total);
     s->ffn = alloc_floats(B * 2 * hp->n_ff, &total);
     s->ffn_h = alloc_floats(B * hp->n_ff, &total);
-    s->scores = alloc_floats((uint64_t)threadpool_size(m->pool) * m->n_ctx, &total);
     s->rope = alloc_floats(B * hp->n_rot, &total);
+    s->pos = lm_xcalloc(B, sizeof *s->pos);
+    s->seq = lm_xcalloc(B, sizeof *s->seq);
+    s->attn_slot_bytes = (attention_slot_bytes(hp) + 63) & ~(size_t)63;
+    s->attn = lm_alloc_aligned(s->attn_slot_bytes * (size_t)threadpool_size(m->pool));
     s->act_bytes = max_act_bytes(m, s->max_batch);
     s->act = lm_alloc_aligned(s->act_bytes);
-    if (!m->k_cache || !m->v_cache || !s->x || !s->xn || !s->qkv || !s->att || !s->proj ||
-        !s->ffn || !s->ffn_h || !s->scores || !s->rope || !s->act)
-        return lm_fail(err, "not enough memory for the KV cache and work buffers");
+    if (!s->x || !s->xn || !s->qkv || !s->att || !s->proj || !s->ffn || !s->ffn_h || !s->attn ||
+        !s->rope || !s->act)
+        return lm_fail(err, "not enough memory for the work buffers");
     return 0;
 }
 
@@ -371,7 +462,7 @@ model *model_load(const char *path, const model_options *opt, lm_error *err) {
         goto fail;
     }
     loader L = {.m = m, .opt = opt, .err = err};
-    if (bind_weights(&L) || alloc_buffers(m, err)) goto fail;
+    if (bind_weights(&L) || alloc_buffers(m, opt, err)) goto fail;
     return m;
 fail:
     model_free(m);
@@ -380,15 +471,23 @@ fail:
 
 void model_free(model *m) {
     if (!m) return;
+    kernels_release(&m->output);
+    for (int il = 0; m->layers && il < m->hp.n_layer; il++) {
+        model_layer *l = &m->layers[il];
+        kernels_matrix *all[] = {&l->wqkv,        &l->wq,       &l->wk,     &l->wv,      &l->wo,
+                                 &l->ffn_gate_up, &l->ffn_gate, &l->ffn_up, &l->ffn_down};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) kernels_release(all[i]);
+    }
     for (int i = 0; i < m->n_owned; i++) lm_free_aligned(m->owned[i]);
     free(m->owned);
     free(m->layers);
-    lm_free_aligned(m->k_cache);
-    lm_free_aligned(m->v_cache);
+    model_seq_free(m->seq0);
     model_scratch *s = &m->s;
-    void *bufs[] = {s->x,   s->xn,    s->qkv,    s->att,  s->proj,
-                    s->ffn, s->ffn_h, s->scores, s->rope, s->act};
+    void *bufs[] = {s->x,   s->xn,    s->qkv,  s->att,  s->proj,
+                    s->ffn, s->ffn_h, s->attn, s->rope, s->act};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) lm_free_aligned(bufs[i]);
+    free(s->pos);
+    free(s->seq);
     if (m->pool) threadpool_free(m->pool);
     tokenizer_free(m->tok);
     gguf_close(m->file);
@@ -414,7 +513,7 @@ int model_n_threads(const model *m) {
     return threadpool_size(m->pool);
 }
 int model_n_past(const model *m) {
-    return m->n_past;
+    return m->seq0->n_past;
 }
 uint64_t model_weight_bytes(const model *m) {
     return m->weight_bytes;
@@ -424,7 +523,11 @@ uint64_t model_param_count(const model *m) {
 }
 
 uint64_t model_kv_bytes(const model *m) {
-    return 2ull * m->hp.n_layer * (uint64_t)m->n_ctx * m->kv_dim * sizeof(float);
+    return m->seq0->bytes;
+}
+
+enum model_cache_type model_cache_type(const model *m) {
+    return m->seq0->type;
 }
 
 enum quant_type model_main_type(const model *m) {
@@ -433,5 +536,5 @@ enum quant_type model_main_type(const model *m) {
 }
 
 void model_kv_truncate(model *m, int n_keep) {
-    if (n_keep < m->n_past) m->n_past = n_keep < 0 ? 0 : n_keep;
+    model_seq_truncate(m->seq0, n_keep);
 }

@@ -355,10 +355,10 @@ static void reply_note(char *buf, size_t size, int n_tokens, double tps, const c
 static void on_reply_end(void *ctx, const session_reply *r) {
     tui *t = ctx;
     char note[128];
-    const char *how = r->reason == STOP_USER           ? "stopped"
-                      : r->reason == STOP_CONTEXT_FULL ? "context full"
-                      : r->reason == STOP_ERROR        ? "failed"
-                                                       : NULL;
+    const char *how = r->reason == BACKEND_STOP_USER           ? "stopped"
+                      : r->reason == BACKEND_STOP_CONTEXT_FULL ? "context full"
+                      : r->reason == BACKEND_STOP_ERROR        ? "failed"
+                                                               : NULL;
     reply_note(note, sizeof note, r->n_tokens, r->gen_tps, how);
     view_set_note(t->v, note);
     t->need_draw = t->bars_dirty = true;

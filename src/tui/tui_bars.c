@@ -92,8 +92,14 @@ static const char *base_name(const char *path) {
 
 void bars_draw_title(WINDOW *w, const session_status *st) {
     bar b = {0};
-    const engine_model_info *m = st->model;
+    const backend_model_info *m = st->model;
     add(&b, 4, "lmterm");
+    if (m && m->remote) {
+        add(&b, 0, "%s", m->name);
+        add(&b, 1, "on %s", m->server);
+        draw_bar(w, &b, STYLE_TITLE);
+        return;
+    }
     if (st->demo)
         add(&b, 0, "demo model %s random weights", glyphs.dash);
     else
@@ -133,14 +139,20 @@ static void add_state(bar *b, const session_status *st) {
 
 void bars_draw_status(WINDOW *w, const session_status *st) {
     bar b = {0};
-    const engine_stats *s = &st->stats;
+    const backend_stats *s = &st->stats;
     char rss[16], weights[16], kv[16];
     add_state(&b, st);
     add(&b, 1, "%.1f tok/s", s->gen_tps);
-    add(&b, 3, "prompt %d tok, %.1f tok/s", s->n_prompt_evaluated, s->prompt_tps);
-    add(&b, 2, "RSS %s", lm_format_size(s->rss_bytes, rss));
-    add(&b, 4, "weights %s", lm_format_size(s->weight_bytes, weights));
-    add(&b, 5, "KV %s", lm_format_size(s->kv_bytes, kv));
+    if (st->caps && !st->caps->memory) { /* a server: what the stream tells, no memory figures */
+        if (s->first_token > 0) add(&b, 3, "first token %.2f s", s->first_token);
+        if (s->n_prompt_tokens > 0) add(&b, 4, "prompt %d tok", s->n_prompt_tokens);
+        add(&b, 2, "memory remote");
+    } else {
+        add(&b, 3, "prompt %d tok, %.1f tok/s", s->n_prompt_evaluated, s->prompt_tps);
+        add(&b, 2, "RSS %s", lm_format_size(s->rss_bytes, rss));
+        add(&b, 4, "weights %s", lm_format_size(s->weight_bytes, weights));
+        add(&b, 5, "KV %s %s", lm_format_size(s->kv_bytes, kv), model_cache_type_name(s->kv_type));
+    }
     bool busy = st->state == SESSION_READING_PROMPT || st->state == SESSION_GENERATING ||
                 st->state == SESSION_LOADING || st->state == SESSION_STOPPING;
     draw_bar(w, &b, busy ? STYLE_STATUS_BUSY : STYLE_STATUS);

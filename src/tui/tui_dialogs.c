@@ -42,6 +42,17 @@ static void fill_models(dialog *d) {
     menu *m = &d->m;
     const session_model *rows;
     size_t n = session_models(d->host.s, &rows);
+    const char *server = session_server_name(d->host.s);
+    if (server) {
+        char header[300];
+        snprintf(header, sizeof header, "Model on %s", server);
+        set_header(m, header, "l");
+        for (size_t i = 0; i < n; i++) menu_add(m, rows[i].current, false, "%s", rows[i].name);
+        select_current(m);
+        if (n <= 1) menu_set_intro(m, "The server lists no other models.");
+        set_footer(m, "use");
+        return;
+    }
     set_header(m, "Model\tArch\tParams\tFile\tStored\tContext", "llrrlr");
     for (size_t i = 0; i < n; i++) {
         const model_meta *mm = rows[i].meta;
@@ -94,7 +105,10 @@ static void fill_precision(dialog *d) {
     }
     select_current(m);
     char a[16];
-    if (!n)
+    if (!n && session_server_name(d->host.s))
+        menu_set_intro(m, "The server decides the precision of its models; lmterm cannot change "
+                          "it from here.");
+    else if (!n)
         menu_set_intro(m, "No model is loaded yet.");
     else if (avail) {
         char intro[256];

@@ -6,7 +6,7 @@ plan 2
 
 m=$TMP/bigctx.gguf
 "$LM" synth --arch llama --shape small --type q8_0 -c 16000000 -o "$m" || { fail limits_synth; exit 0; }
-# 16 M positions of 4 layers x 128 keys and values, in f32: 61 GiB
+# 16 M positions of 4 layers x 128 keys and values, in f16 (the default): 31 GiB
 out=$(/usr/bin/env time -f "maxrss %M" "$LM" run -m "$m" -c 16000000 -p hi -n 2 2>&1)
 rc=$?
 rss=$(sed -n 's/^maxrss //p' <<<"$out")

@@ -11,7 +11,7 @@ source "$(dirname "$0")/../lib.sh"
 plan 23
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PAGE=${LMTERM_MAN:-$ROOT/man/lmterm.1}
-SRC=$ROOT/src/cli
+SRC=$ROOT/src
 
 # No user configuration, history or transcripts of the person running this.
 export HOME="$TMP/home" XDG_CONFIG_HOME="$TMP/config" XDG_DATA_HOME="$TMP/data"
@@ -91,11 +91,11 @@ else
     skip man_names_every_command "no lmterm binary at $LM"
 fi
 
-if [ -f "$SRC/cli.c" ]; then
-    mapfile -t longs < <(grep -oE '\{"[a-z][a-z-]*", (no|required|optional)_argument' "$SRC/cli.c" |
+if [ -f "$SRC/cli/cli.c" ]; then
+    mapfile -t longs < <(grep -oE '\{"[a-z][a-z-]*", (no|required|optional)_argument' "$SRC/cli/cli.c" |
         sed -E 's/^\{"([^"]+)".*/--\1/' | sort -u)
     expect man_names_every_long_option_of_cli_c 20 "$(missing has_word "${longs[@]}")" ${#longs[@]}
-    shorts=$(grep -oE 'getopt_long\([^"]*"[^"]+"' "$SRC/cli.c" | sed -E 's/.*"([^"]+)"$/\1/' | tr -d ':')
+    shorts=$(grep -oE 'getopt_long\([^"]*"[^"]+"' "$SRC/cli/cli.c" | sed -E 's/.*"([^"]+)"$/\1/' | tr -d ':')
     mapfile -t shortv < <(grep -o . <<<"$shorts")
     expect man_names_every_short_option 8 "$(missing has_short "${shortv[@]}")" ${#shortv[@]}
 else
@@ -105,8 +105,8 @@ fi
 
 # ---- commands ----
 
-if [ -f "$SRC/main.c" ]; then
-    mapfile -t table < <(grep -oE '\{"[a-z]+", cli_[a-z_]+\}' "$SRC/main.c" | sed -E 's/^\{"([a-z]+)".*/\1/')
+if [ -f "$SRC/cli/main.c" ]; then
+    mapfile -t table < <(grep -oE '\{"[a-z]+", cli_[a-z_]+\}' "$SRC/cli/main.c" | sed -E 's/^\{"([a-z]+)".*/\1/')
     m=""
     for c in "${table[@]}"; do
         { has "lmterm $c" && has_entry "$c"; } || m="$m $c"
@@ -147,9 +147,9 @@ fi
 
 # ---- keys ----
 
-if [ -f "$ROOT/src/tui/tui_help.c" ]; then
+if [ -f "$SRC/tui/tui_help.c" ]; then
     # the fixed keys of the help screen: {"Up, Down", "..."} ...
-    mapfile -t keys < <(sed -n '/^static const help_item keys_/,/^};/p' "$ROOT/src/tui/tui_help.c" |
+    mapfile -t keys < <(sed -n '/^static const help_item keys_/,/^};/p' "$SRC/tui/tui_help.c" |
         grep -oE '^ *\{"[^"]+", "' | sed -E 's/^ *\{"([^"]+)".*/\1/' |
         sed 's/, /\n/g' | grep -E '^[A-Z]' | sort -u)
     expect man_names_every_key_of_the_help_screen 10 "$(missing has_word "${keys[@]}")" ${#keys[@]}
@@ -182,7 +182,7 @@ expect man_names_every_theme_key 14 "$(missing has_word "${elements[@]}")" ${#el
 
 envs=(NO_COLOR LMTERM_DATADIR XDG_CONFIG_HOME XDG_DATA_HOME XDG_STATE_HOME XDG_CACHE_HOME HOME TERM)
 if [ -d "$SRC" ]; then
-    mapfile -t -O ${#envs[@]} envs < <(grep -ohE 'getenv\("[A-Za-z_]+"\)|"XDG_[A-Z_]+"' "$ROOT"/src/*/*.c |
+    mapfile -t -O ${#envs[@]} envs < <(grep -ohE 'getenv\("[A-Za-z_]+"\)|"XDG_[A-Z_]+"' "$SRC"/*/*.c |
         grep -oE '[A-Z][A-Za-z_]+' | grep -v '^getenv$' | sort -u)
 fi
 m=""
@@ -192,11 +192,11 @@ expect man_describes_every_environment_variable 10 "${m# }" ${#envs[@]}
 # ---- quantize, synth, bench ----
 
 if [ -d "$SRC" ]; then
-    mapfile -t qtypes < <(grep -oE '\{"[a-z0-9_]+", QT_' "$SRC/cli_quantize.c" | sed -E 's/^\{"([^"]+)".*/\1/')
+    mapfile -t qtypes < <(grep -oE '\{"[a-z0-9_]+", QT_' "$SRC/cli/cli_quantize.c" | sed -E 's/^\{"([^"]+)".*/\1/')
     expect man_names_every_quantize_type 10 "$(missing has_word "${qtypes[@]}")" ${#qtypes[@]}
-    mapfile -t shapes < <(grep -oE '\{"[a-z0-9-]+", [0-9]+' "$ROOT/src/infer/synth.c" | sed -E 's/^\{"([^"]+)".*/\1/' | sort -u)
+    mapfile -t shapes < <(grep -oE '\{"[a-z0-9-]+", [0-9]+' "$SRC/infer/synth.c" | sed -E 's/^\{"([^"]+)".*/\1/' | sort -u)
     expect man_names_every_synth_shape 4 "$(missing has_word "${shapes[@]}")" ${#shapes[@]}
-    mapfile -t fields < <(grep -oE '\\"[a-z_]+\\":' "$SRC/cli_bench.c" | tr -d '\\":' | sort -u)
+    mapfile -t fields < <(grep -oE '\\"[a-z_]+\\":' "$SRC/cli/cli_bench.c" | tr -d '\\":' | sort -u)
     expect man_names_every_bench_json_field 19 "$(missing has_word "${fields[@]}")" ${#fields[@]}
 else
     skip man_names_every_quantize_type "no sources at $SRC"

@@ -49,7 +49,7 @@ sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit
 # The flags travel as one string (to xargs workers too); the quotes around the
 # version are meant literally: the macro is a C string.
 # shellcheck disable=SC2089,SC2090
-cflags="-std=c11 -O1 -g -Wall -Wextra -pthread $sanitize -Iinclude/base -Iinclude/infer -Iinclude/app -D_GNU_SOURCE \
+cflags="-std=c11 -O1 -g -Wall -Wextra -pthread $sanitize -Iinclude/base -Iinclude/infer -Iinclude/app -Iinclude/serve -D_GNU_SOURCE \
 -DLMTERM_VERSION=\"0.1.0-fuzz\" $blas_cflags"
 libs="-lyaml $blas_libs -lpthread -lm"
 
@@ -68,8 +68,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$cc $cflags" ]; then
     printf '%s' "$cc $cflags" >"$stamp"
 fi
 sources=()
-for s in src/base/*.c src/infer/*.c src/app/*.c; do
-    grep -qE '#include *[<"](n?curses|readline)' "$s" && continue
+for s in src/base/*.c src/infer/*.c src/app/*.c src/serve/*.c; do
+    grep -qE '#include *[<"](n?curses|readline|microhttpd)' "$s" && continue
     sources+=("$s")
 done
 is_stale() { # OBJECT DEPFILE

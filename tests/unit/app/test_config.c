@@ -94,6 +94,7 @@ static bool same_settings(const config_settings *a, const config_settings *b) {
 static bool same_config(const config *a, const config *b) {
     if (a->n_models != b->n_models || a->n_model_dirs != b->n_model_dirs ||
         a->n_presets != b->n_presets || a->precision != b->precision ||
+        a->cache_type != b->cache_type ||
         a->autosave != b->autosave || !same_settings(&a->settings, &b->settings))
         return false;
     for (size_t i = 0; i < a->n_model_dirs; i++)
@@ -175,6 +176,9 @@ TEST(config_overrides_key_by_key) {
     CHECK(c.settings.sampling.seed == 1234);
     CHECK_EQ_INT(c.precision, MODEL_PRECISION_INT8);
     CHECK(!c.autosave);
+    CHECK_EQ_INT(c.cache_type, MODEL_CACHE_F16); /* the default */
+    CHECK(apply(&c, "cache_type: q8_0\n", &err) == 0);
+    CHECK_EQ_INT(c.cache_type, MODEL_CACHE_Q8_0);
     CHECK(apply(&c, "sampling: {seed: 18446744073709551615}\n", &err) == 0);
     CHECK(c.settings.sampling.seed == UINT64_MAX);
     config_free(&c);
@@ -251,6 +255,7 @@ TEST(config_models_merge_by_name) {
     CHECK_ERROR("models: [{path: /a, precision: int3}]\n",
                 "expected native, fp32, fp16, int8 or int4");
     CHECK_ERROR("models: {a: /b}\n", "test.yaml:1:9: models: expected a list of models");
+    CHECK_ERROR("cache_type: q4_0\n", "test.yaml:1:13: cache_type: expected f16, q8_0 or f32");
 }
 
 TEST(config_key_bindings) {

@@ -13,6 +13,7 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define MAX_TOK 13 /* 8 + 4 + 1: every tile size of the panel kernels */
@@ -191,6 +192,31 @@ static int test_shapes(enum quant_type t, int64_t cols[3]) {
     return cols[0] = 1000, cols[1] = 24, cols[2] = LONG_ROW - 7, 3;
 }
 
+/* The same product with w's rows repacked (KERNELS_SPLIT), into new memory
+ * or in place in a copy; w is as before afterwards. */
+static void check_split(threadpool *pool, product *p, bool in_place, double rel) {
+    const kernels_matrix kept = p->w;
+    const size_t bytes = kept.row_bytes * (size_t)kept.rows;
+    uint8_t *copy = in_place ? lm_alloc_aligned(bytes) : NULL;
+    if (copy) p->w.data = memcpy(copy, kept.data, bytes);
+    if (kernels_repack(&p->w, pool, in_place ? KERNELS_REPACK_IN_PLACE : 0)) {
+        CHECK(p->w.layout == KERNELS_SPLIT);
+        uint8_t *row = lm_alloc_aligned(kept.row_bytes);
+        for (int64_t r = 0; r < kept.rows; r += 7) /* the stored rows come back */
+            CHECK(memcmp(kernels_row(&p->w, r, row),
+                         (const uint8_t *)kept.data + (size_t)r * kept.row_bytes,
+                         kept.row_bytes) == 0);
+        lm_free_aligned(row);
+        const int n_toks[] = {1, 2, 9, MAX_TOK};
+        for (size_t k = 0; k < sizeof n_toks / sizeof *n_toks; k++)
+            compare(pool, p, n_toks[k], rel, in_place ? "split in place" : "split rows");
+        kernels_release(&p->w);
+    } else
+        CHECK(kept.type != QT_Q4_0 && kept.type != QT_Q8_0);
+    lm_free_aligned(copy);
+    p->w = kept;
+}
+
 static void check_backend(const char *name) {
     if (kernels_set_backend(name) != 0) {
         test_skip("this CPU lacks the instruction set");
@@ -211,7 +237,8 @@ static void check_backend(const char *name) {
             const int64_t cols = shapes[run / 3], rows = 85;
             size_t row_bytes = quant_row_size(type, cols);
             uint8_t *data = lm_alloc_aligned(row_bytes * (size_t)rows);
-            p->w = (kernels_matrix){data, type, cols, rows, row_bytes};
+            p->w = (kernels_matrix){
+                .data = data, .type = type, .cols = cols, .rows = rows, .row_bytes = row_bytes};
             if (exact)
                 exact_weights(type, data, rows, cols, &r, extreme);
             else
@@ -228,6 +255,7 @@ static void check_backend(const char *name) {
                         extreme ? "extreme data"
                         : exact ? "exact data"
                                 : "random data");
+            check_split(pool, p, run % 2 == 0, exact ? 0.0 : 1e-5);
             lm_free_aligned(data);
         }
     }
@@ -391,4 +419,186 @@ TEST(kernels_weight_memory) {
     }
     CHECK(kernels_alloc_weights(0) == NULL);
     kernels_free_weights(NULL, 0);
+}
+
+/* ---- speed (only when LMTERM_KBENCH is set) ----
+ * Not a test: a measurement of the generation kernels on the shapes of a
+ * phi3-mini layer, over a working set far larger than the caches, at each
+ * thread count in LMTERM_KBENCH ("1,4,8,16"), with the read bandwidth of the
+ * same buffer beside it (their ratio is what generation can gain). Also: the
+ * same kernels over a set that stays in the L2 cache (what the instruction
+ * mix alone allows), small 4 KiB pages (TLB), prefetch distances
+ * (LMTERM_KBENCH_PF, "0,1024"), and prompt batches (LMTERM_KBENCH_PP tokens). */
+
+typedef struct bench_set {
+    kernels_matrix m[4 * 64];
+    int n;
+    uint8_t *mem;
+    size_t bytes;
+} bench_set;
+
+/* Matrices of one layer: qkv, o, gate+up, down (columns, rows). */
+static const int64_t layer_shape[4][2] = {{3072, 9216}, {3072, 3072}, {3072, 16384}, {8192, 3072}};
+
+static size_t layer_bytes(enum quant_type t) {
+    size_t b = 0;
+    for (int i = 0; i < 4; i++) b += quant_row_size(t, layer_shape[i][0]) * layer_shape[i][1];
+    return b;
+}
+
+/* n_layers layers of random rows (8 distinct ones repeated), in 2 MiB pages
+ * or, small, in 4 KiB ones. */
+static bool bench_set_make(bench_set *s, enum quant_type t, int n_layers, bool small) {
+    memset(s, 0, sizeof *s);
+    s->bytes = layer_bytes(t) * (size_t)n_layers;
+    if (small) {
+        s->mem = mmap(NULL, s->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (s->mem == MAP_FAILED) return false;
+        madvise(s->mem, s->bytes, MADV_NOHUGEPAGE);
+    } else if (!(s->mem = kernels_alloc_weights(s->bytes)))
+        return false;
+    rng r = {7};
+    uint8_t *p = s->mem;
+    for (int l = 0; l < n_layers; l++)
+        for (int i = 0; i < 4; i++) {
+            const int64_t cols = layer_shape[i][0], rows = layer_shape[i][1];
+            const size_t rb = quant_row_size(t, cols);
+            if (l == 0)
+                random_weights(t, p, 8, cols, &r);
+            else
+                memcpy(p, s->m[i].data, 8 * rb);
+            for (int64_t k = 8; k < rows; k += 8)
+                memcpy(p + k * rb, p, (size_t)(rows - k < 8 ? rows - k : 8) * rb);
+            s->m[s->n++] =
+                (kernels_matrix){.data = p, .type = t, .cols = cols, .rows = rows, .row_bytes = rb};
+            p += rb * rows;
+        }
+    return true;
+}
+
+static void bench_set_free(bench_set *s, bool small) {
+    if (small)
+        munmap(s->mem, s->bytes);
+    else
+        kernels_free_weights(s->mem, s->bytes);
+}
+
+/* Seconds for one pass over the set's first n matrices, the best of reps. */
+static double bench_pass(threadpool *pool, const bench_set *s, int n, int n_tok, const float *x,
+                         float *y, void *scratch, int reps) {
+    double best = 1e30;
+    for (int rep = 0; rep < reps; rep++) {
+        double t0 = lm_now();
+        for (int i = 0; i < n; i++) kernels_matmul(pool, &s->m[i], x, n_tok, y, scratch);
+        double dt = lm_now() - t0;
+        if (dt < best) best = dt;
+    }
+    return best;
+}
+
+static int parse_list(const char *s, int *v, int max) {
+    int n = 0;
+    while (s && *s && n < max) {
+        v[n++] = atoi(s);
+        s = strchr(s, ',');
+        if (s) s++;
+    }
+    return n;
+}
+
+static void bench_type(enum quant_type t, const int *threads, int n_threads, const int *pf,
+                       int n_pf, int pp) {
+    const double mb = getenv("LMTERM_KBENCH_MB") ? atof(getenv("LMTERM_KBENCH_MB")) : 1024;
+    int n_layers = (int)(mb * 1048576 / (double)layer_bytes(t));
+    if (n_layers < 1) n_layers = 1;
+    if (n_layers > 64) n_layers = 64;
+    const int tok = pp > 1 ? pp : 1;
+    float *x = lm_alloc_aligned((size_t)tok * 8192 * sizeof *x);
+    float *y = lm_alloc_aligned((size_t)tok * 16384 * sizeof *y);
+    rng r = {3};
+    for (int i = 0; i < tok * 8192; i++) x[i] = next_float(&r);
+    bench_set s;
+    size_t scratch_bytes = 0;
+    for (int i = 0; i < 4; i++) {
+        kernels_matrix w = {.type = t, .cols = layer_shape[i][0], .rows = layer_shape[i][1]};
+        size_t b = kernels_scratch_bytes(&w, tok);
+        if (b > scratch_bytes) scratch_bytes = b;
+    }
+    void *scratch = lm_alloc_aligned(scratch_bytes);
+    const char *name = quant_info(t)->name;
+    for (int mode = 0; mode < 4; mode++) { /* 2M pages, 2M split, 4K pages, 4K split */
+        const bool small = mode >= 2, split = mode % 2;
+        if (split && t != QT_Q4_0 && t != QT_Q8_0) continue;
+        if (!bench_set_make(&s, t, n_layers, small)) {
+            printf("kbench %s: no memory\n", name);
+            break;
+        }
+        for (int i = 0; split && i < s.n; i++)
+            kernels_repack(&s.m[i], NULL, KERNELS_REPACK_IN_PLACE);
+        for (int ti = 0; ti < n_threads; ti++) {
+            if (small && ti > 0) break;
+            threadpool *pool = threadpool_create(threads[ti]);
+            const double bw = kernels_read_bandwidth(pool, s.mem, s.bytes, 3);
+            for (int p = 0; p < n_pf; p++) {
+                if (small && p > 0) break;
+                kernels_gemv_prefetch = pf[p];
+                bench_pass(pool, &s, s.n, 1, x, y, scratch, 1);
+                const double g = (double)s.bytes / bench_pass(pool, &s, s.n, 1, x, y, scratch, 3);
+                printf("kbench %-5s %s %s %s %2d thr pf %5d: gemv %6.2f GB/s, read %6.2f GB/s, "
+                       "%3.0f%%\n",
+                       name, kernels_backend(), small ? "4K" : "2M", split ? "split" : "rows ",
+                       threads[ti], pf[p], g / 1e9, bw / 1e9, 100 * g / bw);
+            }
+            if (!small && ti == 0) { /* in cache: the first layer's o matrix, again and again */
+                kernels_matrix o = s.m[1];
+                bench_set one = {.n = 1, .bytes = o.row_bytes * o.rows};
+                one.m[0] = o;
+                bench_pass(pool, &one, 1, 1, x, y, scratch, 1);
+                double g = (double)one.bytes / bench_pass(pool, &one, 1, 1, x, y, scratch, 50);
+                printf("kbench %-5s %s %s in cache (%zu KiB), 1 thr: gemv %6.2f GB/s\n", name,
+                       kernels_backend(), split ? "split" : "rows ", one.bytes >> 10, g / 1e9);
+            }
+            if (!small && pp > 1) {
+                const int nm = s.n < 4 ? s.n : 4;
+                double params = 0;
+                for (int i = 0; i < nm; i++) params += (double)s.m[i].cols * s.m[i].rows;
+                bench_pass(pool, &s, nm, pp, x, y, scratch, 1);
+                double dt = bench_pass(pool, &s, nm, pp, x, y, scratch, 2);
+                printf("kbench %-5s %s %s prompt %d tok, %2d thr: %7.1f GOP/s\n", name,
+                       kernels_backend(), split ? "split" : "rows ", pp, threads[ti],
+                       2 * params * pp / dt / 1e9);
+            }
+            threadpool_free(pool);
+        }
+        bench_set_free(&s, small);
+    }
+    kernels_gemv_prefetch = 0;
+    lm_free_aligned(scratch);
+    lm_free_aligned(x);
+    lm_free_aligned(y);
+}
+
+TEST(kernels_speed) {
+    const char *env = getenv("LMTERM_KBENCH");
+    if (!env) {
+        test_skip("LMTERM_KBENCH not set");
+        return;
+    }
+    int threads[16], pf[8] = {0};
+    const int nt = parse_list(env, threads, 16);
+    int npf = parse_list(getenv("LMTERM_KBENCH_PF"), pf, 8);
+    if (npf == 0) npf = 1;
+    const int pp = getenv("LMTERM_KBENCH_PP") ? atoi(getenv("LMTERM_KBENCH_PP")) : 0;
+    const char *types = getenv("LMTERM_KBENCH_TYPES");
+    const char *backends = getenv("LMTERM_KBENCH_BACKENDS");
+    const enum quant_type all[] = {QT_Q4_0, QT_Q8_0, QT_Q4_K, QT_Q6_K};
+    const char *names[] = {"avx512", "avx2"};
+    for (int b = 0; b < 2; b++) {
+        if (backends ? !strstr(backends, names[b]) : b > 0) continue;
+        if (kernels_set_backend(names[b]) != 0) continue;
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+            if (!types || strstr(types, quant_info(all[i])->name))
+                bench_type(all[i], threads, nt, pf, npf, pp);
+    }
+    kernels_set_backend(NULL);
 }

@@ -1,0 +1,63 @@
+/* scheduler: the server's side of the engine. It owns the engine (one model,
+ * N slots), a bounded queue of requests waiting for a slot, and a thread
+ * that hands waiting requests to free slots and routes the engine's events
+ * back to the request they belong to. Generated text passes through the
+ * request's stop strings here, so a stop string ends the generation at once.
+ *
+ * A job is shared by the connection that asked for it and the scheduler;
+ * each drops its reference with sched_job_release. The connection reads the
+ * job's progress with sched_job_take, which waits (bounded) for news. */
+#ifndef LMTERM_SCHEDULER_H
+#define LMTERM_SCHEDULER_H
+
+#include "openai.h"
+
+typedef struct sched_options {
+    const char *model_path;
+    model_options model; /* n_ctx is the context of each slot */
+    int parallel;        /* slots */
+    int queue;           /* requests that may wait for a slot */
+} sched_options;
+
+typedef struct sched_info {
+    char name[256]; /* the file's name: the model's id */
+    enum chat_template_kind tmpl;
+    int n_ctx, n_slots;
+    bool batched; /* slots share each step's pass over the weights */
+} sched_info;
+
+/* What a job has come to; a snapshot taken under the job's lock. */
+typedef struct sched_outcome {
+    bool started; /* the prompt has been read (or the job is done) */
+    bool done;
+    bool failed;        /* done with error (status, message) */
+    openai_error error; /* when failed */
+    const char *finish; /* when done and not failed: "stop" or "length" */
+    openai_usage usage;
+    double t_first; /* lm_now() of the first generated token, 0 before */
+} sched_outcome;
+
+typedef struct sched sched;
+typedef struct sched_job sched_job;
+
+/* Loads the model (one error line in err on failure) and starts the thread. */
+sched *sched_create(const sched_options *o, lm_error *err);
+const sched_info *sched_get_info(const sched *s);
+/* Queues a request (taking ownership of req and the stop strings' copies);
+ * NULL with err (503, Retry-After worthy) when the queue is full or the
+ * server is stopping. */
+sched_job *sched_submit(sched *s, engine_request *req, char *const *stop, int n_stop,
+                        openai_error *err);
+/* Moves the text generated since the last call into out (appends) and
+ * fills *o. Waits up to timeout seconds for something new when nothing is. */
+void sched_job_take(sched_job *j, lm_buf *out, double timeout, sched_outcome *o);
+/* Stops the job's generation (or takes it out of the queue). */
+void sched_job_cancel(sched_job *j);
+void sched_job_release(sched_job *j);
+/* Jobs waiting or running now. */
+int sched_busy(sched *s);
+/* Cancels every job; they end as soon as the engine notices (a token). */
+void sched_cancel_all(sched *s);
+void sched_free(sched *s);
+
+#endif

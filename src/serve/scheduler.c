@@ -1,0 +1,406 @@
+/* scheduler: see include/serve/scheduler.h.
+ *
+ * One thread drives the engine: it moves waiting jobs into free slots,
+ * passes each engine event to its job, and turns a cancelled job into a stop
+ * of its request. It sleeps in poll() on the engine's wake-up descriptor and
+ * on a pipe that submit and cancel write to, so it reacts within a token. */
+#include "scheduler.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct sched_job {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs; /* under mu */
+    sched *s;
+    engine_request req;
+    char *stop[OPENAI_MAX_STOP];
+    int n_stop;
+    openai_stopper stopper; /* scheduler thread only */
+    lm_buf out;             /* under mu: text not yet taken */
+    sched_outcome o;        /* under mu */
+    atomic_bool cancel;
+    bool stop_sent;          /* scheduler thread only */
+    int engine_id, slot;     /* scheduler thread only */
+    int n_gen, n_gen_at_stop; /* scheduler thread only */
+    double t_submit, t_prompt;
+    struct sched_job *next; /* the waiting list, under the scheduler's mu */
+};
+
+struct sched {
+    engine *e;
+    sched_info info;
+    int queue_cap;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    sched_job *wait_head, *wait_tail;
+    int n_waiting;
+    sched_job **active; /* one per slot; the scheduler thread only */
+    atomic_int n_active;
+    bool stopping, quit; /* under mu */
+    int kick[2];
+};
+
+/* ---- jobs ---- */
+
+static void kick(sched *s) {
+    char byte = 1;
+    ssize_t w = write(s->kick[1], &byte, 1); /* a full pipe is awake already */
+    (void)w;
+}
+
+static void job_free(sched_job *j) {
+    engine_request_free(&j->req);
+    for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
+    openai_stopper_free(&j->stopper);
+    lm_buf_free(&j->out);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j);
+}
+
+void sched_job_release(sched_job *j) {
+    if (!j) return;
+    pthread_mutex_lock(&j->mu);
+    int left = --j->refs;
+    pthread_mutex_unlock(&j->mu);
+    if (left == 0) job_free(j);
+}
+
+void sched_job_cancel(sched_job *j) {
+    atomic_store(&j->cancel, true);
+    kick(j->s);
+}
+
+static void job_signal(sched_job *j) {
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Ends a job that never reached the engine (or failed there). */
+static void job_fail(sched_job *j, int status, const char *code, const char *msg) {
+    pthread_mutex_lock(&j->mu);
+    j->o.started = j->o.done = j->o.failed = true;
+    openai_fail(&j->o.error, status, status >= 500 ? "server_error" : "invalid_request_error",
+                NULL, code, "%s", msg);
+    job_signal(j);
+}
+
+void sched_job_take(sched_job *j, lm_buf *out, double timeout, sched_outcome *o) {
+    pthread_mutex_lock(&j->mu);
+    if (j->out.len == 0 && !j->o.done && timeout > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long long ns = ts.tv_nsec + (long long)(timeout * 1e9);
+        ts.tv_sec += (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+    }
+    lm_buf_append(out, j->out.data, j->out.len);
+    j->out.len = 0;
+    *o = j->o;
+    pthread_mutex_unlock(&j->mu);
+}
+
+sched_job *sched_submit(sched *s, engine_request *req, char *const *stop, int n_stop,
+                        openai_error *err) {
+    pthread_mutex_lock(&s->mu);
+    bool full = s->n_waiting >= s->queue_cap, stopping = s->stopping;
+    if (full || stopping) {
+        pthread_mutex_unlock(&s->mu);
+        engine_request_free(req);
+        openai_fail(err, 503, "server_error", NULL, stopping ? "shutting_down" : "queue_full",
+                    stopping ? "the server is shutting down"
+                             : "the server is busy: %d requests are waiting; try again later",
+                    s->n_waiting);
+        return NULL;
+    }
+    sched_job *j = lm_xcalloc(1, sizeof *j);
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    j->refs = 2; /* the caller and the scheduler */
+    j->s = s;
+    j->req = *req;
+    memset(req, 0, sizeof *req);
+    for (int i = 0; i < n_stop && i < OPENAI_MAX_STOP; i++) j->stop[j->n_stop++] = lm_xstrdup(stop[i]);
+    j->slot = -1;
+    if (s->wait_tail)
+        s->wait_tail->next = j;
+    else
+        s->wait_head = j;
+    s->wait_tail = j;
+    s->n_waiting++;
+    pthread_mutex_unlock(&s->mu);
+    kick(s);
+    return j;
+}
+
+int sched_busy(sched *s) {
+    pthread_mutex_lock(&s->mu);
+    int n = s->n_waiting;
+    pthread_mutex_unlock(&s->mu);
+    return n + atomic_load(&s->n_active);
+}
+
+/* ---- the thread ---- */
+
+static int free_slot(const sched *s) {
+    for (int i = 0; i < s->info.n_slots; i++)
+        if (!s->active[i]) return i;
+    return -1;
+}
+
+/* Hands waiting jobs to free slots; a job cancelled while waiting ends here. */
+static void start_waiting(sched *s) {
+    pthread_mutex_lock(&s->mu);
+    int slot;
+    while (s->wait_head && (slot = free_slot(s)) >= 0) {
+        sched_job *j = s->wait_head;
+        s->wait_head = j->next;
+        if (!s->wait_head) s->wait_tail = NULL;
+        s->n_waiting--;
+        if (atomic_load(&j->cancel)) {
+            job_fail(j, 503, "cancelled", "the request was cancelled before it started");
+            sched_job_release(j);
+            continue;
+        }
+        s->active[slot] = j;
+        atomic_fetch_add(&s->n_active, 1);
+        j->slot = slot;
+        j->t_submit = lm_now();
+        j->engine_id = engine_generate(s->e, &j->req);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static sched_job *job_of(const sched *s, int engine_id) {
+    for (int i = 0; i < s->info.n_slots; i++)
+        if (s->active[i] && s->active[i]->engine_id == engine_id) return s->active[i];
+    return NULL;
+}
+
+/* The engine of today stops its current request: one slot at a time. */
+static void stop_job(sched *s, sched_job *j) {
+    if (j->stop_sent) return;
+    j->stop_sent = true;
+    engine_stop(s->e);
+}
+
+static void prompt_read(sched_job *j) {
+    if (j->t_prompt == 0) j->t_prompt = lm_now();
+    j->o.started = true;
+}
+
+static void on_token(sched *s, sched_job *j, const engine_event *ev) {
+    lm_buf text = {0};
+    bool stopped = j->stopper.stopped;
+    if (!stopped) {
+        if (ev->token >= 0) j->n_gen++;
+        stopped = openai_stopper_feed(&j->stopper, j->stop, j->n_stop, ev->text ? ev->text : "",
+                                      ev->text ? strlen(ev->text) : 0, &text);
+        if (stopped) j->n_gen_at_stop = j->n_gen;
+    }
+    pthread_mutex_lock(&j->mu);
+    prompt_read(j);
+    if (j->o.t_first == 0) j->o.t_first = lm_now();
+    lm_buf_append(&j->out, text.data, text.len);
+    j->o.usage.completion_tokens = j->n_gen;
+    job_signal(j);
+    lm_buf_free(&text);
+    if (stopped) stop_job(s, j);
+}
+
+/* A prompt the context cannot hold is the client's error, not the server's. */
+static bool prompt_error(const char *msg) {
+    return msg && (strncmp(msg, "the prompt needs", 16) == 0 || strcmp(msg, "the prompt is empty") == 0);
+}
+
+static void on_done(sched *s, sched_job *j, const engine_event *ev) {
+    lm_buf text = {0};
+    openai_stopper_flush(&j->stopper, &text);
+    double now = lm_now();
+    pthread_mutex_lock(&j->mu);
+    lm_buf_append(&j->out, text.data, text.len);
+    sched_outcome *o = &j->o;
+    o->started = o->done = true;
+    if (ev->reason == STOP_ERROR) {
+        o->failed = true;
+        bool client = prompt_error(ev->text);
+        openai_fail(&o->error, client ? 400 : 500, client ? "invalid_request_error" : "server_error",
+                    client ? "messages" : NULL, client ? "context_length_exceeded" : NULL, "%s",
+                    ev->text ? ev->text : "generation failed");
+    } else {
+        bool length = ev->reason == STOP_MAX_TOKENS || ev->reason == STOP_CONTEXT_FULL;
+        o->finish = length && !j->stopper.stopped ? "length" : "stop";
+        o->usage.prompt_tokens = ev->stats.n_prompt_tokens;
+        o->usage.cached_tokens = ev->stats.n_prompt_tokens - ev->stats.n_prompt_evaluated;
+        o->usage.completion_tokens = j->stopper.stopped ? j->n_gen_at_stop : j->n_gen;
+        /* the engine timed the prompt; events may reach this thread in bursts */
+        int evaluated = ev->stats.n_prompt_evaluated;
+        double total_ms = (now - j->t_submit) * 1000;
+        double prompt_ms = ev->stats.prompt_tps > 0 ? evaluated * 1000.0 / ev->stats.prompt_tps
+                                                    : (j->t_prompt ? j->t_prompt - j->t_submit : 0) * 1000;
+        if (prompt_ms > total_ms) prompt_ms = total_ms;
+        o->usage.prompt_ms = prompt_ms;
+        o->usage.predicted_ms = total_ms - prompt_ms;
+    }
+    job_signal(j);
+    lm_buf_free(&text);
+    s->active[j->slot] = NULL;
+    atomic_fetch_sub(&s->n_active, 1);
+    sched_job_release(j);
+}
+
+static void on_event(sched *s, engine_event *ev) {
+    sched_job *j = job_of(s, ev->request_id);
+    if (!j) return;
+    if (ev->kind == EV_PROMPT_PROGRESS && ev->progress >= 1) {
+        pthread_mutex_lock(&j->mu);
+        prompt_read(j);
+        job_signal(j);
+    } else if (ev->kind == EV_TOKEN) {
+        on_token(s, j, ev);
+    } else if (ev->kind == EV_DONE) {
+        on_done(s, j, ev);
+    }
+}
+
+static void stop_cancelled(sched *s) {
+    for (int i = 0; i < s->info.n_slots; i++)
+        if (s->active[i] && atomic_load(&s->active[i]->cancel)) stop_job(s, s->active[i]);
+}
+
+static void drain(int fd) {
+    char buf[256];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+}
+
+/* Stopping: waiting jobs end at once, running ones are stopped. */
+static void cancel_everything(sched *s) {
+    pthread_mutex_lock(&s->mu);
+    while (s->wait_head) {
+        sched_job *j = s->wait_head;
+        s->wait_head = j->next;
+        s->n_waiting--;
+        job_fail(j, 503, "shutting_down", "the server is shutting down");
+        sched_job_release(j);
+    }
+    s->wait_tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->info.n_slots; i++)
+        if (s->active[i]) atomic_store(&s->active[i]->cancel, true);
+}
+
+static void *sched_main(void *arg) {
+    sched *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        bool quit = s->quit, stopping = s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        if (stopping) cancel_everything(s);
+        if (quit && atomic_load(&s->n_active) == 0) return NULL;
+        start_waiting(s);
+        stop_cancelled(s);
+        struct pollfd fds[2] = {{engine_wakeup_fd(s->e), POLLIN, 0}, {s->kick[0], POLLIN, 0}};
+        poll(fds, 2, 100);
+        drain(s->kick[0]);
+        engine_event ev;
+        while (engine_poll(s->e, &ev)) {
+            on_event(s, &ev);
+            engine_event_free(&ev);
+        }
+    }
+}
+
+/* ---- creation ---- */
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Loads the model and waits for the outcome. */
+static int load_model(sched *s, const sched_options *o, lm_error *err) {
+    engine_load(s->e, o->model_path, &o->model);
+    for (;;) {
+        engine_event ev;
+        engine_wait(s->e, &ev);
+        if (ev.kind == EV_LOADED) {
+            s->info.tmpl = chat_template_detect(ev.info.chat_template, ev.info.arch);
+            s->info.n_ctx = ev.info.n_ctx;
+            engine_event_free(&ev);
+            return 0;
+        }
+        if (ev.kind == EV_LOAD_FAILED) {
+            lm_fail(err, "%s", ev.text ? ev.text : "the model did not load");
+            engine_event_free(&ev);
+            return -1;
+        }
+        engine_event_free(&ev);
+    }
+}
+
+sched *sched_create(const sched_options *o, lm_error *err) {
+    sched *s = lm_xcalloc(1, sizeof *s);
+    if (pipe2(s->kick, O_NONBLOCK | O_CLOEXEC) != 0) {
+        free(s);
+        lm_fail(err, "cannot create a pipe: %s", strerror(errno));
+        return NULL;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    s->queue_cap = o->queue;
+    /* One slot until the engine decodes several sequences in one step. */
+    s->info.n_slots = 1;
+    s->info.batched = false;
+    snprintf(s->info.name, sizeof s->info.name, "%s", base_name(o->model_path));
+    s->active = lm_xcalloc((size_t)s->info.n_slots, sizeof *s->active);
+    s->e = engine_create(err);
+    if (!s->e || load_model(s, o, err) != 0 ||
+        pthread_create(&s->thread, NULL, sched_main, s) != 0) {
+        if (s->e && !err->msg[0]) lm_fail(err, "cannot start the scheduler thread");
+        engine_free(s->e);
+        close(s->kick[0]);
+        close(s->kick[1]);
+        pthread_mutex_destroy(&s->mu);
+        free(s->active);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+const sched_info *sched_get_info(const sched *s) {
+    return &s->info;
+}
+
+void sched_cancel_all(sched *s) {
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_mutex_unlock(&s->mu);
+    kick(s);
+}
+
+void sched_free(sched *s) {
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = s->quit = true;
+    pthread_mutex_unlock(&s->mu);
+    kick(s);
+    pthread_join(s->thread, NULL);
+    engine_free(s->e);
+    close(s->kick[0]);
+    close(s->kick[1]);
+    pthread_mutex_destroy(&s->mu);
+    free(s->active);
+    free(s);
+}
