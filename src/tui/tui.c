@@ -657,7 +657,8 @@ static void copy_key(tui *t, bool code) {
     size_t len;
     char why[256], note[320];
     if (code ? !view_code_in_pane(t->v, &text, &len) : !view_last_reply(t->v, &text, &len)) {
-        view_add(t->v, ENTRY_NOTICE, code ? "No code block in view to copy." : "No reply to copy yet.");
+        view_add(t->v, ENTRY_NOTICE,
+                 code ? "No code block in view to copy." : "No reply to copy yet.");
         return;
     }
     bool sure = copy_osc52(text, len, why, sizeof why);

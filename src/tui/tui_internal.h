@@ -70,7 +70,9 @@ enum tui_style {
     STYLE_BORDER,    /* frames of menus and dialogs */
     STYLE_SELECTION, /* the highlighted row of a menu */
     STYLE_CURRENT,   /* the mark of the item in use */
-    STYLE_MD_HEADING, /* a reply's Markdown: # headings */
+
+    /* a reply's Markdown */
+    STYLE_MD_HEADING, /* # headings */
     STYLE_MD_CODE,    /* `inline code` */
     STYLE_MD_QUOTE,   /* > block quotes */
     STYLE_MD_MARKER,  /* list bullets and numbers, the quote bar */

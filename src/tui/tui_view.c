@@ -25,10 +25,10 @@ enum line_kind { LINE_HEADER, LINE_TEXT, LINE_CODE, LINE_FENCE_OPEN, LINE_FENCE_
 typedef struct view_line {
     uint32_t off, len; /* bytes of the entry's text */
     uint8_t kind;
-    uint8_t block;          /* LINE_TEXT of a reply: enum md_block of its source line */
-    uint8_t marker_len;     /* ... the bytes of that line's block marker */
+    uint8_t block;           /* LINE_TEXT of a reply: enum md_block of its source line */
+    uint8_t marker_len;      /* ... the bytes of that line's block marker */
     uint32_t para, para_len; /* ... the source line it was wrapped from */
-    uint32_t marker;        /* ... where the marker starts */
+    uint32_t marker;         /* ... where the marker starts */
 } view_line;
 
 typedef struct entry {

@@ -30,7 +30,9 @@
 
 static uint64_t rng_state;
 
-static void rng_seed(uint64_t seed) { rng_state = seed ? seed : 1; }
+static void rng_seed(uint64_t seed) {
+    rng_state = seed ? seed : 1;
+}
 
 static uint64_t xorshift(void) {
     rng_state ^= rng_state << 13;

@@ -50,10 +50,10 @@ static const char *render(const char *line, size_t from, size_t to) {
     return t.out;
 }
 
-#define CHECK_RENDERS(line, want)                                                               \
-    do {                                                                                        \
-        const char *got_ = render(line, 0, strlen(line));                                       \
-        CHECK_MSG(strcmp(got_, want) == 0, "%s -> %s, want %s", line, got_, want);              \
+#define CHECK_RENDERS(line, want)                                                                  \
+    do {                                                                                           \
+        const char *got_ = render(line, 0, strlen(line));                                          \
+        CHECK_MSG(strcmp(got_, want) == 0, "%s -> %s, want %s", line, got_, want);                 \
     } while (0)
 
 TEST(markdown_inline_spans) {
@@ -69,9 +69,9 @@ TEST(markdown_inline_spans) {
 }
 
 TEST(markdown_inline_literal_text) {
-    CHECK_RENDERS("2 * 3 * 4", "2 * 3 * 4");         /* spaced: arithmetic */
+    CHECK_RENDERS("2 * 3 * 4", "2 * 3 * 4");             /* spaced: arithmetic */
     CHECK_RENDERS("snake_case_name", "snake_case_name"); /* _ inside words */
-    CHECK_RENDERS("**not closed", "**not closed");   /* streaming, or a stray marker */
+    CHECK_RENDERS("**not closed", "**not closed");       /* streaming, or a stray marker */
     CHECK_RENDERS("`not closed", "`not closed");
     CHECK_RENDERS("\\*escaped\\*", "*escaped*");
     CHECK_RENDERS("**a** and **b**", "<S>a</S> and <S>b</S>");
