@@ -146,18 +146,23 @@ static void ffn_block(model *m, int il, int n, bool decode) {
 
     for (int t = 0; t < n; t++)
         rmsnorm(s->xn + (size_t)t * E, s->x + (size_t)t * E, l->ffn_norm, E, hp->norm_eps);
+    /* silu(gate) * up goes over the gates in place, token t's F values to
+     * t * F: that never overwrites a later token's gate or up (issue 15:
+     * the batch scratch is part of the peak memory) */
     if (hp->arch == MODEL_ARCH_PHI3) {
         matmul(m, &l->ffn_gate_up, s->xn, n, s->ffn, decode); /* [gate | up] per token */
         for (int t = 0; t < n; t++) {
             const float *g = s->ffn + (size_t)t * 2 * F, *u = g + F;
-            for (int i = 0; i < F; i++) s->ffn_h[(size_t)t * F + i] = silu(g[i]) * u[i];
+            float *h = s->ffn + (size_t)t * F;
+            for (int i = 0; i < F; i++) h[i] = silu(g[i]) * u[i];
         }
-    } else {
+    } else { /* every token's gate, then every token's up */
+        float *up = s->ffn + (size_t)n * F;
         matmul(m, &l->ffn_gate, s->xn, n, s->ffn, decode);
-        matmul(m, &l->ffn_up, s->xn, n, s->ffn_h, decode);
-        for (size_t i = 0; i < (size_t)n * F; i++) s->ffn_h[i] *= silu(s->ffn[i]);
+        matmul(m, &l->ffn_up, s->xn, n, up, decode);
+        for (size_t i = 0; i < (size_t)n * F; i++) s->ffn[i] = up[i] * silu(s->ffn[i]);
     }
-    matmul(m, &l->ffn_down, s->ffn_h, n, s->proj, decode);
+    matmul(m, &l->ffn_down, s->ffn, n, s->proj, decode);
     add_into(s->x, s->proj, (size_t)n * E);
 }
 

@@ -23,8 +23,7 @@ typedef struct model_scratch {
     float *qkv;      /* [batch][q_dim + 2 kv_dim] */
     float *att;      /* [batch][q_dim] attention output */
     float *proj;     /* [batch][n_embd] */
-    float *ffn;      /* [batch][2 n_ff] gate | up */
-    float *ffn_h;    /* [batch][n_ff] */
+    float *ffn;      /* [batch][2 n_ff] gate | up, then silu(gate) * up [batch][n_ff] */
     float *rope;     /* [batch][n_rot] cos, sin pairs */
     int *pos;        /* [batch] position of each token */
     model_seq **seq; /* [batch] sequence of each token */

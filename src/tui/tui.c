@@ -634,6 +634,7 @@ static void dialog_key_pressed(tui *t, const tui_key *k) {
         [DIALOG_SETTINGS] = CONFIG_ACTION_SETTINGS,
         [DIALOG_CONVERSATIONS] = CONFIG_ACTION_CONVERSATIONS,
         [DIALOG_THEMES] = -1,
+        [DIALOG_DOWNLOAD] = CONFIG_ACTION_MODEL_MENU,
     };
     int a = k->kind == TK_FN ? bound_action(t, k) : -1;
     if (a >= 0 && a == actions[t->dlg.kind] && !t->dlg.m.editing)
@@ -794,9 +795,16 @@ static void loop(tui *t) {
     while (!t->quit) {
         int timeout = draw_when_due(t);
         timeout = min_timeout(timeout, keys_timeout(&t->keys, lm_now()));
-        struct pollfd fds[3] = {
-            {STDIN_FILENO, POLLIN, 0}, {session_fd(t->s), POLLIN, 0}, {term.pipe[0], POLLIN, 0}};
-        if (poll(fds, 3, timeout) < 0 && errno != EINTR) break;
+        struct pollfd fds[4] = {{STDIN_FILENO, POLLIN, 0},
+                                {session_fd(t->s), POLLIN, 0},
+                                {term.pipe[0], POLLIN, 0},
+                                {session_download_fd(t->s), POLLIN, 0}};
+        if (poll(fds, 4, timeout) < 0 && errno != EINTR) break;
+        if (fds[3].revents & POLLIN) {
+            session_download_pump(t->s);
+            dialog_refresh(&t->dlg);
+            t->need_draw = true;
+        }
         if (fds[2].revents & POLLIN) handle_signals(t);
         if (fds[1].revents & POLLIN) session_pump(t->s);
         if (fds[0].revents & POLLIN)

@@ -293,6 +293,7 @@ enum dialog_kind {
     DIALOG_SETTINGS,
     DIALOG_CONVERSATIONS,
     DIALOG_THEMES,
+    DIALOG_DOWNLOAD,
 };
 
 /* What a dialog may ask of the chat beyond the session. */
@@ -322,6 +323,13 @@ void dialog_close(dialog *d);
 /* Handles a key; false when the dialog closed. */
 bool dialog_key(dialog *d, const tui_key *k);
 void dialog_draw(dialog *d, int rows, int cols);
+/* The download dialog (tui_download.c): the model menu's "Download a model". */
+void download_dialog_fill(dialog *d);
+bool download_dialog_key(dialog *d, enum menu_result r);
+/* "Downloading NAME  42%  1.2/2.4 GB  5.1 MB/s  ETA 3:10" into buf, or "" when none runs. */
+const char *download_progress_text(session *s, char *buf, size_t size);
+/* Fills the open dialog again (a download made progress). */
+void dialog_refresh(dialog *d);
 /* The box over the chat while a model loads: what, how far, how to cancel. */
 void progress_draw(const session_status *st, int rows, int cols);
 

@@ -195,6 +195,7 @@ check serve_key_unset test $? -eq 1 -a "$(wc -l <"$TMP/err")" -eq 1
 # final chunk and [DONE], and the server exits 0 within 2 s.
 S=$("$LM" synth --arch phi3 --shape small --type q8_0 -o "$TMP/small.gguf" >/dev/null && echo "$TMP/small.gguf")
 serve_start "$TMP/log3" -m "$S" -t 1 -c 4096 || { fail serve_small_start "no server"; exit 0; }
+: >"$TMP/sse2"
 curl -sN -m 60 "http://127.0.0.1:$PORT$CHAT" -H 'Content-Type: application/json' \
     -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":4000,"temperature":0,"repeat_penalty":1.3,"stream":true}' >"$TMP/sse2" &
 curl_pid=$!
@@ -204,6 +205,7 @@ kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"
 SERVE_RC=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
+serve_sanitizer_check
 wait "$curl_pid"
 if [ "$SERVE_RC" -eq 0 ] && [ "$ms" -lt 2000 ] && [ "$(grep '^data: ' "$TMP/sse2" | tail -1)" = "data: [DONE]" ] &&
     grep -q '"finish_reason":"stop"' "$TMP/sse2"; then

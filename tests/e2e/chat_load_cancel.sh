@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Loading a model shows a progress box, and Esc cancels the load: the model
 # in use stays and answers. A load slow enough to watch: the synthetic
-# "medium" phi3 (0.5 G parameters, 290 MiB as Q4_0) converted to INT8 at load
+# "large" phi3 (0.5 G parameters, 290 MiB as Q4_0) converted to INT8 at load
 # on one thread, a few seconds; LMTERM_E2E_BIG=1 uses phi3-mini (2 GiB).
 . "$(dirname "$0")/tmux_lib.bash"
 require_tmux e2e_load_cancel
 plan 7
 
-SHAPE=medium NAME=phi3-medium
+SHAPE=large NAME=phi3-large
 [ "${LMTERM_E2E_BIG:-}" = 1 ] && SHAPE=phi3-mini NAME=phi3-mini
 MODELS="$E2E_HOME/models"
 mkdir -p "$MODELS"
