@@ -3,9 +3,10 @@
 # matching hash, resume after a dropped connection, corruption, a gated repo,
 # a missing repo or quant, no server, Ctrl-C, a full disk, a changed file.
 source "$(dirname "$0")/../lib.sh"
+plan 24
 source "$(dirname "$0")/../tools/hub_lib.bash"
-command -v python3 >/dev/null || { skip pull "python3 missing"; exit 0; }
-CONF=$(conformance_dir) || { skip pull "no conformance models"; exit 0; }
+command -v python3 >/dev/null || skip_all pull "python3 missing"
+CONF=$(conformance_dir) || skip_all pull "no conformance models"
 M=$CONF/models
 Q4=$M/phi3-e256-Q4_K_M.gguf
 REPO_FILES="$Q4,$M/phi3-e256-Q3_K_M.gguf,$M/phi3-e64-Q8_0.gguf"
