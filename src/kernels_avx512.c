@@ -70,7 +70,10 @@ static inline __mmask64 first_bytes(int n) {
 /* Prefetches the lines of n bytes from p: one every 64 bytes, so that a
  * loop stepping n bytes at a time touches every line of its stream. */
 INLINE void prefetch_span(const uint8_t *p, int n) {
-    for (int o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+    if (kernels_gemv_prefetch_l2)
+        for (int o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T1);
+    else
+        for (int o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
 
 static inline const uint8_t *row_of(const kernels_matrix *w, int64_t r) {
