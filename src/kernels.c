@@ -601,15 +601,14 @@ typedef uint64_t read_vec __attribute__((vector_size(16)));
 typedef struct read_task {
     const uint8_t *buf;
     size_t bytes;
-    bool prefetch;
+    size_t ahead; /* lines to prefetch ahead, 0: none */
     _Alignas(64) read_vec sums[64][4]; /* per slot, a cache line each, kept so no read is dropped */
 } read_task;
 
 /* Four independent 16-byte streams of loads per 64-byte line: the loads
  * never wait on one another, so only the memory sets the pace. With
- * `prefetch`, each line is also asked for 1 KiB ahead, as the generation
- * kernels do on Intel cores (see choose_prefetch; a longer distance gained
- * the read nothing more there). */
+ * `ahead` (lines), each line is also asked for that far ahead, as the
+ * generation kernels do on Intel cores (see choose_prefetch). */
 static void read_share(void *arg, int ith, int nth) {
     read_task *t = arg;
     const size_t lines = t->bytes / 64;
@@ -618,7 +617,7 @@ static void read_share(void *arg, int ith, int nth) {
     const read_vec *v = (const read_vec *)t->buf;
     read_vec s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
     for (size_t i = lo; i < hi; i++) {
-        if (t->prefetch) __builtin_prefetch(v + 4 * i + 64, 0, 3);
+        if (t->ahead) __builtin_prefetch(v + 4 * (i + t->ahead), 0, 3);
         s0 += v[4 * i];
         s1 += v[4 * i + 1];
         s2 += v[4 * i + 2];
@@ -639,8 +638,9 @@ double kernels_read_bandwidth(threadpool *pool, const void *buf, size_t bytes, i
     t->buf = buf;
     t->bytes = bytes & ~(size_t)63;
     double best = 0;
-    for (int p = 0; p < 2 * passes; p++) {
-        t->prefetch = p % 2;
+    const size_t ahead[3] = {0, 16, 64}; /* none, 1 KiB, 4 KiB */
+    for (int p = 0; p < 3 * passes; p++) {
+        t->ahead = ahead[p % 3];
         double t0 = lm_now();
         threadpool_run(pool, read_share, t);
         double bw = (double)t->bytes / (lm_now() - t0);
