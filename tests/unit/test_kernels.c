@@ -496,6 +496,8 @@ static double bench_pass(threadpool *pool, const bench_set *s, int n, int n_tok,
     return best;
 }
 
+#define PF_DEFAULT INT32_MIN /* the prefetch distance kernels.c chose */
+
 static int parse_list(const char *s, int *v, int max) {
     int n = 0;
     while (s && *s && n < max) {
@@ -548,16 +550,18 @@ static void bench_type(enum quant_type t, const int *threads, int n_threads, con
             const double bw = kernels_read_bandwidth(pool, s.mem, s.bytes, 3);
             for (int p = 0; p < n_pf * n_multi; p++) {
                 if (small && p > 0) break;
-                kernels_gemv_prefetch = abs(pf[p % n_pf]); /* negative: into L2 */
-                kernels_gemv_prefetch_l2 = pf[p % n_pf] < 0;
+                if (pf[p % n_pf] != PF_DEFAULT) {
+                    kernels_gemv_prefetch = abs(pf[p % n_pf]); /* negative: into L2 */
+                    kernels_gemv_prefetch_l2 = pf[p % n_pf] < 0;
+                }
                 kernels_gemv_multi_cols = n_multi > 1 ? multi[p / n_pf] : multi_kept;
                 bench_pass(pool, &s, s.n, 1, x, y, scratch, 1);
                 const double g = (double)s.bytes / bench_pass(pool, &s, s.n, 1, x, y, scratch, 3);
                 printf("kbench %-5s %s %s %s %2d thr pf %5d multi %5d: gemv %6.2f GB/s, read %6.2f "
                        "GB/s, %3.0f%%\n",
                        name, kernels_backend(), small ? "4K" : "2M", split ? "split" : "rows ",
-                       threads[ti], pf[p % n_pf], kernels_gemv_multi_cols, g / 1e9, bw / 1e9,
-                       100 * g / bw);
+                       threads[ti], kernels_gemv_prefetch * (kernels_gemv_prefetch_l2 ? -1 : 1),
+                       kernels_gemv_multi_cols, g / 1e9, bw / 1e9, 100 * g / bw);
             }
             kernels_gemv_multi_cols = multi_kept;
             if (!small && ti == 0) { /* in cache: the first layer's o matrix, again and again */
@@ -598,7 +602,7 @@ TEST(kernels_speed) {
     int threads[16], pf[8] = {0};
     const int nt = parse_list(env, threads, 16);
     int npf = parse_list(getenv("LMTERM_KBENCH_PF"), pf, 8);
-    if (npf == 0) npf = 1;
+    if (npf == 0) pf[npf++] = PF_DEFAULT;
     const int pp = getenv("LMTERM_KBENCH_PP") ? atoi(getenv("LMTERM_KBENCH_PP")) : 0;
     const char *types = getenv("LMTERM_KBENCH_TYPES");
     const char *backends = getenv("LMTERM_KBENCH_BACKENDS");
