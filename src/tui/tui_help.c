@@ -30,6 +30,7 @@ static const help_item keys_after[] = {
     {"mouse wheel", "scroll (Shift and drag selects text)"},
     {"Ctrl-L", "draw the screen again"},
     {"Ctrl-Z", "suspend; fg in the shell comes back"},
+    {"Alt-W, Alt-K", "copy the last reply, or the code block lowest in view, to the clipboard"},
     {"editing", "Ctrl-A/E start/end, Alt-B/F word back/forward, Ctrl-W/K/U cut, Ctrl-Y paste back"},
     {"in menus", "Up, Down, PgUp, PgDn move; Enter chooses; Esc (or the menu's key) closes"},
 };
