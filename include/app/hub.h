@@ -86,6 +86,8 @@ char *hub_token(const hub_options *o);
 char *hub_models_dir(void);
 
 int hub_list_files(const hub_options *o, const char *repo, hub_list *out, lm_error *err);
+/* Appends the files of one page of the tree API's answer to out. */
+int hub_parse_list(const char *text, size_t len, hub_list *out, lm_error *err);
 void hub_list_free(hub_list *l);
 
 /* The GGUF file a quant names: the one whose name contains quant
@@ -116,6 +118,9 @@ typedef struct hub_suggestion {
     const char *size;  /* "0.8 GB" */
 } hub_suggestion;
 const hub_suggestion *hub_suggestions(size_t *n);
+
+/* The last component of a path in the repository (the local file's name). */
+const char *hub_file_name(const char *path);
 
 /* "Q4_K_M" from "Phi-3-mini-4k-instruct-Q4_K_M.gguf" (the last '-' or '.'
  * separated part before .gguf), into buf. */
