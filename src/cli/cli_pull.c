@@ -100,7 +100,7 @@ int cli_pull(cli_options *o) {
     if (rc != 0) {
         cli_error("%s", err.msg);
         hub_outcome_free(&out);
-        return out.cancelled ? 130 : CLI_ERROR;
+        return out.cancelled || atomic_load(&pull_interrupted) ? 130 : CLI_ERROR;
     }
     char sz[16];
     if (out.note[0]) fprintf(stderr, "%s: %s\n", o->args[0], out.note);
