@@ -17,6 +17,7 @@ static const shape phi3_shapes[] = {
     {"tiny", 64, 2, 4, 4, 128, 0, 4096},
     {"small", 256, 4, 8, 8, 512, 0, 4096},
     {"medium", 1024, 4, 16, 16, 2816, 0, 4096}, /* ~100 MB at F16: memory tests */
+    {"large", 2048, 8, 16, 16, 8192, 0, 4096},  /* 0.5 G parameters: a load to watch */
     {"phi3-mini", 3072, 32, 32, 32, 8192, 32064, 4096},
 };
 static const shape llama_shapes[] = {
@@ -27,7 +28,7 @@ static const shape llama_shapes[] = {
 };
 
 const char *synth_shapes(void) {
-    return "tiny, small, medium, phi3-mini (phi3), llama3-8b (llama)";
+    return "tiny, small, medium, large (phi3), phi3-mini (phi3), llama3-8b (llama)";
 }
 
 static const char phi3_template[] =

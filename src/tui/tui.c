@@ -651,11 +651,32 @@ static void dialog_key_pressed(tui *t, const tui_key *k) {
     touch_all(t);
 }
 
+/* Alt-W: the last reply onto the clipboard; Alt-K: the code block lowest
+ * in the pane. */
+static void copy_key(tui *t, bool code) {
+    const char *text;
+    size_t len;
+    char why[256], note[320];
+    if (code ? !view_code_in_pane(t->v, &text, &len) : !view_last_reply(t->v, &text, &len)) {
+        view_add(t->v, ENTRY_NOTICE,
+                 code ? "No code block in view to copy." : "No reply to copy yet.");
+        return;
+    }
+    bool sure = copy_osc52(text, len, why, sizeof why);
+    snprintf(note, sizeof note, "Copied %s (%zu bytes) to the clipboard.",
+             code ? "the code block" : "the last reply", len);
+    view_add(t->v, ENTRY_NOTICE, note);
+    if (!sure) view_add(t->v, ENTRY_WARNING, why);
+}
+
 /* Keys that mean the same whatever is bound: scrolling, history, pastes. */
 static void plain_key(tui *t, const tui_key *k) {
     switch (k->kind) {
     case TK_TEXT:
-        text_key(t, k);
+        if (is_alt_key(k) && (k->data[1] == 'w' || k->data[1] == 'k'))
+            copy_key(t, k->data[1] == 'k');
+        else
+            text_key(t, k);
         break;
     case TK_PASTE:
         paste(k);

@@ -70,6 +70,12 @@ enum tui_style {
     STYLE_BORDER,    /* frames of menus and dialogs */
     STYLE_SELECTION, /* the highlighted row of a menu */
     STYLE_CURRENT,   /* the mark of the item in use */
+
+    /* a reply's Markdown */
+    STYLE_MD_HEADING, /* # headings */
+    STYLE_MD_CODE,    /* `inline code` */
+    STYLE_MD_QUOTE,   /* > block quotes */
+    STYLE_MD_MARKER,  /* list bullets and numbers, the quote bar */
     STYLE_COUNT
 };
 
@@ -203,6 +209,16 @@ void view_top(view *v);
 void view_bottom(view *v);
 bool view_dirty(const view *v);
 void view_draw(view *v, WINDOW *w);
+/* The text of the last reply, as the model wrote it; false when none. */
+bool view_last_reply(const view *v, const char **text, size_t *len);
+/* The code of the lowest fenced code block with a line in the pane. */
+bool view_code_in_pane(view *v, const char **text, size_t *len);
+
+/* ---- copy ---- */
+
+/* Sends text to the terminal's clipboard (OSC 52). False, with why filled,
+ * when the terminal is not known to take it. */
+bool copy_osc52(const char *text, size_t len, char *why, size_t why_size);
 
 /* ---- bars and help ---- */
 

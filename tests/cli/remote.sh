@@ -7,11 +7,12 @@
 # on stderr with exit status 1, the reply so far kept. The server is the
 # stand-in of tests/tools/openai_stub.py.
 . "$(dirname "$0")/../lib.sh"
+plan 29
 
 export HOME="$TMP/home" XDG_CACHE_HOME="$TMP/cache" XDG_STATE_HOME="$TMP/state"
 export XDG_DATA_HOME="$TMP/data" XDG_CONFIG_HOME="$TMP/config"
 STUB="$(dirname "$0")/../tools/openai_stub.py"
-command -v python3 >/dev/null || { skip remote "python3 is not installed"; exit 0; }
+command -v python3 >/dev/null || skip_all remote "python3 is not installed"
 
 # start_stub NAME [ARGS]: a stub server; its URL in $URL
 start_stub() {
