@@ -9,6 +9,7 @@
 #include "model.h"
 #include "sampler.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -30,9 +31,15 @@ typedef struct cli_options {
     const char *remote, *api_key_env;
     /* bench */
     int bench_prompt, bench_gen, bench_reps;
+    bool reps_set;
+    /* perplexity, compare */
+    const char *text_path, *kl_base, *precisions;
+    int n_chunks;
     int bench_depth; /* context filled before the generation test */
     /* pull */
     const char *revision;
+    /* -m NAME of a pulled or another tool's model: its path (model_path points here) */
+    char found_model[4096];
     /* serve */
     const char *host; /* and api_key_env, shared with --remote */
     int port, parallel, queue;
@@ -68,6 +75,29 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * prints the error and returns NULL on failure. */
 model *cli_load_model(const cli_options *o);
 
+/* The progress line of a long command: on a terminal only (stderr), one
+ * line rewritten in place; nothing when stderr is not a terminal. */
+typedef struct cli_progress {
+    bool tty;
+    double t0, last;
+    const char *what;
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *what);
+/* "WHAT: UNIT done/total, MB/s, percent, ETA"; bytes may be 0 (no rate). */
+void cli_progress_update(cli_progress *p, const char *unit, int done, int total, uint64_t bytes,
+                         uint64_t total_bytes);
+/* "WHAT: text, percent, ETA" from the fraction of the whole job done. */
+void cli_progress_fraction(cli_progress *p, const char *text, double frac);
+/* "WHAT: free text" in the same place. */
+void cli_progress_note(cli_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Clears the line. */
+void cli_progress_end(cli_progress *p);
+
+/* Ctrl-C sets a flag (on) instead of ending the program, or ends it again
+ * (off): long measurements stop and print what they have. */
+void cli_catch_interrupt(bool on);
+const atomic_bool *cli_interrupt_flag(void);
+
 int cli_run(cli_options *o);
 int cli_tokenize(cli_options *o);
 int cli_logits(cli_options *o);
@@ -75,6 +105,8 @@ int cli_info(cli_options *o);
 int cli_synth(cli_options *o);
 int cli_quantize(cli_options *o);
 int cli_bench(cli_options *o);
+int cli_perplexity(cli_options *o);
+int cli_compare(cli_options *o);
 int cli_chat(cli_options *o);
 int cli_pull(cli_options *o);
 int cli_ls(cli_options *o);

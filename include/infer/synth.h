@@ -11,11 +11,15 @@
 
 typedef struct synth_options {
     const char *arch;            /* "phi3" or "llama" */
-    const char *shape;           /* "tiny", "small", "phi3-mini", "llama3-8b" */
+    const char *shape;           /* "tiny", "small", "medium", "phi3-mini", "llama3-8b" */
     enum quant_type type;        /* type of the weight matrices */
     enum quant_type output_type; /* output.weight; QT_COUNT: same as type */
     uint64_t seed;
     int n_ctx_train; /* 0: the shape's own */
+    /* may be NULL: called after each tensor is written, with tensors done,
+     * tensors in all, bytes written so far and in all (for a progress line) */
+    void (*progress)(void *ctx, int done, int total, uint64_t bytes, uint64_t total_bytes);
+    void *progress_ctx;
 } synth_options;
 
 /* Writes the model to path atomically. */

@@ -1,4 +1,5 @@
 /* cli: option parsing and the helpers the subcommands share. */
+#include "catalog.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -22,6 +23,10 @@ static const char usage_text[] =
     "  lmterm info                               architecture, sizes, types, template\n"
     "  lmterm synth --arch A --shape S --type T -o FILE     random-weight model of a real shape\n"
     "  lmterm quantize IN OUT TYPE               write a GGUF at another precision\n"
+    "  lmterm perplexity [-f TEXT] [-c 512] [--chunks N] [--kl-base M|P] [--json]\n"
+    "                                            perplexity and KL divergence over a text\n"
+    "  lmterm compare [-f TEXT] [--precisions LIST] [--json] [-o REPORT.md]\n"
+    "                                            speed, memory and accuracy of each precision\n"
     "  lmterm pull REPO[:QUANT] | REPO FILE      download a GGUF from Hugging Face\n"
     "  lmterm ls                                 every model found, with its size and type\n"
     "  lmterm serve [--host H] [--port P] [--parallel N] [--queue N] [--api-key-env VAR] [--quiet]\n"
@@ -47,6 +52,10 @@ static const char usage_text[] =
     "  -o, --output FILE       output file (synth)\n"
     "      --arch, --shape, --type   model to synthesise (synth)\n"
     "      --output-type T     type of output.weight (synth; default: --type)\n"
+    "  -f, --file FILE         text to score (perplexity, compare; default GPL-3)\n"
+    "      --chunks N          score at most N chunks of the text (perplexity, compare)\n"
+    "      --kl-base M|P       KL divergence against a model file or a precision\n"
+    "      --precisions LIST   precisions to compare (default native,fp32,fp16,int8,int4)\n"
     "      --revision REV      branch, tag or commit to pull from (default main)\n"
     "      --host, --port, --parallel, --queue, --quiet   (serve)\n"
     "  -h, --help              this text\n"
@@ -95,6 +104,9 @@ enum {
     OPT_TYPE,
     OPT_OUTPUT_TYPE,
     OPT_REPS,
+    OPT_CHUNKS,
+    OPT_KL_BASE,
+    OPT_PRECISIONS,
     OPT_CACHE_TYPE,
     OPT_DEPTH,
     OPT_VERSION,
@@ -136,6 +148,10 @@ static const struct option long_options[] = {{"model", required_argument, 0, 'm'
                                              {"cache-type", required_argument, 0, OPT_CACHE_TYPE},
                                              {"depth", required_argument, 0, OPT_DEPTH},
                                              {"output", required_argument, 0, 'o'},
+                                             {"file", required_argument, 0, 'f'},
+                                             {"chunks", required_argument, 0, OPT_CHUNKS},
+                                             {"kl-base", required_argument, 0, OPT_KL_BASE},
+                                             {"precisions", required_argument, 0, OPT_PRECISIONS},
                                              {"revision", required_argument, 0, OPT_REVISION},
                                              {"help", no_argument, 0, 'h'},
                                              {"version", no_argument, 0, OPT_VERSION},
@@ -207,6 +223,14 @@ static void resolve_model(cli_options *o) {
     if (cfg->n_model_dirs) config_scan_models(cfg);
     const config_model *m =
         o->model_path ? config_find_model(cfg, o->model_path) : config_default_model(cfg);
+    if (!m && o->model_path) { /* a pulled model, or ollama's, or a cache's, by name */
+        char *found = catalog_find_found(o->model_path);
+        if (found && strlen(found) < sizeof o->found_model) {
+            memcpy(o->found_model, found, strlen(found) + 1);
+            o->model_path = o->found_model;
+        }
+        free(found);
+    }
     if (!m) return;
     o->model_path = m->path;
     if (m->n_ctx > 0 && !o->ctx_set) o->n_ctx = m->n_ctx;
@@ -244,6 +268,11 @@ static int parse_number_option(int c, const char *arg, cli_options *o) {
     case OPT_REPS:
         if (!parse_long(arg, 1, 1000, &v)) return bad_value("--reps", arg);
         o->bench_reps = (int)v;
+        o->reps_set = true;
+        break;
+    case OPT_CHUNKS:
+        if (!parse_long(arg, 1, 1 << 20, &v)) return bad_value("--chunks", arg);
+        o->n_chunks = (int)v;
         break;
     case OPT_PORT:
         if (!parse_long(arg, 0, 65535, &v)) return bad_value("--port", arg);
@@ -312,7 +341,7 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
     optind = 1;
     opterr = 0; /* we say what is wrong ourselves, in our own form */
     int c;
-    while ((c = getopt_long(ac, av, "m:t:c:n:p:s:r:o:h", long_options, NULL)) != -1) {
+    while ((c = getopt_long(ac, av, "m:t:c:n:p:s:r:o:f:h", long_options, NULL)) != -1) {
         int rc;
         switch (c) {
         case 'm':
@@ -331,6 +360,15 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
             break;
         case 'o':
             o->output_path = optarg;
+            break;
+        case 'f':
+            o->text_path = optarg;
+            break;
+        case OPT_KL_BASE:
+            o->kl_base = optarg;
+            break;
+        case OPT_PRECISIONS:
+            o->precisions = optarg;
             break;
         case OPT_CONFIG:
             o->config_path = optarg;

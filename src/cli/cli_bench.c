@@ -10,6 +10,7 @@
  * threads as the model uses, and each run is set against its own. */
 #include "cli.h"
 #include "json.h"
+#include "measure.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,43 +40,21 @@ static bench_stats stats_of(double *v, int n) {
     return (bench_stats){median, v[0], v[n - 1]};
 }
 
-/* xorshift64*: reproducible random token ids. */
-static int32_t random_token(uint64_t *state, int n_vocab) {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    return (int32_t)((*state * 2685821657736338717ull >> 33) % (uint64_t)n_vocab);
-}
-
 /* One prompt run: n ids as one batch. Returns tokens per second, or -1. */
 static double run_prompt(model *m, uint64_t *rng, int32_t *ids, int n, float *logits) {
-    int n_vocab = model_get_hparams(m)->n_vocab;
-    for (int i = 0; i < n; i++) ids[i] = random_token(rng, n_vocab);
-    model_kv_truncate(m, 0);
     lm_error err;
-    double t0 = lm_now();
-    if (model_eval(m, ids, n, logits, NULL, &err)) {
-        cli_error("%s", err.msg);
-        return -1;
-    }
-    return n / (lm_now() - t0);
+    double v = measure_prompt_tps(m, rng, ids, n, logits, NULL, &err);
+    if (v < 0) cli_error("%s", err.msg);
+    return v;
 }
 
 /* One generation run: n ids one at a time after the first `depth` cached
  * positions (--depth). Returns tokens per second, or -1. */
 static double run_gen(model *m, uint64_t *rng, int n, int depth, float *logits) {
-    int n_vocab = model_get_hparams(m)->n_vocab;
-    model_kv_truncate(m, depth);
     lm_error err;
-    double t0 = lm_now();
-    for (int i = 0; i < n; i++) {
-        int32_t id = random_token(rng, n_vocab);
-        if (model_eval(m, &id, 1, logits, NULL, &err)) {
-            cli_error("%s", err.msg);
-            return -1;
-        }
-    }
-    return n / (lm_now() - t0);
+    double v = measure_gen_tps(m, rng, n, depth, logits, NULL, &err);
+    if (v < 0) cli_error("%s", err.msg);
+    return v;
 }
 
 /* ---- read bandwidth ----

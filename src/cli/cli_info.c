@@ -80,6 +80,10 @@ int cli_info(cli_options *o) {
     return CLI_OK;
 }
 
+static void synth_progress(void *ctx, int done, int total, uint64_t bytes, uint64_t total_bytes) {
+    cli_progress_update(ctx, "tensor", done, total, bytes, total_bytes);
+}
+
 int cli_synth(cli_options *o) {
     if (!o->arch || !o->shape || !o->output_path)
         return cli_usage_error("synth needs --arch phi3|llama, --shape %s and -o FILE",
@@ -94,7 +98,12 @@ int cli_synth(cli_options *o) {
                         .output_type = (enum quant_type)output_type,
                         .seed = o->seed_set ? o->seed : 1,
                         .n_ctx_train = o->n_ctx};
+    cli_progress pr;
+    cli_progress_start(&pr, o->output_path);
+    so.progress = synth_progress;
+    so.progress_ctx = &pr;
     lm_error err;
-    if (synth_write(&so, o->output_path, &err)) return cli_error("%s", err.msg);
-    return CLI_OK;
+    int rc = synth_write(&so, o->output_path, &err);
+    cli_progress_end(&pr);
+    return rc ? cli_error("%s", err.msg) : CLI_OK;
 }

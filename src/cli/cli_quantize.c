@@ -27,6 +27,9 @@ typedef struct job {
     const gguf_file *in;
     enum quant_type *types; /* per input tensor */
     threadpool *pool;
+    cli_progress progress;
+    int n_done;
+    uint64_t bytes_done, bytes_total; /* of the output */
 } job;
 
 /* One tensor, converted by the pool's slots, each a share of its rows
@@ -91,6 +94,10 @@ static int fill(void *arg, const char *name, void *buf, uint64_t nbytes, lm_erro
         if (!threadpool_scratch(j->pool, i, (size_t)c.cols * sizeof(float)))
             return lm_fail(err, "out of memory");
     threadpool_run(j->pool, convert_rows, &c);
+    j->n_done++;
+    j->bytes_done += nbytes;
+    cli_progress_update(&j->progress, "tensor", j->n_done, (int)j->in->n_tensors, j->bytes_done,
+                        j->bytes_total);
     return 0;
 }
 
@@ -122,8 +129,10 @@ int cli_quantize(cli_options *o) {
                              in->tensors[i].name);
         }
     }
-    job j = {in, lm_xcalloc(in->n_tensors, sizeof *j.types),
-             threadpool_create(o->threads > 0 ? o->threads : threadpool_default_threads())};
+    job j = {.in = in,
+             .types = lm_xcalloc(in->n_tensors, sizeof *j.types),
+             .pool = threadpool_create(o->threads > 0 ? o->threads : threadpool_default_threads())};
+    cli_progress_start(&j.progress, o->args[1]);
     if (!j.pool) {
         free(j.types);
         gguf_close(in);
@@ -136,9 +145,12 @@ int cli_quantize(cli_options *o) {
     for (uint64_t i = 0; i < in->n_tensors; i++) {
         const gguf_tensor *tn = &in->tensors[i];
         j.types[i] = choose_type(t, tn, (int)n_layer);
+        j.bytes_total += quant_row_size(j.types[i], tn->ne[0]) * (tn->n_elements / (uint64_t)tn->ne[0]);
         gguf_writer_add_tensor(w, tn->name, j.types[i], tn->n_dims, tn->ne, NULL, fill, &j);
     }
-    int rc = gguf_writer_write(w, o->args[1], &err) ? cli_error("%s", err.msg) : CLI_OK;
+    int rc = gguf_writer_write(w, o->args[1], &err);
+    cli_progress_end(&j.progress);
+    rc = rc ? cli_error("%s", err.msg) : CLI_OK;
     gguf_writer_free(w);
     threadpool_free(j.pool);
     free(j.types);

@@ -13,6 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"chat", cli_chat}, {"run", cli_run},     {"tokenize", cli_tokenize}, {"logits", cli_logits},
     {"info", cli_info}, {"synth", cli_synth}, {"quantize", cli_quantize}, {"bench", cli_bench},
+    {"perplexity", cli_perplexity}, {"compare", cli_compare},
     {"pull", cli_pull}, {"ls", cli_ls},
     {"serve", cli_serve},
 };

@@ -71,23 +71,17 @@ static void matmul(model *m, const kernels_matrix *w, const float *x, int n, flo
         kernels_matmul(m->pool, w, x, n, y, m->s.act);
 }
 
-static void cache_put(enum model_cache_type t, const float *x, uint8_t *dst, int n) {
-    if (t == MODEL_CACHE_F32)
-        memcpy(dst, x, (size_t)n * sizeof *x);
-    else
-        quant_quantize_row(t == MODEL_CACHE_F16 ? QT_F16 : QT_Q8_0, x, dst, n);
-}
-
 /* Stores token t's rotated keys and its values in its sequence's cache. */
 static void store_kv(model *m, int il, int n) {
     const int hd = m->hp.head_dim, stride = m->q_dim + 2 * m->kv_dim;
+    const attn_ops *ops = attention_ops();
     for (int t = 0; t < n; t++) {
         model_seq *sq = m->s.seq[t];
         const float *row = m->s.qkv + (size_t)t * stride;
         for (int h = 0; h < m->hp.n_head_kv; h++) {
             const size_t at = model_seq_row(sq, il, h, m->s.pos[t]);
-            cache_put(sq->type, row + m->q_dim + h * hd, sq->k + at, hd);
-            cache_put(sq->type, row + m->q_dim + m->kv_dim + h * hd, sq->v + at, hd);
+            ops->store_row(sq->type, row + m->q_dim + h * hd, sq->k + at, hd);
+            ops->store_row(sq->type, row + m->q_dim + m->kv_dim + h * hd, sq->v + at, hd);
         }
     }
 }
@@ -146,18 +140,23 @@ static void ffn_block(model *m, int il, int n, bool decode) {
 
     for (int t = 0; t < n; t++)
         rmsnorm(s->xn + (size_t)t * E, s->x + (size_t)t * E, l->ffn_norm, E, hp->norm_eps);
+    /* silu(gate) * up goes over the gates in place, token t's F values to
+     * t * F: that never overwrites a later token's gate or up (issue 15:
+     * the batch scratch is part of the peak memory) */
     if (hp->arch == MODEL_ARCH_PHI3) {
         matmul(m, &l->ffn_gate_up, s->xn, n, s->ffn, decode); /* [gate | up] per token */
         for (int t = 0; t < n; t++) {
             const float *g = s->ffn + (size_t)t * 2 * F, *u = g + F;
-            for (int i = 0; i < F; i++) s->ffn_h[(size_t)t * F + i] = silu(g[i]) * u[i];
+            float *h = s->ffn + (size_t)t * F;
+            for (int i = 0; i < F; i++) h[i] = silu(g[i]) * u[i];
         }
-    } else {
+    } else { /* every token's gate, then every token's up */
+        float *up = s->ffn + (size_t)n * F;
         matmul(m, &l->ffn_gate, s->xn, n, s->ffn, decode);
-        matmul(m, &l->ffn_up, s->xn, n, s->ffn_h, decode);
-        for (size_t i = 0; i < (size_t)n * F; i++) s->ffn_h[i] *= silu(s->ffn[i]);
+        matmul(m, &l->ffn_up, s->xn, n, up, decode);
+        for (size_t i = 0; i < (size_t)n * F; i++) s->ffn[i] = up[i] * silu(s->ffn[i]);
     }
-    matmul(m, &l->ffn_down, s->ffn_h, n, s->proj, decode);
+    matmul(m, &l->ffn_down, s->ffn, n, s->proj, decode);
     add_into(s->x, s->proj, (size_t)n * E);
 }
 

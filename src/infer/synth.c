@@ -16,16 +16,19 @@ typedef struct shape {
 static const shape phi3_shapes[] = {
     {"tiny", 64, 2, 4, 4, 128, 0, 4096},
     {"small", 256, 4, 8, 8, 512, 0, 4096},
+    {"medium", 1024, 4, 16, 16, 2816, 0, 4096}, /* ~100 MB at F16: memory tests */
+    {"large", 2048, 8, 16, 16, 8192, 0, 4096},  /* 0.5 G parameters: a load to watch */
     {"phi3-mini", 3072, 32, 32, 32, 8192, 32064, 4096},
 };
 static const shape llama_shapes[] = {
     {"tiny", 64, 2, 4, 2, 128, 0, 8192},
     {"small", 256, 4, 8, 4, 512, 0, 8192},
+    {"medium", 1024, 4, 16, 8, 2816, 0, 8192},
     {"llama3-8b", 4096, 32, 32, 8, 14336, 128256, 8192},
 };
 
 const char *synth_shapes(void) {
-    return "tiny, small, phi3-mini (phi3), llama3-8b (llama)";
+    return "tiny, small, medium, large (phi3), phi3-mini (phi3), llama3-8b (llama)";
 }
 
 static const char phi3_template[] =
@@ -308,7 +311,8 @@ typedef struct tensor_plan {
 typedef struct synth_ctx {
     const synth_options *o;
     tensor_plan *plans;
-    int n_plans;
+    int n_plans, n_filled;
+    uint64_t bytes_filled, bytes_total;
 } synth_ctx;
 
 static int fill_tensor(void *arg, const char *name, void *buf, uint64_t nbytes, lm_error *err) {
@@ -328,6 +332,9 @@ static int fill_tensor(void *arg, const char *name, void *buf, uint64_t nbytes, 
         quant_quantize_row(p->type, row, (uint8_t *)buf + (size_t)i * row_bytes, cols);
     }
     free(row);
+    c->n_filled++;
+    c->bytes_filled += nbytes;
+    if (c->o->progress) c->o->progress(c->o->progress_ctx, c->n_filled, c->n_plans, c->bytes_filled, c->bytes_total);
     return 0;
 }
 
@@ -414,7 +421,7 @@ int synth_write(const synth_options *o, const char *path, lm_error *err) {
     if (!phi3 && strcmp(o->arch, "llama") != 0)
         return lm_fail(err, "unknown architecture '%s' (phi3 or llama)", o->arch);
     const shape *shapes = phi3 ? phi3_shapes : llama_shapes, *s = NULL;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (strcmp(shapes[i].name, o->shape) == 0) s = &shapes[i];
     if (!s)
         return lm_fail(err, "unknown shape '%s' for %s (%s)", o->shape, o->arch, synth_shapes());
@@ -429,6 +436,9 @@ int synth_write(const synth_options *o, const char *path, lm_error *err) {
     write_vocab(w, phi3, s->n_vocab, &n_vocab);
     synth_ctx c = {.o = o};
     plan_tensors(&c, s, phi3, n_vocab);
+    for (int i = 0; i < c.n_plans; i++)
+        c.bytes_total += quant_row_size(c.plans[i].type, c.plans[i].ne[0]) *
+                         (uint64_t)(c.plans[i].n_dims == 2 ? c.plans[i].ne[1] : 1);
     for (int i = 0; i < c.n_plans; i++)
         gguf_writer_add_tensor(w, c.plans[i].name, c.plans[i].type, (uint32_t)c.plans[i].n_dims,
                                c.plans[i].ne, NULL, fill_tensor, &c);

@@ -3,7 +3,7 @@
 # makes from the F32 conformance file gives the very same logits as
 # llama.cpp's own quantized file of that type.
 source "$(dirname "$0")/../lib.sh"
-if conformance_dir >/dev/null; then plan 8; else plan 3; fi
+if conformance_dir >/dev/null; then plan 12; else plan 7; fi
 
 if dir=$(conformance_dir); then
     for t in q4_0 q4_1 q5_0 q5_1 q8_0 bf16; do
@@ -43,3 +43,22 @@ else
 fi
 "$LM" quantize "$(tiny_model llama q8_0)" "$TMP/x.gguf" q9_9 2>"$TMP/err"
 [ $? -eq 1 ] && grep -q "unknown type" "$TMP/err" && ok quantize_unknown_type || fail quantize_unknown_type
+
+# Progress on a terminal (a pseudo-terminal through script(1)), nothing when piped.
+"$LM" quantize "$m" "$TMP/p.gguf" q8_0 2>"$TMP/err" >/dev/null
+[ ! -s "$TMP/err" ] && ok quantize_quiet_when_piped || fail quantize_quiet_when_piped "$(cat "$TMP/err")"
+"$LM" synth --arch llama --shape small --type q8_0 -o "$TMP/s.gguf" 2>"$TMP/err" >/dev/null
+[ ! -s "$TMP/err" ] && ok synth_quiet_when_piped || fail synth_quiet_when_piped "$(cat "$TMP/err")"
+if command -v script >/dev/null; then
+    script -qec "'$LM' quantize '$m' '$TMP/p.gguf' q8_0" /dev/null >"$TMP/tty" 2>&1
+    last=$(tr '\r' '\n' <"$TMP/tty" | grep -o "tensor [0-9]*/[0-9]*, [0-9]* MB/s, .*ETA" | tail -1)
+    # the last update counts every tensor: "tensor N/N"
+    [[ $last =~ tensor\ ([0-9]+)/([0-9]+) ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] &&
+        ok quantize_progress_on_terminal || fail quantize_progress_on_terminal "$(tr '\r' '\n' <"$TMP/tty" | tail -3)"
+    script -qec "'$LM' synth --arch llama --shape small --type q8_0 -o '$TMP/s.gguf'" /dev/null >"$TMP/tty" 2>&1
+    tr '\r' '\n' <"$TMP/tty" | grep -q "tensor [0-9]*/[0-9]*, .* MB/s, .*ETA" &&
+        ok synth_progress_on_terminal || fail synth_progress_on_terminal "$(tr '\r' '\n' <"$TMP/tty" | tail -3)"
+else
+    skip quantize_progress_on_terminal "no script(1)"
+    skip synth_progress_on_terminal "no script(1)"
+fi
