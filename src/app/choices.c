@@ -158,6 +158,7 @@ size_t session_precisions(session *s, session_precision rows[SESSION_N_PRECISION
             .precision = (enum model_precision)p,
             .type = model_precision_type((enum model_precision)p, m->type),
             .bytes = m->weight_bytes[p],
+            .kv_bytes = s->info.kv_bytes,
             .current = current,
             .fits = current || !avail || m->weight_bytes[p] <= avail,
         };

@@ -490,6 +490,7 @@ fail:
 
 void session_free(session *s) {
     if (!s) return;
+    session_measure_end(s);
     backend_close(s->be);
     chat_free(&s->conv);
     free(s->model_path);
