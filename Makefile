@@ -1,5 +1,6 @@
 # lmterm — GNU make
 #   make            build ./lmterm
+#   make deps       install the Debian packages it needs (sudo when not root)
 #   make check      build and run every test (SAN=1: under ASan + UBSan)
 #   make bench      benchmark synthetic full-size models
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -14,6 +15,24 @@ MANDIR   = $(PREFIX)/share/man/man1
 CC      ?= cc
 VERSION := 0.1.0
 SAN     ?=
+
+# ---- dependencies ----
+# Each library is looked up with pkg-config before anything compiles, so that
+# a missing one is a single line naming its Debian package rather than an
+# error deep in a source file (libblas-dev alone, say, lacks OpenBLAS's own
+# calls). `make deps` installs them all, with sudo only when not root.
+DEPS := openblas:libopenblas-dev ncursesw:libncurses-dev readline:libreadline-dev \
+        yaml-0.1:libyaml-dev libcurl:libcurl4-openssl-dev libmicrohttpd:libmicrohttpd-dev
+DEB_PACKAGES := build-essential pkg-config $(foreach d,$(DEPS),$(word 2,$(subst :, ,$(d)))) tmux man-db
+ifeq ($(filter deps clean format uninstall,$(MAKECMDGOALS)),)
+  ifeq ($(shell command -v pkg-config),)
+    $(error pkg-config is not installed: apt-get install pkg-config, or `make deps` for everything)
+  endif
+  MISSING := $(strip $(foreach d,$(DEPS),$(if $(shell pkg-config --exists $(word 1,$(subst :, ,$(d))) && echo y),,$(d))))
+  ifneq ($(MISSING),)
+    $(error missing $(foreach d,$(MISSING),$(word 1,$(subst :, ,$(d)))) (pkg-config): apt-get install $(foreach d,$(MISSING),$(word 2,$(subst :, ,$(d)))), or `make deps`)
+  endif
+endif
 
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
@@ -75,7 +94,7 @@ test_obj  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%.o,$(wildcard tests/unit/$
 TESTBINS := $(foreach l,$(TEST_LAYERS),$(BUILD)/unit-$(l))
 RUNNER   := $(BUILD)/tests/runner.o
 
-.PHONY: all unit check bench install uninstall clean fuzz format
+.PHONY: all unit check bench install uninstall clean fuzz format deps
 
 all: lmterm
 
@@ -143,6 +162,11 @@ install: $(BIN)
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/lmterm $(DESTDIR)$(MANDIR)/lmterm.1
 	rm -rf $(DESTDIR)$(DATADIR)
+
+# The packages to build, test and read the manual (Debian, Ubuntu).
+deps:
+	@sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	set -x; $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $(DEB_PACKAGES)
 
 format:
 	clang-format -i src/*/*.c src/*/*.h include/*/*.h tests/unit/*.c tests/unit/*/*.c tests/unit/*.h

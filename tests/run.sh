@@ -3,7 +3,8 @@
 # tests/e2e/*.sh script. Each prints "ok NAME", "FAIL NAME" or "skip NAME: why"
 # lines; this script adds them up and ends with "N passed, N failed" (", N skipped").
 #
-# Each test runs under a time limit (LMTERM_TEST_TIMEOUT seconds, 600 by default):
+# Each test runs under a time limit (LMTERM_TEST_TIMEOUT seconds, 600 by default,
+# or more where a script has a line "# lmterm-test-timeout: N"):
 # a test that hangs is killed, counted as a FAIL, and the run goes on. A test
 # that dies by a signal is a FAIL even when it had already printed one. Each
 # test declares how many result lines it prints ("plan N", see tests/lib.sh; the
@@ -34,18 +35,22 @@ plan_problem() {
 
 # run NAME COMMAND...: one test program, under the time limit.
 run() {
-    local name=$1 out rc start why
+    local name=$1 out rc start why limit n
     shift
     out=$(mktemp)
+    limit=$LMTERM_TEST_TIMEOUT
+    # a script that needs longer says so in a line "# lmterm-test-timeout: N"
+    [ -f "${!#}" ] && n=$(sed -n 's/^# lmterm-test-timeout: \([0-9]*\).*/\1/p' "${!#}" | head -1) &&
+        [ -n "$n" ] && [ "$n" -gt "$limit" ] && limit=$n
     start=$(date +%s%N)
-    timeout -k 10 "$LMTERM_TEST_TIMEOUT" "$@" >"$out" 2>&1
+    timeout -k 10 "$limit" "$@" >"$out" 2>&1
     rc=$?
     echo "$((($(date +%s%N) - start) / 1000000)) $name" >>"$times"
     grep -v -E '^[0-9]+ passed, [0-9]+ failed|^plan ' "$out"
     cat "$out" >>"$log"
     why=""
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-        why="timed out after ${LMTERM_TEST_TIMEOUT}s"
+        why="timed out after ${limit}s"
     elif [ $rc -gt 128 ]; then
         why="killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null))"
     elif [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$out"; then

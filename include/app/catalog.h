@@ -47,6 +47,11 @@ typedef struct catalog_found {
  * skipped; notice (when not NULL) gets one line about them, or "". Caller frees. */
 size_t catalog_found_models(catalog_found **out, char notice[256]);
 
+/* The path of the found model named name: its name as listed, or for
+ * ollama's also "NAME:TAG" and "NAME" (tag latest). Caller frees; NULL when
+ * none is. */
+char *catalog_find_found(const char *name);
+
 /* "1.05 M", "3.82 B": a count of parameters, into buf. */
 const char *catalog_count_text(uint64_t n, char buf[16]);
 

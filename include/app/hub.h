@@ -44,7 +44,8 @@ typedef struct hub_progress {
     bool finished;      /* the last report of the phase */
 } hub_progress;
 
-/* Called at most 10 times a second, and once more with finished set. */
+/* Called at most 10 times a second, and besides when the download passes
+ * each tenth of the file and with finished set at the end of a phase. */
 typedef void (*hub_progress_fn)(void *user, const hub_progress *p);
 
 typedef struct hub_options {
@@ -104,6 +105,16 @@ int hub_download(const hub_options *o, const char *repo, const hub_file *f, hub_
 int hub_pull(const hub_options *o, const char *ref, const char *file, hub_outcome *out,
              lm_error *err);
 void hub_outcome_free(hub_outcome *out);
+
+/* The chat's short list of known-good instruct GGUF repositories. The sizes
+ * are approximate (the listing gives the exact one when a download starts). */
+typedef struct hub_suggestion {
+    const char *label; /* "Llama 3.2 1B Instruct" */
+    const char *ref;   /* "bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M" */
+    const char *quant; /* "Q4_K_M" */
+    const char *size;  /* "0.8 GB" */
+} hub_suggestion;
+const hub_suggestion *hub_suggestions(size_t *n);
 
 /* "Q4_K_M" from "Phi-3-mini-4k-instruct-Q4_K_M.gguf" (the last '-' or '.'
  * separated part before .gguf), into buf. */

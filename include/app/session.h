@@ -11,6 +11,7 @@
 #include "config.h"
 #include "backend.h"
 #include "measure.h"
+#include "download.h"
 
 #include <time.h>
 
@@ -89,6 +90,9 @@ typedef struct session_status {
      * any, stays in use until the new one is ready) */
     const char *load_name;
     enum model_precision load_precision;
+    /* a download running in the background: its file (or repository), 0..1 */
+    const char *download_name;
+    float download_progress;
 } session_status;
 
 /* What session_submit asks of the caller. */
@@ -157,6 +161,21 @@ size_t session_models(session *s, const session_model **rows);
  * one is ready). The conversation stays. -1 with err when refused: busy,
  * unreadable, or too big for the memory available. */
 int session_load_model(session *s, const char *path, lm_error *err);
+
+/* ---- downloads from Hugging Face (the model menu's "Download a model") ---- */
+
+/* Starts pulling ref (ORG/NAME[:QUANT]) in the background; one at a time.
+ * When it ends the session says so and loads the file (unless busy). */
+int session_download_start(session *s, const char *ref, lm_error *err);
+/* Stops the running download; its part file stays for a resume. */
+void session_download_cancel(session *s);
+/* The running or the last download; false when there was none. */
+bool session_download_state(const session *s, download_state *out);
+bool session_download_running(const session *s);
+/* Readable when the running download has news (-1: none runs); then call
+ * session_download_pump. */
+int session_download_fd(const session *s);
+void session_download_pump(session *s);
 
 /* A row of the precision menu. */
 typedef struct session_precision {

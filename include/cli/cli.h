@@ -38,6 +38,8 @@ typedef struct cli_options {
     int bench_depth; /* context filled before the generation test */
     /* pull */
     const char *revision;
+    /* -m NAME of a pulled or another tool's model: its path (model_path points here) */
+    char found_model[4096];
     /* serve */
     const char *host; /* and api_key_env, shared with --remote */
     int port, parallel, queue;

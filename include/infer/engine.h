@@ -9,7 +9,14 @@
  * were generated). When the prompt does not fit the context, the engine drops
  * the earliest droppable blocks and says how many. Between requests it keeps
  * the tokens in its KV cache and evaluates only what follows the longest
- * common prefix. */
+ * common prefix.
+ *
+ * Slots: the engine can hold several sequences of the model (engine_set_slots
+ * before loading), each with its own KV cache of the model's context. A
+ * generation runs on one slot; those on different slots run at the same
+ * time, the next token of each decoded together in one pass over the
+ * weights, each exactly as it would be alone. engine_generate uses slot 0
+ * (the chat's); a generation for a busy slot waits for it. */
 #ifndef LMTERM_ENGINE_H
 #define LMTERM_ENGINE_H
 
@@ -79,6 +86,7 @@ typedef struct engine_model_info {
     enum model_precision precision;
     enum quant_type main_type;
     int n_ctx, n_ctx_train, n_vocab, n_threads;
+    int n_slots; /* sequences held, each of n_ctx positions */
     uint64_t param_count, file_bytes, weight_bytes, kv_bytes;
     char *chat_template; /* from the file, may be NULL */
 } engine_model_info;
@@ -122,8 +130,15 @@ void engine_wait(engine *e, engine_event *ev);
 int engine_load(engine *e, const char *path, const model_options *opt);
 /* Takes ownership of the request. */
 int engine_generate(engine *e, engine_request *r);
-/* Stops the current generation, prompt or load as soon as possible. */
+/* Slots the next load makes (1 to 64; default 1). */
+void engine_set_slots(engine *e, int n);
+/* engine_generate on slot (0 .. n_slots-1). */
+int engine_generate_slot(engine *e, int slot, engine_request *r);
+/* Stops every generation, prompt or load as soon as possible, and the
+ * commands queued so far. */
 void engine_stop(engine *e);
+/* Stops one generation (running or queued) by its id; the others go on. */
+void engine_stop_id(engine *e, int id);
 /* Empties the KV cache (a new conversation). */
 int engine_reset(engine *e);
 

@@ -12,8 +12,8 @@
 
 #define OPENAI_MAX_BODY ((size_t)8 << 20) /* bytes of a request body */
 #define OPENAI_MAX_MESSAGES 4096
-#define OPENAI_MAX_PARTS 256   /* text parts of one message */
-#define OPENAI_MAX_STOP 4      /* stop strings, as OpenAI allows */
+#define OPENAI_MAX_PARTS 256    /* text parts of one message */
+#define OPENAI_MAX_STOP 4       /* stop strings, as OpenAI allows */
 #define OPENAI_MAX_STOP_LEN 256 /* bytes of one stop string */
 #define OPENAI_MAX_NAME 256     /* bytes of the model name */
 
@@ -62,8 +62,8 @@ void openai_engine_request(const openai_request *r, engine_request *out);
 
 typedef struct openai_usage {
     int prompt_tokens, completion_tokens;
-    int cached_tokens;               /* of prompt_tokens, taken from the KV cache */
-    double prompt_ms, predicted_ms;  /* llama-server's timings */
+    int cached_tokens;              /* of prompt_tokens, taken from the KV cache */
+    double prompt_ms, predicted_ms; /* llama-server's timings */
 } openai_usage;
 
 typedef struct openai_reply {
@@ -80,8 +80,7 @@ void openai_write_full(lm_buf *b, const openai_reply *r, const char *text, size_
                        const char *finish, const openai_usage *u);
 /* One event "data: {chunk}\n\n" carrying text; first: the chat's first chunk,
  * which also names the role. */
-void openai_write_delta(lm_buf *b, const openai_reply *r, bool first, const char *text,
-                        size_t len);
+void openai_write_delta(lm_buf *b, const openai_reply *r, bool first, const char *text, size_t len);
 /* The last events: the chunk with finish_reason (and timings), the usage
  * chunk when include_usage, then "data: [DONE]". */
 void openai_write_finish(lm_buf *b, const openai_reply *r, const char *finish,

@@ -54,8 +54,6 @@ void sched_job_take(sched_job *j, lm_buf *out, double timeout, sched_outcome *o)
 /* Stops the job's generation (or takes it out of the queue). */
 void sched_job_cancel(sched_job *j);
 void sched_job_release(sched_job *j);
-/* Jobs waiting or running now. */
-int sched_busy(sched *s);
 /* Cancels every job; they end as soon as the engine notices (a token). */
 void sched_cancel_all(sched *s);
 void sched_free(sched *s);

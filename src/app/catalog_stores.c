@@ -260,3 +260,19 @@ size_t catalog_found_models(catalog_found **out, char notice[256]) {
     *out = s.found;
     return s.n;
 }
+
+char *catalog_find_found(const char *name) {
+    catalog_found *found;
+    size_t n = catalog_found_models(&found, NULL);
+    char *path = NULL;
+    char as_ollama[200], as_latest[220];
+    snprintf(as_ollama, sizeof as_ollama, "ollama: %.180s", name);
+    snprintf(as_latest, sizeof as_latest, "%s:latest", as_ollama);
+    for (int pass = 0; pass < 3 && !path; pass++)
+        for (size_t i = 0; i < n && !path; i++) {
+            const char *want = pass == 0 ? name : pass == 1 ? as_ollama : as_latest;
+            if (strcmp(found[i].name, want) == 0) path = lm_xstrdup(found[i].path);
+        }
+    free(found);
+    return path;
+}

@@ -69,6 +69,24 @@ static void add_current_row(session *s) {
     r->demo = s->demo;
 }
 
+/* Pulled files and other tools' stores (catalog_found_models) not listed
+ * yet; true when one of them is the model in use. */
+static bool add_found_rows(session *s) {
+    catalog_found *found;
+    char notice[256];
+    size_t n = catalog_found_models(&found, notice), first = s->n_models;
+    bool listed = false;
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < first && !dup; k++) dup = same_file(s->models[k].path, found[i].path);
+        if (!dup) listed |= add_model_row(s, found[i].name, found[i].path)->current;
+    }
+    if (notice[0] && !s->stores_told) session_notice(s, NOTICE_WARNING, "%s", notice);
+    s->stores_told |= notice[0] != 0;
+    free(found);
+    return listed;
+}
+
 /* A server's models: its ids, under its name. */
 static size_t remote_models(session *s, const session_model **rows) {
     static const model_meta on_server = {.ok = true, .arch = "remote"};
@@ -120,6 +138,7 @@ size_t session_models(session *s, const session_model **rows) {
         r->configured = !m->scanned;
         listed |= r->current;
     }
+    listed |= add_found_rows(s);
     if (!listed) { /* first, where the cursor starts */
         add_current_row(s);
         session_model cur = s->models[s->n_models - 1];

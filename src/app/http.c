@@ -117,6 +117,7 @@ typedef struct http_hop {
     http_result *res;
     lm_error *cb_err;  /* a callback's message */
     bool headers_done; /* the blank line of a final response was seen */
+    bool head_sent;    /* on_head was called (trailers end with a blank line too) */
     bool follow;       /* this response is a redirect that will be followed */
     bool has_location;
     bool stopped; /* a callback or the body cap stopped the transfer */
@@ -219,8 +220,9 @@ static size_t http_on_header(char *data, size_t size, size_t nmemb, void *user) 
     hop->last_activity = lm_now();
     http_header_line(hop, data, n);
     /* The final response's head goes to the caller before its body. */
-    if (hop->headers_done && !hop->follow && hop->req->on_head && n <= 2 &&
+    if (hop->headers_done && !hop->follow && hop->req->on_head && !hop->head_sent &&
         hop->res->head.status >= 200) {
+        hop->head_sent = true;
         if (hop->req->on_head(hop->req->user, &hop->res->head, hop->cb_err) != 0) {
             hop->stopped = true;
             hop->stop_kind = HTTP_ERR_CALLBACK;

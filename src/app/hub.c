@@ -149,6 +149,13 @@ static void hub_describe(const hub_list *l, lm_buf *b) {
     if (!shown) lm_buf_puts(b, "no files");
 }
 
+/* A ".." component anywhere in a path. */
+static bool hub_dotdot(const char *p) {
+    for (const char *c = p; (c = strstr(c, "..")); c += 2)
+        if ((c == p || c[-1] == '/') && (c[2] == 0 || c[2] == '/')) return true;
+    return false;
+}
+
 static int hub_parse_tree(const char *text, size_t len, hub_list *out, lm_error *err) {
     json_value *v = json_parse(text, len, err);
     if (!v) return -1;
@@ -161,7 +168,7 @@ static int hub_parse_tree(const char *text, size_t len, hub_list *out, lm_error 
         if (strcmp(json_get_str(it, "type", ""), "file") != 0) continue;
         const char *path = json_get_str(it, "path", NULL);
         double size = json_get_num(it, "size", -1);
-        if (!path || !*path || strlen(path) > 1000 || path[0] == '/' || strstr(path, "..") ||
+        if (!path || !*path || strlen(path) > 1000 || path[0] == '/' || hub_dotdot(path) ||
             !(size >= 0 && size < 1e15))
             continue; /* not a name we would write, or not a size */
         const json_value *lfs = json_get(it, "lfs");
@@ -365,13 +372,17 @@ typedef struct hub_dl {
     char etag[256];  /* what the part file is a part of, from its meta file */
     bool restart;    /* the answer does not continue the part: start over */
     bool write_failed;
+    int last_tenth; /* of the last report: each tenth of the file is reported */
 } hub_dl;
 
 static void hub_report(hub_dl *d, enum hub_phase phase, bool finished) {
     double now = lm_now();
     if (!d->o || !d->o->on_progress) return;
-    if (!finished && now - d->last_report < HUB_REPORT_INTERVAL) return;
+    int tenth = d->f->size ? (int)(10 * d->have / d->f->size) : 0;
+    bool crossed = phase == HUB_PHASE_DOWNLOAD && tenth != d->last_tenth;
+    if (!finished && !crossed && now - d->last_report < HUB_REPORT_INTERVAL) return;
     d->last_report = now;
+    if (phase == HUB_PHASE_DOWNLOAD) d->last_tenth = tenth;
     double secs = now - d->t0;
     double rate = secs > 0.05 ? (double)(d->have - d->run_start) / secs : 0;
     hub_progress p = {
@@ -703,7 +714,8 @@ int hub_download(const hub_options *o, const char *repo, const hub_file *f, hub_
         free(dir);
         return 0;
     }
-    hub_dl d = {.o = o, .f = f, .repo = repo, .name = name, .fd = -1, .t0 = lm_now()};
+    hub_dl d = {.o = o, .f = f, .repo = repo, .name = name, .fd = -1, .t0 = lm_now(),
+                .last_tenth = -1};
     memcpy(d.expect, f->sha256, sizeof d.expect);
     d.part = hub_concat(out->path, ".part");
     d.meta = hub_concat(out->path, ".part.meta");
@@ -756,4 +768,24 @@ void hub_outcome_free(hub_outcome *out) {
     free(out->path);
     free(out->repo_file);
     out->path = out->repo_file = NULL;
+}
+
+/* ---- the chat's suggestions ---- */
+
+const hub_suggestion *hub_suggestions(size_t *n) {
+    /* Repositories that are not gated; sizes as the hub showed them, rounded. */
+    static const hub_suggestion list[] = {
+        {"Llama 3.2 1B Instruct", "bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M", "Q4_K_M",
+         "0.8 GB"},
+        {"Llama 3.2 1B Instruct", "bartowski/Llama-3.2-1B-Instruct-GGUF:Q8_0", "Q8_0", "1.3 GB"},
+        {"Llama 3.2 3B Instruct", "bartowski/Llama-3.2-3B-Instruct-GGUF:Q4_K_M", "Q4_K_M",
+         "2.0 GB"},
+        {"Phi-3 mini 4k Instruct", "microsoft/Phi-3-mini-4k-instruct-gguf:q4", "Q4", "2.4 GB"},
+        {"Phi-3.5 mini Instruct", "bartowski/Phi-3.5-mini-instruct-GGUF:Q4_K_M", "Q4_K_M",
+         "2.4 GB"},
+        {"Llama 3.1 8B Instruct", "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M", "Q4_K_M",
+         "4.9 GB"},
+    };
+    *n = sizeof list / sizeof *list;
+    return list;
 }

@@ -122,7 +122,8 @@ static void tell_loaded(session *s, bool switched) {
     if (s->demo)
         session_notice(s, NOTICE_INFO,
                        "This is the demo model: its weights are random, so its replies are "
-                       "gibberish. F1 says how to add a real GGUF model.");
+                       "gibberish. Get a real one with F2, Download a model (or `lmterm pull "
+                       "bartowski/Llama-3.2-1B-Instruct-GGUF`); F1 says more.");
 }
 
 static void on_loaded(session *s, backend_event *ev) {
@@ -491,6 +492,7 @@ fail:
 void session_free(session *s) {
     if (!s) return;
     session_measure_end(s);
+    download_free(s->download);
     backend_close(s->be);
     chat_free(&s->conv);
     free(s->model_path);
@@ -538,6 +540,12 @@ void session_get_status(const session *s, session_status *st) {
     st->model_path = s->model_path;
     st->load_name = s->load_id ? s->pending.name : NULL;
     st->load_precision = s->pending.opt.precision;
+    st->download_name = !s->download             ? NULL
+                        : s->dl_state.file[0]    ? s->dl_state.file
+                                                 : s->dl_state.ref;
+    st->download_progress = s->download && s->dl_state.progress.total
+                                ? (float)s->dl_state.progress.done / (float)s->dl_state.progress.total
+                                : 0;
 }
 
 const chat *session_get_chat(const session *s) {

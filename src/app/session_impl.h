@@ -4,6 +4,7 @@
 #ifndef LMTERM_TUI_SESSION_IMPL_H
 #define LMTERM_TUI_SESSION_IMPL_H
 
+#include "download.h"
 #include "session.h"
 
 /* A model being loaded: it becomes the session's once the engine says so. */
@@ -64,6 +65,12 @@ struct session {
 
     /* the server a resumed transcript names (opt.remote points here) */
     char *resume_server, *resume_key_env, *resume_model;
+
+    /* a download from the hub (session_pull.c) */
+    struct download *download; /* running, or NULL */
+    download_state dl_state;   /* of the running or the last one */
+    bool dl_any;
+    bool stores_told; /* the notice about unreadable store entries was given */
 };
 
 void session_notice(session *s, enum session_notice kind, const char *fmt, ...)

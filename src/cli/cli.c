@@ -1,4 +1,5 @@
 /* cli: option parsing and the helpers the subcommands share. */
+#include "catalog.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -222,6 +223,14 @@ static void resolve_model(cli_options *o) {
     if (cfg->n_model_dirs) config_scan_models(cfg);
     const config_model *m =
         o->model_path ? config_find_model(cfg, o->model_path) : config_default_model(cfg);
+    if (!m && o->model_path) { /* a pulled model, or ollama's, or a cache's, by name */
+        char *found = catalog_find_found(o->model_path);
+        if (found && strlen(found) < sizeof o->found_model) {
+            memcpy(o->found_model, found, strlen(found) + 1);
+            o->model_path = o->found_model;
+        }
+        free(found);
+    }
     if (!m) return;
     o->model_path = m->path;
     if (m->n_ctx > 0 && !o->ctx_set) o->n_ctx = m->n_ctx;

@@ -98,7 +98,8 @@ int cli_run(cli_options *o) {
     lm_error err;
     engine *e = engine_create(&err);
     if (!e) return cli_error("%s", err.msg);
-    model_options mo = {.n_ctx = o->n_ctx, .n_threads = o->threads, .precision = o->precision};
+    model_options mo = {.n_ctx = o->n_ctx, .n_threads = o->threads, .precision = o->precision,
+                        .cache_type = o->cache_type};
     char *failed = follow(e, engine_load(e, o->model_path, &mo), EV_LOADED);
     if (!failed) {
         engine_request r = {.add_bos = !o->no_bos,

@@ -31,9 +31,6 @@ static void announce(const cli_options *o, const server *s) {
             info->name, v6 ? "[" : "", host, v6 ? "]" : "", serve_port(s), info->n_slots,
             info->n_slots == 1 ? "" : "s", info->n_ctx,
             info->batched ? "decoded together" : "one at a time");
-    if (info->n_slots < o->parallel)
-        fprintf(stderr, "lmterm: --parallel %d: this engine has one slot; requests take turns\n",
-                o->parallel);
 }
 
 int cli_serve(cli_options *o) {
@@ -49,7 +46,10 @@ int cli_serve(cli_options *o) {
     signal(SIGPIPE, SIG_IGN);
     serve_options so = {
         .sched = {.model_path = o->model_path,
-                  .model = {.n_ctx = o->n_ctx, .n_threads = o->threads, .precision = o->precision},
+                  .model = {.n_ctx = o->n_ctx,
+                            .n_threads = o->threads,
+                            .precision = o->precision,
+                            .cache_type = o->cache_type},
                   .parallel = o->parallel,
                   .queue = o->queue},
         .host = o->host,

@@ -1,10 +1,16 @@
 /* engine: see include/engine.h.
  *
- * One thread runs commands from a queue, one at a time. Events go the other
- * way through a second queue; each push writes a byte to a pipe so that the
- * UI's poll() wakes up. Stopping is a flag the running command checks between
- * tokens (and the model between layers); engine_stop also cancels commands
- * still queued, by id. */
+ * One thread runs commands from a queue and steps the generations of its
+ * slots. Between steps it takes the next command: a generation joins its
+ * slot (its prompt read a chunk per step), a load, reset or quit waits until
+ * no slot is busy, and a generation for a busy slot waits for that slot, so
+ * one caller's commands still run in order. Each step reads a prompt chunk
+ * of every slot that is reading one, then decodes the next token of every
+ * generating slot in one model_decode (one pass over the weights for all).
+ * Events go the other way through a second queue; each push writes a byte
+ * to a pipe so that the UI's poll() wakes up. Stopping is a flag per slot
+ * that the slot checks between tokens (and the model between layers of a
+ * prompt chunk); engine_stop also cancels commands still queued, by id. */
 #include "engine.h"
 
 #include <errno.h>
@@ -18,12 +24,14 @@
 
 #define RATE_WINDOW 16   /* tokens the rolling generation speed looks at */
 #define PROMPT_CHUNK 128 /* prompt tokens per model_eval call, for progress */
+#define MAX_SLOTS MODEL_MAX_DECODE
 
-enum command_kind { CMD_LOAD, CMD_GENERATE, CMD_RESET, CMD_QUIT };
+enum command_kind { CMD_LOAD, CMD_GENERATE, CMD_RESET, CMD_QUIT, CMD_NONE };
 
 typedef struct command {
     enum command_kind kind;
-    int id;
+    int id, slot;
+    bool cancelled; /* engine_stop_id before it started (under mu) */
     char *path;
     model_options opt;
     engine_request req;
@@ -35,6 +43,30 @@ typedef struct event_node {
     struct event_node *next;
 } event_node;
 
+typedef struct rate_window {
+    double t[RATE_WINDOW];
+    int n;
+} rate_window;
+
+/* One sequence of the model and the request it is working on. */
+typedef struct slot {
+    model_seq *seq;
+    sampler *smp;
+    float *logits;       /* of the last token in the cache */
+    lm_tokens cached;    /* the tokens whose keys and values are in the cache */
+    atomic_bool *cancel; /* the engine's flag for this slot */
+    /* the request (busy) */
+    bool busy, generating;
+    int id, n_dropped, n_gen;
+    engine_request req;
+    lm_tokens prompt;
+    size_t evaluated_from; /* the prompt's first token not taken from the cache */
+    double t_prompt;
+    tokenizer_stream stream;
+    rate_window rw;
+    engine_stats st; /* the request's own counts and speeds */
+} slot;
+
 struct engine {
     pthread_t thread;
     pthread_mutex_t mu;
@@ -43,13 +75,17 @@ struct engine {
     event_node *ev_head, *ev_tail;
     int wake[2];
     int next_id, stop_upto;
-    atomic_bool cancel;
+    atomic_bool cancel;     /* a load in progress */
+    int running[MAX_SLOTS]; /* under mu: the request id each slot works on, 0: none */
+    atomic_bool slot_cancel[MAX_SLOTS];
+    int want_slots; /* under mu: slots of the next load */
 
     /* owned by the engine thread */
     model *m;
-    sampler *smp;
-    lm_tokens cached; /* the tokens whose keys and values are in the cache */
-    float *logits;
+    slot slots[MAX_SLOTS];
+    int n_slots;
+    unsigned n_steps;
+    float *batch_logits; /* n_slots rows for model_decode */
 
     pthread_mutex_t stats_mu;
     engine_stats stats;
@@ -188,6 +224,84 @@ static void set_state(engine *e, enum engine_state st) {
     pthread_mutex_unlock(&e->stats_mu);
 }
 
+static bool any_busy(const engine *e) {
+    for (int i = 0; i < e->n_slots; i++)
+        if (e->slots[i].busy) return true;
+    return false;
+}
+
+/* What the slots are doing, the busiest first. */
+static enum engine_state slots_state(const engine *e) {
+    enum engine_state st = e->m ? ENGINE_IDLE : ENGINE_EMPTY;
+    for (int i = 0; i < e->n_slots; i++) {
+        if (e->slots[i].busy && e->slots[i].generating) return ENGINE_GENERATING;
+        if (e->slots[i].busy) st = ENGINE_PROMPT;
+    }
+    return st;
+}
+
+/* A request's counts become the engine's (what a status bar shows). */
+static void publish(engine *e, const slot *s) {
+    pthread_mutex_lock(&e->stats_mu);
+    e->stats.n_prompt_tokens = s->st.n_prompt_tokens;
+    e->stats.n_prompt_evaluated = s->st.n_prompt_evaluated;
+    e->stats.n_generated = s->st.n_generated;
+    e->stats.prompt_tps = s->st.prompt_tps;
+    e->stats.gen_tps = s->st.gen_tps;
+    pthread_mutex_unlock(&e->stats_mu);
+}
+
+/* The engine's statistics with the counts of the slot's own request. */
+static engine_stats slot_stats(engine *e, const slot *s) {
+    engine_stats st = engine_get_stats(e);
+    st.n_prompt_tokens = s->st.n_prompt_tokens;
+    st.n_prompt_evaluated = s->st.n_prompt_evaluated;
+    st.n_generated = s->st.n_generated;
+    st.prompt_tps = s->st.prompt_tps;
+    st.gen_tps = s->st.gen_tps;
+    if (s->seq) {
+        st.n_past = model_seq_n_past(s->seq);
+        st.n_ctx = model_seq_n_ctx(s->seq);
+    }
+    return st;
+}
+
+/* ---- slots ---- */
+
+static void slot_free(slot *s, bool own_seq) {
+    if (own_seq) model_seq_free(s->seq);
+    sampler_free(s->smp);
+    free(s->logits);
+    lm_tokens_free(&s->cached);
+    lm_tokens_free(&s->prompt);
+    engine_request_free(&s->req);
+    memset(s, 0, sizeof *s);
+}
+
+/* Slot 0 is the model's own sequence; the others are made for it. */
+static void slots_free(slot *slots, int n) {
+    for (int i = 0; i < n; i++) slot_free(&slots[i], i > 0);
+}
+
+static int slots_create(engine *e, model *m, int n, slot *out, lm_error *err) {
+    int n_vocab = model_get_hparams(m)->n_vocab;
+    sampler_params sp = sampler_default_params();
+    for (int i = 0; i < n; i++) {
+        slot *s = &out[i];
+        memset(s, 0, sizeof *s);
+        s->seq = i == 0 ? model_default_seq(m)
+                        : model_seq_create(m, model_n_ctx(m), model_cache_type(m), err);
+        if (!s->seq) {
+            slots_free(out, i);
+            return -1;
+        }
+        s->cancel = &e->slot_cancel[i];
+        s->smp = sampler_create(&sp, n_vocab);
+        s->logits = lm_xmalloc((size_t)n_vocab * sizeof *s->logits);
+    }
+    return 0;
+}
+
 /* ---- loading ---- */
 
 typedef struct load_progress {
@@ -222,7 +336,7 @@ static void fill_info(const model *m, const char *path, engine_model_info *info)
     info->chat_template = gguf_get_strdup(model_get_file(m), "tokenizer.chat_template");
 }
 
-/* The new model replaces the old one only once it has loaded. */
+/* The new model replaces the old one only once it and its slots are there. */
 static void run_load(engine *e, command *c) {
     set_state(e, ENGINE_LOADING);
     load_progress lp = {e, c->id, -1};
@@ -230,24 +344,34 @@ static void run_load(engine *e, command *c) {
     c->opt.progress_ctx = &lp;
     c->opt.cancel = &e->cancel;
     lm_error err;
+    pthread_mutex_lock(&e->mu);
+    int n = e->want_slots;
+    pthread_mutex_unlock(&e->mu);
+    slot *fresh = lm_xcalloc((size_t)n, sizeof *fresh);
     model *m = model_load(c->path, &c->opt, &err);
+    if (m && slots_create(e, m, n, fresh, &err) != 0) {
+        model_free(m);
+        m = NULL;
+    }
     if (!m) {
+        free(fresh);
         set_state(e, e->m ? ENGINE_IDLE : ENGINE_EMPTY);
         push_simple(e, EV_LOAD_FAILED, c->id, err.msg);
         return;
     }
+    slots_free(e->slots, e->n_slots);
     model_free(e->m);
-    sampler_free(e->smp);
-    free(e->logits);
+    free(e->batch_logits);
     e->m = m;
-    e->cached.n = 0;
+    memcpy(e->slots, fresh, (size_t)n * sizeof *fresh);
+    free(fresh);
+    e->n_slots = n;
     int n_vocab = model_get_hparams(m)->n_vocab;
-    sampler_params sp = sampler_default_params();
-    e->smp = sampler_create(&sp, n_vocab);
-    e->logits = lm_xmalloc((size_t)n_vocab * sizeof *e->logits);
+    e->batch_logits = lm_xmalloc((size_t)n * (size_t)n_vocab * sizeof *e->batch_logits);
     set_state(e, ENGINE_IDLE);
     engine_event ev = {.kind = EV_LOADED, .request_id = c->id};
     fill_info(m, c->path, &ev.info);
+    ev.info.n_slots = n;
     ev.stats = engine_get_stats(e);
     push_event(e, &ev);
 }
@@ -276,8 +400,8 @@ static int tokenize_block(const tokenizer *tok, const engine_block *b, lm_tokens
 }
 
 /* Builds the prompt, dropping the earliest droppable blocks until it fits. */
-static int build_prompt(engine *e, const engine_request *r, lm_tokens *prompt, int *n_dropped,
-                        lm_error *err) {
+static int build_prompt(engine *e, const engine_request *r, int n_ctx, lm_tokens *prompt,
+                        int *n_dropped, lm_error *err) {
     const tokenizer *tok = model_get_tokenizer(e->m);
     int n_blocks = r->n_blocks;
     lm_tokens *blocks = lm_xcalloc((size_t)n_blocks + 1, sizeof *blocks);
@@ -289,7 +413,7 @@ static int build_prompt(engine *e, const engine_request *r, lm_tokens *prompt, i
         rc = tokenize_block(tok, &r->blocks[b], &blocks[b], err);
         total += blocks[b].n;
     }
-    size_t limit = (size_t)model_n_ctx(e->m);
+    size_t limit = (size_t)n_ctx;
     size_t reserve = r->reply_reserve > 0 ? (size_t)r->reply_reserve : 0;
     if (reserve >= limit) reserve = limit / 2;
     *n_dropped = 0;
@@ -319,53 +443,6 @@ static int build_prompt(engine *e, const engine_request *r, lm_tokens *prompt, i
     return rc;
 }
 
-static bool cancelled(engine *e) {
-    return atomic_load(&e->cancel);
-}
-
-/* Evaluates what follows the longest common prefix of the cache and the
- * prompt. Returns 0, 1 when stopped, -1 on error. */
-static int read_prompt(engine *e, int id, const lm_tokens *prompt, lm_error *err) {
-    size_t common = 0;
-    while (common < e->cached.n && common < prompt->n &&
-           e->cached.ids[common] == prompt->ids[common])
-        common++;
-    if (common == prompt->n) common--; /* the last token must run again to give logits */
-    model_kv_truncate(e->m, (int)common);
-    e->cached.n = common;
-    int todo = (int)(prompt->n - common);
-    pthread_mutex_lock(&e->stats_mu);
-    e->stats.n_prompt_tokens = (int)prompt->n;
-    e->stats.n_prompt_evaluated = todo;
-    e->stats.n_generated = 0;
-    e->stats.gen_tps = 0;
-    pthread_mutex_unlock(&e->stats_mu);
-    set_state(e, ENGINE_PROMPT);
-    double t0 = lm_now();
-    for (int done = 0; done < todo;) {
-        int n = todo - done < PROMPT_CHUNK ? todo - done : PROMPT_CHUNK;
-        bool last = done + n == todo;
-        int rc = model_eval(e->m, prompt->ids + common + done, n, last ? e->logits : NULL,
-                            &e->cancel, err);
-        for (size_t i = e->cached.n; i < (size_t)model_n_past(e->m); i++)
-            lm_tokens_push(&e->cached, prompt->ids[i]);
-        if (rc) return rc;
-        done += n;
-        engine_event ev = {
-            .kind = EV_PROMPT_PROGRESS, .request_id = id, .progress = (float)done / todo};
-        push_event(e, &ev);
-    }
-    pthread_mutex_lock(&e->stats_mu);
-    e->stats.prompt_tps = todo / (lm_now() - t0 + 1e-9);
-    pthread_mutex_unlock(&e->stats_mu);
-    return 0;
-}
-
-typedef struct rate_window {
-    double t[RATE_WINDOW];
-    int n;
-} rate_window;
-
 /* Tokens per second over the last RATE_WINDOW tokens. */
 static double rate_add(rate_window *w, double now) {
     w->t[w->n % RATE_WINDOW] = now;
@@ -373,66 +450,6 @@ static double rate_add(rate_window *w, double now) {
     int k = w->n < RATE_WINDOW ? w->n : RATE_WINDOW;
     double oldest = w->t[(w->n - k) % RATE_WINDOW];
     return k > 1 && now > oldest ? (k - 1) / (now - oldest) : 0;
-}
-
-static enum engine_stop_reason generate_tokens(engine *e, int id, const engine_request *r,
-                                               double t_start, lm_error *err) {
-    const tokenizer *tok = model_get_tokenizer(e->m);
-    tokenizer_stream stream = {0};
-    lm_buf text = {0};
-    rate_window rw = {.t = {t_start}, .n = 1};
-    enum engine_stop_reason reason = STOP_MAX_TOKENS;
-    set_state(e, ENGINE_GENERATING);
-    for (int i = 0; r->max_tokens < 0 || i < r->max_tokens; i++) {
-        if (cancelled(e)) {
-            reason = STOP_USER;
-            break;
-        }
-        int32_t tk = sampler_sample(e->smp, e->logits, e->cached.ids, e->cached.n);
-        if (tokenizer_is_eog(tok, tk)) {
-            reason = STOP_EOG;
-            break;
-        }
-        text.len = 0;
-        tokenizer_stream_push(tok, &stream, tk, r->special_text, &text);
-        engine_event ev = {.kind = EV_TOKEN,
-                           .request_id = id,
-                           .token = tk,
-                           .text = lm_xstrndup(text.data ? text.data : "", text.len)};
-        pthread_mutex_lock(&e->stats_mu);
-        e->stats.n_generated++;
-        e->stats.gen_tps = rate_add(&rw, lm_now());
-        pthread_mutex_unlock(&e->stats_mu);
-        ev.stats = engine_get_stats(e);
-        push_event(e, &ev);
-        if (model_n_past(e->m) >= model_n_ctx(e->m)) {
-            reason = STOP_CONTEXT_FULL;
-            break;
-        }
-        int rc = model_eval(e->m, &tk, 1, e->logits, &e->cancel, err);
-        if (rc == 0 && gguf_damaged(model_get_file(e->m))) rc = -1;
-        if (rc < 0) {
-            reason = STOP_ERROR;
-            break;
-        }
-        if (rc > 0) {
-            reason = STOP_USER;
-            break;
-        }
-        lm_tokens_push(&e->cached, tk);
-        if (i % 8 == 0) set_state(e, ENGINE_GENERATING); /* refreshes RSS and n_past */
-    }
-    text.len = 0;
-    tokenizer_stream_flush(&stream, &text);
-    if (text.len) {
-        engine_event ev = {.kind = EV_TOKEN,
-                           .request_id = id,
-                           .token = -1,
-                           .text = lm_xstrndup(text.data, text.len)};
-        push_event(e, &ev);
-    }
-    lm_buf_free(&text);
-    return reason;
 }
 
 static void remember_prompt(engine *e, const lm_tokens *prompt) {
@@ -449,51 +466,260 @@ void engine_last_prompt(engine *e, lm_tokens *out) {
 }
 
 static void unload(engine *e) {
+    slots_free(e->slots, e->n_slots);
+    e->n_slots = 0;
     model_free(e->m);
     e->m = NULL;
-    e->cached.n = 0;
 }
 
-static void run_generate(engine *e, command *c) {
-    lm_error err;
-    lm_tokens prompt = {0};
-    int n_dropped = 0;
-    enum engine_stop_reason reason = STOP_ERROR;
-    if (!e->m) {
-        lm_fail(&err, "no model is loaded");
-    } else if (build_prompt(e, &c->req, &prompt, &n_dropped, &err) == 0) {
-        remember_prompt(e, &prompt);
-        sampler_set_params(e->smp, &c->req.sampling);
-        int rc = read_prompt(e, c->id, &prompt, &err);
-        reason = rc > 0 ? STOP_USER : STOP_ERROR;
-        if (rc == 0) reason = generate_tokens(e, c->id, &c->req, lm_now(), &err);
-    }
-    lm_tokens_free(&prompt);
-    if (e->m && gguf_damaged(model_get_file(e->m))) {
+static bool file_damaged(const engine *e) {
+    return e->m && gguf_damaged(model_get_file(e->m));
+}
+
+/* Ends the slot's request: the text the tokenizer still held, then EV_DONE. */
+static void finish(engine *e, slot *s, enum engine_stop_reason reason, const char *msg) {
+    char damaged[1200];
+    if (file_damaged(e)) {
         reason = STOP_ERROR;
-        lm_fail(&err,
-                "%s was cut short on disk while in use: the model is unloaded (load it again)",
-                model_get_file(e->m)->path);
-        unload(e);
+        snprintf(damaged, sizeof damaged,
+                 "%s was cut short on disk while in use: the model is unloaded (load it again)",
+                 model_get_file(e->m)->path);
+        msg = damaged;
     }
-    set_state(e, e->m ? ENGINE_IDLE : ENGINE_EMPTY);
+    lm_buf text = {0};
+    if (s->generating) tokenizer_stream_flush(&s->stream, &text);
+    if (text.len) {
+        engine_event ev = {.kind = EV_TOKEN,
+                           .request_id = s->id,
+                           .token = -1,
+                           .text = lm_xstrndup(text.data, text.len)};
+        push_event(e, &ev);
+    }
+    lm_buf_free(&text);
+    int id = s->id;
+    s->busy = s->generating = false;
+    engine_request_free(&s->req);
+    s->prompt.n = 0;
+    pthread_mutex_lock(&e->mu);
+    e->running[s - e->slots] = 0;
+    pthread_mutex_unlock(&e->mu);
+    set_state(e, slots_state(e));
     engine_event ev = {
-        .kind = EV_DONE, .request_id = c->id, .reason = reason, .n_dropped = n_dropped};
-    if (reason == STOP_ERROR) ev.text = lm_xstrdup(err.msg);
+        .kind = EV_DONE, .request_id = id, .reason = reason, .n_dropped = s->n_dropped};
+    if (reason == STOP_ERROR) ev.text = lm_xstrdup(msg ? msg : "generation failed");
+    ev.stats = slot_stats(e, s);
+    push_event(e, &ev);
+}
+
+/* A request that cannot start: EV_DONE with the error at once. */
+static void refuse(engine *e, int id, int n_dropped, const char *msg) {
+    engine_event ev = {.kind = EV_DONE,
+                       .request_id = id,
+                       .reason = STOP_ERROR,
+                       .n_dropped = n_dropped,
+                       .text = lm_xstrdup(msg)};
     ev.stats = engine_get_stats(e);
     push_event(e, &ev);
 }
 
+static void release_slot_id(engine *e, int slot_index) {
+    if (slot_index < 0 || slot_index >= MAX_SLOTS) return;
+    pthread_mutex_lock(&e->mu);
+    e->running[slot_index] = 0;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* The request joins its slot: its prompt is built, and only what follows the
+ * longest common prefix of the slot's cache and the prompt is to be read. */
+static void start_generate(engine *e, command *c) {
+    lm_error err;
+    if (!e->m || c->slot < 0 || c->slot >= e->n_slots) {
+        release_slot_id(e, c->slot);
+        refuse(e, c->id, 0, e->m ? "no such slot" : "no model is loaded");
+        return;
+    }
+    slot *s = &e->slots[c->slot];
+    lm_tokens prompt = {0};
+    int n_dropped = 0;
+    if (build_prompt(e, &c->req, model_seq_n_ctx(s->seq), &prompt, &n_dropped, &err) != 0) {
+        lm_tokens_free(&prompt);
+        release_slot_id(e, c->slot);
+        refuse(e, c->id, n_dropped, err.msg);
+        return;
+    }
+    remember_prompt(e, &prompt);
+    sampler_set_params(s->smp, &c->req.sampling);
+    s->req = c->req;
+    memset(&c->req, 0, sizeof c->req);
+    lm_tokens_free(&s->prompt);
+    s->prompt = prompt;
+    size_t common = 0;
+    while (common < s->cached.n && common < prompt.n && s->cached.ids[common] == prompt.ids[common])
+        common++;
+    if (common == prompt.n) common--; /* the last token must run again to give logits */
+    model_seq_truncate(s->seq, (int)common);
+    s->cached.n = common;
+    s->evaluated_from = common;
+    s->busy = true;
+    s->generating = false;
+    s->id = c->id;
+    s->n_dropped = n_dropped;
+    s->n_gen = 0;
+    memset(&s->stream, 0, sizeof s->stream);
+    memset(&s->st, 0, sizeof s->st);
+    s->st.n_prompt_tokens = (int)prompt.n;
+    s->st.n_prompt_evaluated = (int)(prompt.n - common);
+    s->t_prompt = lm_now();
+    publish(e, s);
+    set_state(e, slots_state(e));
+}
+
+/* Reads the next chunk of a slot's prompt; the last one gives its logits. */
+static void prompt_step(engine *e, slot *s) {
+    size_t at = s->cached.n, left = s->prompt.n - at, total = s->prompt.n - s->evaluated_from;
+    int n = left < PROMPT_CHUNK ? (int)left : PROMPT_CHUNK;
+    bool last = (size_t)n == left;
+    lm_error err;
+    int rc = model_seq_eval(e->m, s->seq, s->prompt.ids + at, n, last ? s->logits : NULL, false,
+                            s->cancel, &err);
+    for (size_t i = s->cached.n; i < (size_t)model_seq_n_past(s->seq); i++)
+        lm_tokens_push(&s->cached, s->prompt.ids[i]);
+    if (rc != 0) {
+        finish(e, s, rc > 0 ? STOP_USER : STOP_ERROR, rc < 0 ? err.msg : NULL);
+        return;
+    }
+    size_t done = s->cached.n - s->evaluated_from;
+    engine_event ev = {
+        .kind = EV_PROMPT_PROGRESS, .request_id = s->id, .progress = (float)done / (float)total};
+    push_event(e, &ev);
+    if (!last) return;
+    double now = lm_now();
+    s->st.prompt_tps = (double)total / (now - s->t_prompt + 1e-9);
+    s->generating = true;
+    s->rw = (rate_window){.t = {now}, .n = 1};
+    publish(e, s);
+    set_state(e, ENGINE_GENERATING);
+}
+
+/* Samples a generating slot's next token and sends it out; false when the
+ * slot's request has ended instead. */
+static bool sample_step(engine *e, slot *s, int32_t *out) {
+    const tokenizer *tok = model_get_tokenizer(e->m);
+    if (s->req.max_tokens >= 0 && s->n_gen >= s->req.max_tokens) {
+        finish(e, s, STOP_MAX_TOKENS, NULL);
+        return false;
+    }
+    if (atomic_load(s->cancel)) {
+        finish(e, s, STOP_USER, NULL);
+        return false;
+    }
+    int32_t tk = sampler_sample(s->smp, s->logits, s->cached.ids, s->cached.n);
+    if (tokenizer_is_eog(tok, tk)) {
+        finish(e, s, STOP_EOG, NULL);
+        return false;
+    }
+    lm_buf text = {0};
+    tokenizer_stream_push(tok, &s->stream, tk, s->req.special_text, &text);
+    engine_event ev = {.kind = EV_TOKEN,
+                       .request_id = s->id,
+                       .token = tk,
+                       .text = lm_xstrndup(text.data ? text.data : "", text.len)};
+    lm_buf_free(&text);
+    s->n_gen++;
+    s->st.n_generated = s->n_gen;
+    s->st.gen_tps = rate_add(&s->rw, lm_now());
+    publish(e, s);
+    ev.stats = slot_stats(e, s);
+    push_event(e, &ev);
+    if (model_seq_n_past(s->seq) >= model_seq_n_ctx(s->seq)) {
+        finish(e, s, STOP_CONTEXT_FULL, NULL);
+        return false;
+    }
+    *out = tk;
+    return true;
+}
+
+/* The next token of every generating slot, decoded together: one pass over
+ * the weights, each slot's logits as if it were alone. */
+static void decode_step(engine *e) {
+    model_seq *seqs[MAX_SLOTS];
+    int32_t tokens[MAX_SLOTS];
+    slot *who[MAX_SLOTS];
+    int n = 0;
+    for (int i = 0; i < e->n_slots; i++) {
+        slot *s = &e->slots[i];
+        if (s->busy && s->generating && sample_step(e, s, &tokens[n])) {
+            seqs[n] = s->seq;
+            who[n++] = s;
+        }
+    }
+    if (n == 0) return;
+    lm_error err;
+    int rc = model_decode(e->m, seqs, tokens, n, e->batch_logits, &err);
+    size_t n_vocab = (size_t)model_get_hparams(e->m)->n_vocab;
+    for (int i = 0; i < n; i++) {
+        if (rc != 0) {
+            finish(e, who[i], STOP_ERROR, err.msg);
+            continue;
+        }
+        memcpy(who[i]->logits, e->batch_logits + (size_t)i * n_vocab, n_vocab * sizeof(float));
+        lm_tokens_push(&who[i]->cached, tokens[i]);
+    }
+}
+
+/* One step of every busy slot. A model file cut short on disk ends them all. */
+static void step(engine *e) {
+    for (int i = 0; i < e->n_slots; i++)
+        if (e->slots[i].busy && !e->slots[i].generating) prompt_step(e, &e->slots[i]);
+    decode_step(e);
+    if (file_damaged(e)) {
+        for (int i = 0; i < e->n_slots; i++)
+            if (e->slots[i].busy) finish(e, &e->slots[i], STOP_ERROR, NULL);
+        unload(e);
+        set_state(e, ENGINE_EMPTY);
+        return;
+    }
+    if (++e->n_steps % 8 == 0) set_state(e, slots_state(e)); /* refreshes RSS and n_past */
+}
+
+static void reset_slots(engine *e) {
+    for (int i = 0; i < e->n_slots; i++) {
+        model_seq_truncate(e->slots[i].seq, 0);
+        e->slots[i].cached.n = 0;
+    }
+    set_state(e, ENGINE_IDLE);
+}
+
 /* ---- the thread and its queue ---- */
 
-static command *next_command(engine *e) {
+/* A command waits while it cannot run: a generation for a busy slot, or a
+ * load, reset or quit while any slot is busy. A cancelled one can always go. */
+static bool runnable(const engine *e, const command *c, bool busy) {
+    if (c->kind != CMD_QUIT && (c->id <= e->stop_upto || c->cancelled)) return true;
+    if (c->kind == CMD_GENERATE)
+        return c->slot < 0 || c->slot >= e->n_slots || !e->slots[c->slot].busy;
+    return !busy;
+}
+
+/* The next command that can run; NULL when none can while slots are busy.
+ * Blocks only when no slot is busy. */
+static command *take_command(engine *e) {
+    bool busy = any_busy(e);
     pthread_mutex_lock(&e->mu);
-    while (!e->cmd_head) pthread_cond_wait(&e->cmd_ready, &e->mu);
+    while (!e->cmd_head && !busy) pthread_cond_wait(&e->cmd_ready, &e->mu);
     command *c = e->cmd_head;
+    if (!c || !runnable(e, c, busy)) {
+        pthread_mutex_unlock(&e->mu);
+        return NULL;
+    }
     e->cmd_head = c->next;
     if (!e->cmd_head) e->cmd_tail = NULL;
-    bool skip = c->kind != CMD_QUIT && c->id <= e->stop_upto;
+    bool skip = c->kind != CMD_QUIT && (c->id <= e->stop_upto || c->cancelled);
     if (!skip) atomic_store(&e->cancel, false);
+    if (!skip && c->kind == CMD_GENERATE && c->slot >= 0 && c->slot < MAX_SLOTS) {
+        e->running[c->slot] = c->id; /* from here engine_stop_id finds it */
+        atomic_store(&e->slot_cancel[c->slot], false);
+    }
     pthread_mutex_unlock(&e->mu);
     if (skip) { /* stopped before it started */
         engine_event ev = {.kind = c->kind == CMD_LOAD ? EV_LOAD_FAILED : EV_DONE,
@@ -502,7 +728,7 @@ static command *next_command(engine *e) {
         if (c->kind == CMD_LOAD) ev.text = lm_xstrdup("cancelled");
         ev.stats = engine_get_stats(e);
         push_event(e, &ev);
-        c->kind = CMD_RESET + 100; /* nothing to run */
+        c->kind = CMD_NONE; /* nothing to run */
     }
     return c;
 }
@@ -513,20 +739,22 @@ static void free_command(command *c) {
     free(c);
 }
 
+/* Commands first (new requests join between steps), then a step. */
 static void *engine_main(void *arg) {
     engine *e = arg;
     for (;;) {
-        command *c = next_command(e);
+        command *c = take_command(e);
+        if (!c) {
+            step(e);
+            continue;
+        }
         enum command_kind kind = c->kind;
         if (kind == CMD_LOAD)
             run_load(e, c);
         else if (kind == CMD_GENERATE)
-            run_generate(e, c);
-        else if (kind == CMD_RESET && e->m) {
-            model_kv_truncate(e->m, 0);
-            e->cached.n = 0;
-            set_state(e, ENGINE_IDLE);
-        }
+            start_generate(e, c);
+        else if (kind == CMD_RESET && e->m)
+            reset_slots(e);
         free_command(c);
         if (kind == CMD_QUIT) return NULL;
     }
@@ -553,6 +781,7 @@ engine *engine_create(lm_error *err) {
         lm_fail(err, "cannot create a pipe: %s", strerror(errno));
         return NULL;
     }
+    e->want_slots = 1;
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->stats_mu, NULL);
     pthread_cond_init(&e->cmd_ready, NULL);
@@ -580,10 +809,9 @@ void engine_free(engine *e) {
         free_command(c);
         c = next;
     }
+    slots_free(e->slots, e->n_slots);
     model_free(e->m);
-    sampler_free(e->smp);
-    free(e->logits);
-    lm_tokens_free(&e->cached);
+    free(e->batch_logits);
     lm_tokens_free(&e->last_prompt);
     close(e->wake[0]);
     close(e->wake[1]);
@@ -601,12 +829,23 @@ int engine_load(engine *e, const char *path, const model_options *opt) {
     return enqueue(e, c);
 }
 
-int engine_generate(engine *e, engine_request *r) {
+void engine_set_slots(engine *e, int n) {
+    pthread_mutex_lock(&e->mu);
+    e->want_slots = n < 1 ? 1 : n > MAX_SLOTS ? MAX_SLOTS : n;
+    pthread_mutex_unlock(&e->mu);
+}
+
+int engine_generate_slot(engine *e, int slot, engine_request *r) {
     command *c = lm_xcalloc(1, sizeof *c);
     c->kind = CMD_GENERATE;
+    c->slot = slot;
     c->req = *r;
     memset(r, 0, sizeof *r);
     return enqueue(e, c);
+}
+
+int engine_generate(engine *e, engine_request *r) {
+    return engine_generate_slot(e, 0, r);
 }
 
 int engine_reset(engine *e) {
@@ -619,5 +858,15 @@ void engine_stop(engine *e) {
     pthread_mutex_lock(&e->mu);
     e->stop_upto = e->next_id;
     atomic_store(&e->cancel, true);
+    for (int i = 0; i < MAX_SLOTS; i++) atomic_store(&e->slot_cancel[i], true);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void engine_stop_id(engine *e, int id) {
+    pthread_mutex_lock(&e->mu);
+    for (int i = 0; i < MAX_SLOTS; i++)
+        if (e->running[i] == id) atomic_store(&e->slot_cancel[i], true);
+    for (command *c = e->cmd_head; c; c = c->next)
+        if (c->id == id) c->cancelled = true;
     pthread_mutex_unlock(&e->mu);
 }

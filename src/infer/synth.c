@@ -17,6 +17,7 @@ static const shape phi3_shapes[] = {
     {"tiny", 64, 2, 4, 4, 128, 0, 4096},
     {"small", 256, 4, 8, 8, 512, 0, 4096},
     {"medium", 1024, 4, 16, 16, 2816, 0, 4096}, /* ~100 MB at F16: memory tests */
+    {"large", 2048, 8, 16, 16, 8192, 0, 4096},  /* 0.5 G parameters: a load to watch */
     {"phi3-mini", 3072, 32, 32, 32, 8192, 32064, 4096},
 };
 static const shape llama_shapes[] = {
@@ -27,7 +28,7 @@ static const shape llama_shapes[] = {
 };
 
 const char *synth_shapes(void) {
-    return "tiny, small, medium, phi3-mini (phi3), llama3-8b (llama)";
+    return "tiny, small, medium, large (phi3), phi3-mini (phi3), llama3-8b (llama)";
 }
 
 static const char phi3_template[] =
@@ -420,7 +421,9 @@ int synth_write(const synth_options *o, const char *path, lm_error *err) {
     if (!phi3 && strcmp(o->arch, "llama") != 0)
         return lm_fail(err, "unknown architecture '%s' (phi3 or llama)", o->arch);
     const shape *shapes = phi3 ? phi3_shapes : llama_shapes, *s = NULL;
-    for (int i = 0; i < 4; i++)
+    const size_t n_shapes = phi3 ? sizeof phi3_shapes / sizeof *phi3_shapes
+                                 : sizeof llama_shapes / sizeof *llama_shapes;
+    for (size_t i = 0; i < n_shapes; i++)
         if (strcmp(shapes[i].name, o->shape) == 0) s = &shapes[i];
     if (!s)
         return lm_fail(err, "unknown shape '%s' for %s (%s)", o->shape, o->arch, synth_shapes());

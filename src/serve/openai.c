@@ -246,8 +246,7 @@ int openai_parse_request(enum openai_endpoint endpoint, const char *body, size_t
     json_value *v = json_parse(body, len, &jerr);
     int rc = 0;
     if (!v)
-        rc = openai_fail(err, 400, INVALID, NULL, NULL, "the body is not valid JSON: %s",
-                         jerr.msg);
+        rc = openai_fail(err, 400, INVALID, NULL, NULL, "the body is not valid JSON: %s", jerr.msg);
     else if (v->kind != JSON_OBJECT)
         rc = openai_fail(err, 400, INVALID, NULL, NULL, "the body must be a JSON object");
     else if (endpoint == OPENAI_CHAT)

@@ -29,8 +29,8 @@ struct sched_job {
     lm_buf out;             /* under mu: text not yet taken */
     sched_outcome o;        /* under mu */
     atomic_bool cancel;
-    bool stop_sent;          /* scheduler thread only */
-    int engine_id, slot;     /* scheduler thread only */
+    bool stop_sent;           /* scheduler thread only */
+    int engine_id, slot;      /* scheduler thread only */
     int n_gen, n_gen_at_stop; /* scheduler thread only */
     double t_submit, t_prompt;
     struct sched_job *next; /* the waiting list, under the scheduler's mu */
@@ -90,8 +90,8 @@ static void job_signal(sched_job *j) {
 static void job_fail(sched_job *j, int status, const char *code, const char *msg) {
     pthread_mutex_lock(&j->mu);
     j->o.started = j->o.done = j->o.failed = true;
-    openai_fail(&j->o.error, status, status >= 500 ? "server_error" : "invalid_request_error",
-                NULL, code, "%s", msg);
+    openai_fail(&j->o.error, status, status >= 500 ? "server_error" : "invalid_request_error", NULL,
+                code, "%s", msg);
     job_signal(j);
 }
 
@@ -131,7 +131,8 @@ sched_job *sched_submit(sched *s, engine_request *req, char *const *stop, int n_
     j->s = s;
     j->req = *req;
     memset(req, 0, sizeof *req);
-    for (int i = 0; i < n_stop && i < OPENAI_MAX_STOP; i++) j->stop[j->n_stop++] = lm_xstrdup(stop[i]);
+    for (int i = 0; i < n_stop && i < OPENAI_MAX_STOP; i++)
+        j->stop[j->n_stop++] = lm_xstrdup(stop[i]);
     j->slot = -1;
     if (s->wait_tail)
         s->wait_tail->next = j;
@@ -142,13 +143,6 @@ sched_job *sched_submit(sched *s, engine_request *req, char *const *stop, int n_
     pthread_mutex_unlock(&s->mu);
     kick(s);
     return j;
-}
-
-int sched_busy(sched *s) {
-    pthread_mutex_lock(&s->mu);
-    int n = s->n_waiting;
-    pthread_mutex_unlock(&s->mu);
-    return n + atomic_load(&s->n_active);
 }
 
 /* ---- the thread ---- */
@@ -177,7 +171,7 @@ static void start_waiting(sched *s) {
         atomic_fetch_add(&s->n_active, 1);
         j->slot = slot;
         j->t_submit = lm_now();
-        j->engine_id = engine_generate(s->e, &j->req);
+        j->engine_id = engine_generate_slot(s->e, slot, &j->req);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -188,11 +182,10 @@ static sched_job *job_of(const sched *s, int engine_id) {
     return NULL;
 }
 
-/* The engine of today stops its current request: one slot at a time. */
 static void stop_job(sched *s, sched_job *j) {
     if (j->stop_sent) return;
     j->stop_sent = true;
-    engine_stop(s->e);
+    engine_stop_id(s->e, j->engine_id);
 }
 
 static void prompt_read(sched_job *j) {
@@ -221,7 +214,8 @@ static void on_token(sched *s, sched_job *j, const engine_event *ev) {
 
 /* A prompt the context cannot hold is the client's error, not the server's. */
 static bool prompt_error(const char *msg) {
-    return msg && (strncmp(msg, "the prompt needs", 16) == 0 || strcmp(msg, "the prompt is empty") == 0);
+    return msg &&
+           (strncmp(msg, "the prompt needs", 16) == 0 || strcmp(msg, "the prompt is empty") == 0);
 }
 
 static void on_done(sched *s, sched_job *j, const engine_event *ev) {
@@ -235,8 +229,9 @@ static void on_done(sched *s, sched_job *j, const engine_event *ev) {
     if (ev->reason == STOP_ERROR) {
         o->failed = true;
         bool client = prompt_error(ev->text);
-        openai_fail(&o->error, client ? 400 : 500, client ? "invalid_request_error" : "server_error",
-                    client ? "messages" : NULL, client ? "context_length_exceeded" : NULL, "%s",
+        openai_fail(&o->error, client ? 400 : 500,
+                    client ? "invalid_request_error" : "server_error", client ? "messages" : NULL,
+                    client ? "context_length_exceeded" : NULL, "%s",
                     ev->text ? ev->text : "generation failed");
     } else {
         bool length = ev->reason == STOP_MAX_TOKENS || ev->reason == STOP_CONTEXT_FULL;
@@ -247,8 +242,9 @@ static void on_done(sched *s, sched_job *j, const engine_event *ev) {
         /* the engine timed the prompt; events may reach this thread in bursts */
         int evaluated = ev->stats.n_prompt_evaluated;
         double total_ms = (now - j->t_submit) * 1000;
-        double prompt_ms = ev->stats.prompt_tps > 0 ? evaluated * 1000.0 / ev->stats.prompt_tps
-                                                    : (j->t_prompt ? j->t_prompt - j->t_submit : 0) * 1000;
+        double prompt_ms = ev->stats.prompt_tps > 0
+                               ? evaluated * 1000.0 / ev->stats.prompt_tps
+                               : (j->t_prompt ? j->t_prompt - j->t_submit : 0) * 1000;
         if (prompt_ms > total_ms) prompt_ms = total_ms;
         o->usage.prompt_ms = prompt_ms;
         o->usage.predicted_ms = total_ms - prompt_ms;
@@ -331,6 +327,7 @@ static const char *base_name(const char *path) {
 
 /* Loads the model and waits for the outcome. */
 static int load_model(sched *s, const sched_options *o, lm_error *err) {
+    engine_set_slots(s->e, o->parallel);
     engine_load(s->e, o->model_path, &o->model);
     for (;;) {
         engine_event ev;
@@ -338,6 +335,7 @@ static int load_model(sched *s, const sched_options *o, lm_error *err) {
         if (ev.kind == EV_LOADED) {
             s->info.tmpl = chat_template_detect(ev.info.chat_template, ev.info.arch);
             s->info.n_ctx = ev.info.n_ctx;
+            s->info.n_slots = ev.info.n_slots;
             engine_event_free(&ev);
             return 0;
         }
@@ -359,14 +357,12 @@ sched *sched_create(const sched_options *o, lm_error *err) {
     }
     pthread_mutex_init(&s->mu, NULL);
     s->queue_cap = o->queue;
-    /* One slot until the engine decodes several sequences in one step. */
-    s->info.n_slots = 1;
-    s->info.batched = false;
+    s->info.batched = true; /* the engine decodes its slots in one step */
     snprintf(s->info.name, sizeof s->info.name, "%s", base_name(o->model_path));
-    s->active = lm_xcalloc((size_t)s->info.n_slots, sizeof *s->active);
     s->e = engine_create(err);
-    if (!s->e || load_model(s, o, err) != 0 ||
-        pthread_create(&s->thread, NULL, sched_main, s) != 0) {
+    if (s->e && load_model(s, o, err) == 0)
+        s->active = lm_xcalloc((size_t)s->info.n_slots, sizeof *s->active);
+    if (!s->active || pthread_create(&s->thread, NULL, sched_main, s) != 0) {
         if (s->e && !err->msg[0]) lm_fail(err, "cannot start the scheduler thread");
         engine_free(s->e);
         close(s->kick[0]);

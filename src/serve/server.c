@@ -64,8 +64,8 @@ typedef struct conn {
     openai_reply reply;
     char id[48];
     bool include_usage, first_sent, finished;
-    lm_buf text;         /* taken from the job, not yet sent */
-    lm_buf sse;          /* events not yet handed to the socket */
+    lm_buf text; /* taken from the job, not yet sent */
+    lm_buf sse;  /* events not yet handed to the socket */
     size_t sse_off;
     int prompt_tokens, gen_tokens;
 } conn;
@@ -312,13 +312,20 @@ static enum MHD_Result on_headers(conn *c) {
     return MHD_YES; /* the body comes next */
 }
 
+/* A copy fit for the log: no control characters from the client reach it. */
+static void copy_printable(char *dst, size_t cap, const char *src) {
+    snprintf(dst, cap, "%s", src);
+    for (char *p = dst; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+}
+
 static conn *conn_new(server *s, struct MHD_Connection *mc, const char *url, const char *method) {
     conn *c = lm_xcalloc(1, sizeof *c);
     c->srv = s;
     c->mc = mc;
     c->t0 = lm_now();
-    snprintf(c->method, sizeof c->method, "%s", method);
-    snprintf(c->path, sizeof c->path, "%s", url);
+    copy_printable(c->method, sizeof c->method, method);
+    copy_printable(c->path, sizeof c->path, url);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
     c->fd = ci ? ci->connect_fd : -1;
@@ -326,9 +333,8 @@ static conn *conn_new(server *s, struct MHD_Connection *mc, const char *url, con
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)version;
     conn *c = *con_cls;
     if (!c) {
@@ -358,8 +364,8 @@ static void log_request(server *s, const conn *c, bool complete) {
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     char line[512];
-    snprintf(line, sizeof line, "%s %s %s %d prompt=%d gen=%d %.1fms%s\n", when, c->method,
-             c->path, c->status, c->prompt_tokens, c->gen_tokens, (lm_now() - c->t0) * 1000,
+    snprintf(line, sizeof line, "%s %s %s %d prompt=%d gen=%d %.1fms%s\n", when, c->method, c->path,
+             c->status, c->prompt_tokens, c->gen_tokens, (lm_now() - c->t0) * 1000,
              complete ? "" : " (connection lost)");
     fputs(line, s->o.log ? s->o.log : stderr);
 }
@@ -410,11 +416,11 @@ static int listen_on(server *s, lm_error *err) {
                      (v6 ? MHD_USE_IPv6 : 0);
     /* the queue, the slots and room for quick requests (health, models) */
     unsigned limit = (unsigned)(s->o.sched.queue + s->o.sched.parallel + 32);
-    s->d = MHD_start_daemon(flags, (uint16_t)s->o.port, NULL, NULL, on_request, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)120, MHD_OPTION_END);
+    s->d =
+        MHD_start_daemon(flags, (uint16_t)s->o.port, NULL, NULL, on_request, s,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+                         limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
     if (!s->d) return lm_fail(err, "cannot listen on %s port %d (in use?)", host, s->o.port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->o.port;

@@ -636,6 +636,7 @@ static void dialog_key_pressed(tui *t, const tui_key *k) {
         [DIALOG_SETTINGS] = CONFIG_ACTION_SETTINGS,
         [DIALOG_CONVERSATIONS] = CONFIG_ACTION_CONVERSATIONS,
         [DIALOG_THEMES] = -1,
+        [DIALOG_DOWNLOAD] = CONFIG_ACTION_MODEL_MENU,
     };
     int a = k->kind == TK_FN ? bound_action(t, k) : -1;
     if (a >= 0 && a == actions[t->dlg.kind] && !t->dlg.m.editing)
@@ -652,11 +653,32 @@ static void dialog_key_pressed(tui *t, const tui_key *k) {
     touch_all(t);
 }
 
+/* Alt-W: the last reply onto the clipboard; Alt-K: the code block lowest
+ * in the pane. */
+static void copy_key(tui *t, bool code) {
+    const char *text;
+    size_t len;
+    char why[256], note[320];
+    if (code ? !view_code_in_pane(t->v, &text, &len) : !view_last_reply(t->v, &text, &len)) {
+        view_add(t->v, ENTRY_NOTICE,
+                 code ? "No code block in view to copy." : "No reply to copy yet.");
+        return;
+    }
+    bool sure = copy_osc52(text, len, why, sizeof why);
+    snprintf(note, sizeof note, "Copied %s (%zu bytes) to the clipboard.",
+             code ? "the code block" : "the last reply", len);
+    view_add(t->v, ENTRY_NOTICE, note);
+    if (!sure) view_add(t->v, ENTRY_WARNING, why);
+}
+
 /* Keys that mean the same whatever is bound: scrolling, history, pastes. */
 static void plain_key(tui *t, const tui_key *k) {
     switch (k->kind) {
     case TK_TEXT:
-        text_key(t, k);
+        if (is_alt_key(k) && (k->data[1] == 'w' || k->data[1] == 'k'))
+            copy_key(t, k->data[1] == 'k');
+        else
+            text_key(t, k);
         break;
     case TK_PASTE:
         paste(k);
@@ -779,15 +801,23 @@ static void loop(tui *t) {
         if ((measuring || t->measuring) && t->dlg.kind == DIALOG_PRECISION &&
             (!measuring || lm_now() - t->measure_drawn > 0.25)) {
             t->measure_drawn = lm_now();
+            dialog_refresh(&t->dlg);
             touch_all(t);
         }
         t->measuring = measuring;
         int timeout = draw_when_due(t);
         timeout = min_timeout(timeout, keys_timeout(&t->keys, lm_now()));
         if (measuring) timeout = min_timeout(timeout, 250);
-        struct pollfd fds[3] = {
-            {STDIN_FILENO, POLLIN, 0}, {session_fd(t->s), POLLIN, 0}, {term.pipe[0], POLLIN, 0}};
-        if (poll(fds, 3, timeout) < 0 && errno != EINTR) break;
+        struct pollfd fds[4] = {{STDIN_FILENO, POLLIN, 0},
+                                {session_fd(t->s), POLLIN, 0},
+                                {term.pipe[0], POLLIN, 0},
+                                {session_download_fd(t->s), POLLIN, 0}};
+        if (poll(fds, 4, timeout) < 0 && errno != EINTR) break;
+        if (fds[3].revents & POLLIN) {
+            session_download_pump(t->s);
+            dialog_refresh(&t->dlg);
+            t->need_draw = true;
+        }
         if (fds[2].revents & POLLIN) handle_signals(t);
         if (fds[1].revents & POLLIN) session_pump(t->s);
         if (fds[0].revents & POLLIN)

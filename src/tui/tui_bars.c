@@ -142,6 +142,8 @@ void bars_draw_status(WINDOW *w, const session_status *st) {
     const backend_stats *s = &st->stats;
     char rss[16], weights[16], kv[16];
     add_state(&b, st);
+    if (st->download_name)
+        add(&b, 1, "downloading %s %d%%", st->download_name, (int)(st->download_progress * 100));
     add(&b, 1, "%.1f tok/s", s->gen_tps);
     if (st->caps && !st->caps->memory) { /* a server: what the stream tells, no memory figures */
         if (s->first_token > 0) add(&b, 3, "first token %.2f s", s->first_token);

@@ -58,21 +58,33 @@ static void fill_models(dialog *d) {
         const model_meta *mm = rows[i].meta;
         char params[16], size[16];
         const quant_type_info *qi = quant_info(mm->type);
+        /* a pulled file of another architecture stays listed, marked */
+        bool runs = !strcmp(mm->arch, "phi3") || !strcmp(mm->arch, "llama");
         if (!mm->ok)
             menu_add(m, rows[i].current, true, "%s\tunreadable", rows[i].name);
         else
-            menu_add(m, rows[i].current, false, "%s\t%s\t%s\t%s\t%s\t%d", rows[i].name, mm->arch,
+            menu_add(m, rows[i].current, !runs, "%s\t%s%s\t%s\t%s\t%s\t%d", rows[i].name, mm->arch,
+                     runs ? "" : " (unsupported)",
                      catalog_count_text(mm->params, params), lm_format_size(mm->file_bytes, size),
                      qi ? qi->name : "?", mm->n_ctx_train);
+    }
+    char progress[160];
+    if (download_progress_text(d->host.s, progress, sizeof progress)[0]) {
+        for (char *tab = strchr(progress, '\t'); tab; tab = strchr(tab, '\t')) *tab = ' ';
+        menu_add(m, false, false, "%s", progress); /* one cell: no column widens */
+    } else {
+        menu_add(m, false, false, "Download a model%s", glyphs.ellipsis);
     }
     select_current(m);
     const config *cfg = session_config(d->host.s);
     if (n <= 1)
         menu_set_intro(m, cfg->user_file
-                              ? "No other models yet. Put .gguf files in a folder of model_dirs "
+                              ? "No other models yet. Download one (the last row), put .gguf "
+                                "files in a folder of model_dirs "
                                 "(~/models by default) or list them under models: in your "
                                 "config.yaml, or start lmterm with -m FILE. F1 says more."
-                              : "No other models yet: start lmterm with -m FILE.");
+                              : "No other models yet: download one (the last row) or start "
+                                "lmterm with -m FILE.");
     set_footer(m, "load");
 }
 
@@ -80,6 +92,11 @@ static bool models_key(dialog *d, enum menu_result r) {
     if (r != MENU_CHOSEN) return r != MENU_CLOSED;
     const session_model *rows;
     size_t n = session_models(d->host.s, &rows);
+    if (d->m.sel == (int)n) { /* Download a model */
+        dialog_host h = d->host;
+        dialog_open(d, DIALOG_DOWNLOAD, &h);
+        return true;
+    }
     if (d->m.sel >= (int)n) return true;
     if (rows[d->m.sel].current) return false;
     lm_error err;
@@ -419,6 +436,7 @@ static const char *const titles[] = {
     [DIALOG_SETTINGS] = "Settings",
     [DIALOG_CONVERSATIONS] = "Saved conversations",
     [DIALOG_THEMES] = "Theme",
+    [DIALOG_DOWNLOAD] = "Download a model",
 };
 
 void dialog_open(dialog *d, enum dialog_kind kind, const dialog_host *h) {
@@ -445,6 +463,9 @@ void dialog_open(dialog *d, enum dialog_kind kind, const dialog_host *h) {
         break;
     case DIALOG_THEMES:
         open_themes(d, false);
+        break;
+    case DIALOG_DOWNLOAD:
+        download_dialog_fill(d);
         break;
     case DIALOG_NONE:
         break;
@@ -481,6 +502,9 @@ bool dialog_key(dialog *d, const tui_key *k) {
     case DIALOG_THEMES:
         open = themes_key(d, r);
         break;
+    case DIALOG_DOWNLOAD:
+        open = download_dialog_key(d, r);
+        break;
     case DIALOG_NONE:
         open = false;
         break;
@@ -489,13 +513,34 @@ bool dialog_key(dialog *d, const tui_key *k) {
     return open;
 }
 
-void dialog_draw(dialog *d, int rows, int cols) {
+void dialog_refresh(dialog *d) {
     if (d->kind == DIALOG_PRECISION) { /* a measurement's progress, or its results */
         int sel = d->m.sel;
         menu_clear_rows(&d->m);
         fill_precision(d);
         if (sel < d->m.n) d->m.sel = sel;
+        return;
     }
+    if ((d->kind != DIALOG_MODELS && d->kind != DIALOG_DOWNLOAD) || d->m.editing) return;
+    char progress[160];
+    if (d->kind == DIALOG_MODELS && d->m.n > 0 &&
+        download_progress_text(d->host.s, progress, sizeof progress)[0]) {
+        /* only the progress row changes: no rescan of the model folders */
+        for (char *tab = strchr(progress, '\t'); tab; tab = strchr(tab, '\t')) *tab = ' ';
+        free(d->m.rows[d->m.n - 1].cells);
+        d->m.rows[d->m.n - 1].cells = lm_xstrdup(progress);
+        return;
+    }
+    int sel = d->m.sel;
+    menu_clear_rows(&d->m);
+    if (d->kind == DIALOG_MODELS)
+        fill_models(d);
+    else
+        download_dialog_fill(d);
+    d->m.sel = sel < d->m.n ? sel : d->m.n - 1;
+}
+
+void dialog_draw(dialog *d, int rows, int cols) {
     if (d->kind != DIALOG_NONE) menu_draw(&d->m, rows, cols);
 }
 

@@ -70,6 +70,12 @@ enum tui_style {
     STYLE_BORDER,    /* frames of menus and dialogs */
     STYLE_SELECTION, /* the highlighted row of a menu */
     STYLE_CURRENT,   /* the mark of the item in use */
+
+    /* a reply's Markdown */
+    STYLE_MD_HEADING, /* # headings */
+    STYLE_MD_CODE,    /* `inline code` */
+    STYLE_MD_QUOTE,   /* > block quotes */
+    STYLE_MD_MARKER,  /* list bullets and numbers, the quote bar */
     STYLE_COUNT
 };
 
@@ -203,6 +209,16 @@ void view_top(view *v);
 void view_bottom(view *v);
 bool view_dirty(const view *v);
 void view_draw(view *v, WINDOW *w);
+/* The text of the last reply, as the model wrote it; false when none. */
+bool view_last_reply(const view *v, const char **text, size_t *len);
+/* The code of the lowest fenced code block with a line in the pane. */
+bool view_code_in_pane(view *v, const char **text, size_t *len);
+
+/* ---- copy ---- */
+
+/* Sends text to the terminal's clipboard (OSC 52). False, with why filled,
+ * when the terminal is not known to take it. */
+bool copy_osc52(const char *text, size_t len, char *why, size_t why_size);
 
 /* ---- bars and help ---- */
 
@@ -277,6 +293,7 @@ enum dialog_kind {
     DIALOG_SETTINGS,
     DIALOG_CONVERSATIONS,
     DIALOG_THEMES,
+    DIALOG_DOWNLOAD,
 };
 
 /* What a dialog may ask of the chat beyond the session. */
@@ -306,6 +323,13 @@ void dialog_close(dialog *d);
 /* Handles a key; false when the dialog closed. */
 bool dialog_key(dialog *d, const tui_key *k);
 void dialog_draw(dialog *d, int rows, int cols);
+/* The download dialog (tui_download.c): the model menu's "Download a model". */
+void download_dialog_fill(dialog *d);
+bool download_dialog_key(dialog *d, enum menu_result r);
+/* "Downloading NAME  42%  1.2/2.4 GB  5.1 MB/s  ETA 3:10" into buf, or "" when none runs. */
+const char *download_progress_text(session *s, char *buf, size_t size);
+/* Fills the open dialog again (a download made progress). */
+void dialog_refresh(dialog *d);
 /* The box over the chat while a model loads: what, how far, how to cancel. */
 void progress_draw(const session_status *st, int rows, int cols);
 

@@ -53,6 +53,13 @@ static const style_map map[STYLE_COUNT] = {
     [STYLE_BORDER] = {THEME_BORDER, 0, 0, false},
     [STYLE_SELECTION] = {THEME_SELECTION, 0, A_REVERSE, true},
     [STYLE_CURRENT] = {THEME_MARKER, 0, A_BOLD, false},
+    /* A reply's Markdown in the theme's own elements: headings like the
+     * reply's header, inline code like code blocks, quotes like notices;
+     * **strong** and *emphasis* add bold and italic to whatever they are in. */
+    [STYLE_MD_HEADING] = {THEME_ASSISTANT, A_BOLD, A_UNDERLINE, false},
+    [STYLE_MD_CODE] = {THEME_CODE, 0, A_UNDERLINE, false},
+    [STYLE_MD_QUOTE] = {THEME_NOTICE, 0, A_DIM, false},
+    [STYLE_MD_MARKER] = {THEME_ASSISTANT, 0, A_BOLD, false},
 };
 
 static attr_t attrs[STYLE_COUNT];

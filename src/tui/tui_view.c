@@ -4,11 +4,15 @@
  * text and the lines that text wraps into at the pane's width; an entry is
  * wrapped again only when its text or the width changes, so a streaming reply
  * costs one entry's wrapping per frame. Fenced code blocks (```) become
- * framed blocks, wrapped between characters rather than words.
+ * framed blocks, wrapped between characters rather than words. A reply's
+ * other Markdown (markdown.h: headings, lists, quotes, strong, emphasis,
+ * inline code) is drawn with the theme's attributes; its text stays as the
+ * model wrote it, markers included, and lines wrap on that text.
  *
  * Scrolling: the pane either follows the end, or keeps a fixed line (entry,
  * line in entry) at its top, which stays put as text arrives below it and
  * survives re-wrapping when the terminal is resized. */
+#include "markdown.h"
 #include "tui_internal.h"
 
 #include <stdlib.h>
@@ -21,6 +25,10 @@ enum line_kind { LINE_HEADER, LINE_TEXT, LINE_CODE, LINE_FENCE_OPEN, LINE_FENCE_
 typedef struct view_line {
     uint32_t off, len; /* bytes of the entry's text */
     uint8_t kind;
+    uint8_t block;           /* LINE_TEXT of a reply: enum md_block of its source line */
+    uint8_t marker_len;      /* ... the bytes of that line's block marker */
+    uint32_t para, para_len; /* ... the source line it was wrapped from */
+    uint32_t marker;         /* ... where the marker starts */
 } view_line;
 
 typedef struct entry {
@@ -102,23 +110,32 @@ void view_set_note(view *v, const char *note) {
 
 /* ---- wrapping ---- */
 
-static void push_line(entry *e, size_t off, size_t len, enum line_kind kind) {
+static view_line *push_line(entry *e, size_t off, size_t len, enum line_kind kind) {
     if (e->n_lines == e->cap) {
         e->cap = e->cap ? 2 * e->cap : 16;
         e->lines = lm_xrealloc(e->lines, e->cap * sizeof *e->lines);
     }
-    e->lines[e->n_lines++] = (view_line){(uint32_t)off, (uint32_t)len, (uint8_t)kind};
+    view_line *l = &e->lines[e->n_lines++];
+    *l = (view_line){.off = (uint32_t)off, .len = (uint32_t)len, .kind = (uint8_t)kind};
+    return l;
 }
 
 typedef struct wrap_ctx {
     entry *e;
-    size_t base;
+    size_t base, len;
     enum line_kind kind;
+    enum md_block block;
+    size_t marker, marker_len;
 } wrap_ctx;
 
 static void wrapped_line(void *ctx, size_t off, size_t len) {
     wrap_ctx *w = ctx;
-    push_line(w->e, w->base + off, len, w->kind);
+    view_line *l = push_line(w->e, w->base + off, len, w->kind);
+    l->block = (uint8_t)w->block;
+    l->marker_len = (uint8_t)w->marker_len;
+    l->marker = (uint32_t)(w->base + w->marker);
+    l->para = (uint32_t)w->base;
+    l->para_len = (uint32_t)w->len;
 }
 
 /* A fence opens or closes a code block: up to three spaces, then ``` or ~~~. */
@@ -154,7 +171,9 @@ static void wrap_entry(entry *e, int width) {
                       code ? LINE_FENCE_CLOSE : LINE_FENCE_OPEN);
             code = !code;
         } else if (start < n || !has_header(e->kind)) { /* no blank line after a last \n */
-            wrap_ctx w = {e, start, code ? LINE_CODE : LINE_TEXT};
+            wrap_ctx w = {e, start, end - start, code ? LINE_CODE : LINE_TEXT, MD_PARA, 0, 0};
+            if (!code && e->kind == ENTRY_ASSISTANT)
+                w.block = md_block_of(s + start, end - start, &w.marker, &w.marker_len);
             text_wrap(s + start, end - start, code ? code_width : text_width, !code, wrapped_line,
                       &w);
         }
@@ -297,6 +316,55 @@ static void draw_fence(WINDOW *w, const entry *e, const view_line *l, int width)
     while (used < width && tui_puts(w, glyphs.hline, width - used) > 0) used++;
 }
 
+typedef struct md_draw {
+    WINDOW *w;
+    const char *text; /* the source line */
+    enum tui_style base;
+    int used, room;
+} md_draw;
+
+static void md_run(void *ctx, size_t off, size_t len, unsigned spans) {
+    md_draw *d = ctx;
+    short pair;
+    attr_t a = style_attr(spans & MD_CODE ? STYLE_MD_CODE : d->base, &pair);
+    if (spans & MD_STRONG) a |= A_BOLD;
+    if (spans & MD_EMPH) a |= A_ITALIC;
+    wattr_set(d->w, a, pair, NULL);
+    d->used += tui_put(d->w, d->text + off, len, d->room - d->used);
+}
+
+/* A wrapped line of a reply: its block marker drawn as what it stands for,
+ * then the inline spans. */
+static void draw_markdown(WINDOW *w, const entry *e, const view_line *l, int room) {
+    const char *para = e->text.data + l->para;
+    enum md_block b = l->block;
+    md_draw d = {w, para,
+                 b == MD_HEADING ? STYLE_MD_HEADING
+                 : b == MD_QUOTE ? STYLE_MD_QUOTE
+                                 : body_style(e->kind),
+                 0, room};
+    size_t from = l->off - l->para, to = from + l->len;
+    size_t marker = l->marker - l->para, marker_end = marker + l->marker_len;
+    if (b != MD_PARA && from <= marker) { /* the line that holds the marker */
+        style_set(w, d.base);
+        d.used += tui_put(w, para + from, marker - from, room);
+        style_set(w, STYLE_MD_MARKER);
+        if (b == MD_BULLET) d.used += tui_puts(w, glyphs.bullet, room - d.used);
+        if (b == MD_QUOTE) d.used += tui_puts(w, glyphs.vline, room - d.used);
+        if (b == MD_BULLET || b == MD_QUOTE) d.used += tui_puts(w, " ", room - d.used);
+        if (b == MD_NUMBER) d.used += tui_put(w, para + marker, l->marker_len, room - d.used);
+        from = marker_end < to ? marker_end : to;
+    } else if (b != MD_PARA && from < marker_end) {
+        from = marker_end;
+    }
+    /* spans are found over the text after the marker, as a line on its own */
+    size_t base = b == MD_PARA ? 0 : marker_end;
+    if (to > from) {
+        d.text = para + base;
+        md_inline(para + base, l->para_len - base, from - base, to - base, md_run, &d);
+    }
+}
+
 static void draw_line(WINDOW *w, int row, const entry *e, const view_line *l, int width) {
     wmove(w, row, 0);
     if (l->kind == LINE_HEADER) {
@@ -309,7 +377,10 @@ static void draw_line(WINDOW *w, int row, const entry *e, const view_line *l, in
     int room = width - INDENT;
     switch ((enum line_kind)l->kind) {
     case LINE_TEXT:
-        tui_put(w, e->text.data + l->off, l->len, room);
+        if (e->kind == ENTRY_ASSISTANT)
+            draw_markdown(w, e, l, room);
+        else
+            tui_put(w, e->text.data + l->off, l->len, room);
         break;
     case LINE_CODE:
         style_set(w, STYLE_CODE_FRAME);
@@ -326,6 +397,55 @@ static void draw_line(WINDOW *w, int row, const entry *e, const view_line *l, in
     default:
         break;
     }
+}
+
+/* ---- copying ---- */
+
+bool view_last_reply(const view *v, const char **text, size_t *len) {
+    for (size_t i = v->n; i-- > 0;)
+        if (v->entries[i].kind == ENTRY_ASSISTANT) {
+            *text = v->entries[i].text.data ? v->entries[i].text.data : "";
+            *len = v->entries[i].text.len;
+            return true;
+        }
+    return false;
+}
+
+static bool in_block(enum line_kind k) {
+    return k == LINE_CODE || k == LINE_FENCE_OPEN || k == LINE_FENCE_CLOSE;
+}
+
+/* The code between the fences around line `at` of an entry. */
+static void block_text(const entry *e, size_t at, const char **text, size_t *len) {
+    const char *s = e->text.data;
+    size_t open = at, close = at;
+    while (open > 0 && e->lines[open].kind != LINE_FENCE_OPEN) open--;
+    while (close < e->n_lines && e->lines[close].kind != LINE_FENCE_CLOSE) close++;
+    const char *nl = memchr(s + e->lines[open].off, '\n', e->text.len - e->lines[open].off);
+    size_t start = nl ? (size_t)(nl - s) + 1 : e->text.len, end = e->text.len;
+    if (close < e->n_lines) { /* the closing fence's line starts after a newline */
+        end = e->lines[close].off;
+        while (end > start && s[end - 1] != '\n') end--;
+        if (end > start) end--;
+    }
+    *text = s + start;
+    *len = end > start ? end - start : 0;
+}
+
+bool view_code_in_pane(view *v, const char **text, size_t *len) {
+    layout(v);
+    size_t top = top_line(v);
+    for (size_t row = (size_t)v->height; row-- > 0;) {
+        size_t line = top + row;
+        if (line >= v->total) continue;
+        size_t i = entry_at(v, line), at = line - v->starts[i];
+        const entry *e = &v->entries[i];
+        if (at < e->n_lines && in_block((enum line_kind)e->lines[at].kind)) {
+            block_text(e, at, text, len);
+            return true;
+        }
+    }
+    return false;
 }
 
 static void draw_marker(WINDOW *w, int row, int width) {

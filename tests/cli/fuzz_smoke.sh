@@ -3,12 +3,14 @@
 # LMTERM_FUZZ_SECONDS per target, default 20; 0 only builds the targets and
 # replays the inputs that once crashed them. Needs clang with libFuzzer
 # (Debian: clang libclang-rt-14-dev); without it each target is a visible skip.
+# lmterm-test-timeout: 1500 (tests/run.sh: it builds and runs every fuzzer)
 source "$(dirname "$0")/../lib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${LMTERM_FUZZ_SECONDS:-20}
 
 targets=()
 for f in "$root"/tests/fuzz/fuzz_*.c; do targets+=("$(basename "${f%.c}")"); done
+plan ${#targets[@]}
 
 out=$("$root/tests/fuzz/run.sh" "$seconds" 2>&1)
 rc=$?

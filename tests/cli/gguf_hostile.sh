@@ -2,6 +2,7 @@
 # Hostile model files through the command line: every damaged file must give
 # exactly one line "lmterm: FILE: ... (at byte N)" on stderr and exit status 1.
 source "$(dirname "$0")/../lib.sh"
+plan 4
 
 model=$(tiny_model phi3 q4_0) || { fail synth_tiny_model; exit 0; }
 size=$(stat -c %s "$model")

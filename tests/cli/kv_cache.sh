@@ -2,6 +2,7 @@
 # The KV cache's type (--cache-type, config cache_type; f16 by default) and
 # bench --depth (generation after D tokens of context).
 source "$(dirname "$0")/../lib.sh"
+plan 11
 
 m=$TMP/small-llama.gguf # head size 32: every cache type fits
 "$LM" synth --arch llama --shape small --type q8_0 -o "$m" >/dev/null || { fail kv_synth; exit 0; }

@@ -2,6 +2,7 @@
 # Limits before allocation: a context whose KV cache would not fit in the
 # memory available is refused in one line before anything large is allocated.
 source "$(dirname "$0")/../lib.sh"
+plan 2
 
 m=$TMP/bigctx.gguf
 "$LM" synth --arch llama --shape small --type q8_0 -c 16000000 -o "$m" || { fail limits_synth; exit 0; }

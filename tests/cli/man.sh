@@ -8,6 +8,7 @@
 # variable the sources read, the quantize types, the synth shapes and the
 # bench JSON fields; and the exit statuses it states are the program's.
 source "$(dirname "$0")/../lib.sh"
+plan 23
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PAGE=${LMTERM_MAN:-$ROOT/man/lmterm.1}
 SRC=$ROOT/src
@@ -199,6 +200,8 @@ if [ -d "$SRC" ]; then
     expect man_names_every_bench_json_field 19 "$(missing has_word "${fields[@]}")" ${#fields[@]}
 else
     skip man_names_every_quantize_type "no sources at $SRC"
+    skip man_names_every_synth_shape "no sources at $SRC"
+    skip man_names_every_bench_json_field "no sources at $SRC"
 fi
 
 # ---- exit statuses ----

@@ -3,6 +3,7 @@
 # on in the next line), slash commands, replies on stdout, --stats on
 # stderr, exit 0 at the end of the input.
 . "$(dirname "$0")/../lib.sh"
+plan 16
 
 export HOME="$TMP/home" XDG_CACHE_HOME="$TMP/cache" XDG_STATE_HOME="$TMP/state"
 export XDG_DATA_HOME="$TMP/data" XDG_CONFIG_HOME="$TMP/config"

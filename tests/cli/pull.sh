@@ -4,8 +4,9 @@
 # a missing repo or quant, no server, Ctrl-C, a full disk, a changed file.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../tools/hub_lib.bash"
-command -v python3 >/dev/null || { skip pull "python3 missing"; exit 0; }
-CONF=$(conformance_dir) || { skip pull "no conformance models"; exit 0; }
+command -v python3 >/dev/null || skip_all pull "python3 missing"
+CONF=$(conformance_dir) || skip_all pull "no conformance models"
+plan 27
 M=$CONF/models
 Q4=$M/phi3-e256-Q4_K_M.gguf
 REPO_FILES="$Q4,$M/phi3-e256-Q3_K_M.gguf,$M/phi3-e64-Q8_0.gguf"
@@ -16,7 +17,7 @@ DEST=$XDG_DATA_HOME/lmterm/models
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # ---- a whole pull, through a redirect to another host name ----
-hub_start --repo "test/phi3-GGUF=$REPO_FILES" --mode redirect || { fail pull_server; exit 0; }
+hub_start --repo "test/phi3-GGUF=$REPO_FILES" --mode redirect || { fail pull_server; exit 1; }
 export HF_ENDPOINT=$HUB_URL
 out=$("$LM" pull test/phi3-GGUF 2>&1)
 rc=$?
@@ -28,7 +29,8 @@ else
 fi
 grep -q "GET /cdn/test/phi3-GGUF/resolve/main/phi3-e256-Q4_K_M.gguf" "$HUB_LOG" &&
     ok pull_follows_redirect || fail pull_follows_redirect "$(cat "$HUB_LOG")"
-grep -q "100%" <<<"$out" && ok pull_progress_lines_without_terminal ||
+[ "$(grep -cE '^phi3-e256-Q4_K_M.gguf: [0-9]+% \(' <<<"$out")" -eq 11 ] && grep -q ": 100% (" <<<"$out" &&
+    ok pull_progress_lines_without_terminal ||
     fail pull_progress_lines_without_terminal "$out"
 out=$("$LM" pull test/phi3-GGUF 2>&1)
 grep -q "is there already" <<<"$out" && ok pull_again_is_a_no_op || fail pull_again_is_a_no_op "$out"
@@ -198,3 +200,58 @@ else
 fi
 out=$("$LM" pull not-a-repo 2>&1)
 [ $? -eq 1 ] && grep -q "is not a repository name" <<<"$out" && ok pull_bad_name || fail pull_bad_name "$out"
+
+# ---- a part whose ETag no longer matches the server's starts over ----
+rm -rf "$DEST"
+hub_start --repo "test/phi3-GGUF=$REPO_FILES" --mode drop40
+export HF_ENDPOINT=$HUB_URL
+"$LM" pull test/phi3-GGUF >/dev/null 2>&1
+python3 - "$DEST/phi3-e256-Q4_K_M.gguf.part.meta" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["etag"], m
+m["etag"] = '"an-older-version"'
+json.dump(m, open(sys.argv[1], "w"))
+PY
+: >"$HUB_LOG"
+out=$("$LM" pull test/phi3-GGUF 2>&1)
+if [ "$(sha "$DEST/phi3-e256-Q4_K_M.gguf" 2>/dev/null)" = "$(sha "$Q4")" ] &&
+    grep -q "range=bytes=" "$HUB_LOG" && grep -q "phi3-e256-Q4_K_M.gguf range=- " "$HUB_LOG"; then
+    ok pull_changed_etag_starts_over
+else
+    fail pull_changed_etag_starts_over "$out" "$(cat "$HUB_LOG")" "$(cat "$DEST"/*.meta 2>&1)"
+fi
+hub_stop
+
+# ---- on a terminal: one bar, redrawn at most 10 times a second ----
+if command -v script >/dev/null; then
+    rm -rf "$DEST"
+    hub_start --repo "test/phi3-GGUF=$REPO_FILES" --rate 5000000
+    export HF_ENDPOINT=$HUB_URL
+    t0=$(date +%s.%N)
+    script -qec "$LM pull test/phi3-GGUF" /dev/null >"$TMP/tty.out" 2>&1
+    t1=$(date +%s.%N)
+    draws=$(grep -o 'MB/s' "$TMP/tty.out" | wc -l)
+    secs=$(awk "BEGIN{print $t1-$t0}")
+    if grep -q $'\r' "$TMP/tty.out" && grep -q "100.0%  12.9/12.9 MB" "$TMP/tty.out" &&
+        grep -q "ETA" "$TMP/tty.out" && awk "BEGIN{exit !($draws >= 3 && $draws <= 10*$secs + 3)}"; then
+        ok pull_terminal_bar_rate_limited
+    else
+        fail pull_terminal_bar_rate_limited "draws=$draws in $secs s" "$(tr '\r' '\n' <"$TMP/tty.out" | head -20)"
+    fi
+    hub_stop
+else
+    skip pull_terminal_bar_rate_limited "no script(1)"
+fi
+
+# ---- a file of an architecture lmterm does not run: kept, said so ----
+rm -rf "$DEST"
+python3 -c 'import sys; d=open(sys.argv[1],"rb").read().replace(b"phi3",b"qwen"); open(sys.argv[2],"wb").write(d)' \
+    "$M/phi3-e64-Q4_0.gguf" "$TMP/qwen-Q4_0.gguf"
+hub_start --repo "test/qwen-GGUF=$TMP/qwen-Q4_0.gguf"
+export HF_ENDPOINT=$HUB_URL
+out=$("$LM" pull test/qwen-GGUF 2>&1)
+rc=$?
+[ $rc -eq 0 ] && [ -f "$DEST/qwen-Q4_0.gguf" ] && grep -q "the file is kept, but lmterm cannot run it" <<<"$out" &&
+    ok pull_unsupported_kept || fail pull_unsupported_kept "rc=$rc" "$out"
+hub_stop

@@ -2,6 +2,9 @@
 # `lmterm run` produces text for synthetic models of both architectures and
 # for every conformance model; `tokenize`, `logits` and `info` answer.
 source "$(dirname "$0")/../lib.sh"
+# 17 checks, one a conformance model and three tokenize lines with the data,
+# one skip line without it
+if dir=$(conformance_dir); then plan $((17 + $(ls "$dir"/models/*.gguf | wc -l) + 3)); else plan 18; fi
 
 for arch in phi3 llama; do
     for type in f32 f16 q8_0 q4_0; do

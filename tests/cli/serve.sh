@@ -4,6 +4,7 @@
 # stop strings, max_tokens, every error's status and JSON, the API key,
 # curl -N, the access log, a bad model, SIGTERM in the middle of a stream.
 . "$(dirname "$0")/../lib.sh"
+plan 31
 . "$(dirname "$0")/serve_lib.bash"
 
 export HOME="$TMP/home" XDG_CONFIG_HOME="$TMP/config" XDG_CACHE_HOME="$TMP/cache"
@@ -166,6 +167,16 @@ if grep -qE '^[0-9-]+T[0-9:]+Z POST /v1/chat/completions 200 prompt=[0-9]+ gen=8
 else
     fail serve_access_log "$(tail -5 "$TMP/log")"
 fi
+# lmterm's own OpenAI client (the remote backend) against lmterm serve:
+# the same text as the server's answer to the messages it sends.
+out=$(printf 'Tell me a story\n' | timeout 60 "$LM" chat --plain --remote "http://127.0.0.1:$PORT/v1" -s "be brief" -n 12 --temp 0 --stats 2>"$TMP/remote_err")
+rc=$?
+direct=$(gen $CHAT '{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"Tell me a story"}],"max_tokens":12,"temperature":0}')
+if [ $rc -eq 0 ] && [ "$out" = "$(jget "$direct" 'd["text"]')" ] && grep -q 'generated tokens: 12,' "$TMP/remote_err"; then
+    ok serve_lmterm_remote_client
+else
+    fail serve_lmterm_remote_client "rc=$rc: $out" "$direct" "$(cat "$TMP/remote_err")"
+fi
 serve_stop
 check serve_sigterm_idle test "$SERVE_RC" -eq 0
 
@@ -194,6 +205,7 @@ check serve_key_unset test $? -eq 1 -a "$(wc -l <"$TMP/err")" -eq 1
 # final chunk and [DONE], and the server exits 0 within 2 s.
 S=$("$LM" synth --arch phi3 --shape small --type q8_0 -o "$TMP/small.gguf" >/dev/null && echo "$TMP/small.gguf")
 serve_start "$TMP/log3" -m "$S" -t 1 -c 4096 || { fail serve_small_start "no server"; exit 0; }
+: >"$TMP/sse2"
 curl -sN -m 60 "http://127.0.0.1:$PORT$CHAT" -H 'Content-Type: application/json' \
     -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":4000,"temperature":0,"repeat_penalty":1.3,"stream":true}' >"$TMP/sse2" &
 curl_pid=$!
@@ -203,6 +215,7 @@ kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"
 SERVE_RC=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
+serve_sanitizer_check
 wait "$curl_pid"
 if [ "$SERVE_RC" -eq 0 ] && [ "$ms" -lt 2000 ] && [ "$(grep '^data: ' "$TMP/sse2" | tail -1)" = "data: [DONE]" ] &&
     grep -q '"finish_reason":"stop"' "$TMP/sse2"; then

@@ -9,6 +9,10 @@
   serve_client.py many PORT CLIENTS JSONL
       Each line of the file JSONL is {"path", "body"}; CLIENTS threads send
       them all; prints one normalised answer a line, in the file's order.
+  serve_client.py bench PORT CLIENTS MAX_TOKENS
+      CLIENTS streamed chat requests at once (different prompts, greedy);
+      prints the aggregate generated tokens per second over the wall time and
+      the latency of each client's first token.
   serve_client.py hang PORT PATH JSON SECONDS
       Sends a request and closes the connection after SECONDS without
       reading the answer (a client that goes away).
@@ -114,6 +118,57 @@ def hang(port, path, body, seconds):
     conn.sock.close()
 
 
+def timed_stream(port, body, out):
+    """Streams one chat request; out gets the time of the first text and the tokens."""
+    t0 = time.time()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                 headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    first = None
+    usage = None
+    while True:
+        line = r.readline()
+        if not line:
+            break
+        line = line.decode().strip()
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        obj = json.loads(line[6:])
+        if obj.get("usage"):
+            usage = obj["usage"]
+        for ch in obj.get("choices", []):
+            if first is None and ch.get("delta", {}).get("content"):
+                first = time.time() - t0
+    conn.close()
+    out.update(first=first, tokens=usage["completion_tokens"] if usage else 0, end=time.time())
+
+
+def bench(port, clients, max_tokens):
+    results = [dict() for _ in range(clients)]
+    threads = []
+    t0 = time.time()
+    for i in range(clients):
+        # the run's time in the prompt: no run finds its prompt in a slot's cache
+        topic = ["rivers", "stars", "cats", "ships", "trees", "clocks", "bread", "snow"][i % 8]
+        body = {"messages": [{"role": "user", "content": "Run %.3f, client %d: tell me a story about %s." %
+                              (t0, i, topic)}],
+                "max_tokens": max_tokens, "temperature": 0, "stream": True,
+                "stream_options": {"include_usage": True}}
+        threads.append(threading.Thread(target=timed_stream, args=(port, body, results[i])))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = max(r["end"] for r in results) - t0
+    tokens = sum(r["tokens"] for r in results)
+    firsts = [r["first"] * 1000 for r in results if r["first"] is not None]
+    print(json.dumps({"clients": clients, "tokens": tokens, "wall_s": round(wall, 2),
+                      "aggregate_tps": round(tokens / wall, 2),
+                      "first_token_ms_mean": round(sum(firsts) / len(firsts)) if firsts else None,
+                      "first_token_ms_max": round(max(firsts)) if firsts else None}))
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "gen":
@@ -129,6 +184,8 @@ def main():
             jobs = [json.loads(line) for line in f if line.strip()]
         for r in many(port, int(sys.argv[3]), jobs):
             print(json.dumps(r))
+    elif cmd == "bench":
+        bench(port, int(sys.argv[3]), int(sys.argv[4]))
     elif cmd == "hang":
         hang(port, sys.argv[3], sys.argv[4], float(sys.argv[5]))
     else:

@@ -10,6 +10,7 @@ trap 'for p in "${SERVE_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$T
 serve_start() {
     local log=$1
     shift
+    SERVE_LOG=$log
     "$LM" serve --port 0 "$@" 2>"$log" &
     SERVE_PID=$!
     SERVE_PIDS+=("$SERVE_PID")
@@ -24,7 +25,8 @@ serve_start() {
     return 1
 }
 
-# serve_stop: SIGTERM, then waits (bounded) and sets SERVE_RC.
+# serve_stop: SIGTERM, then waits (bounded) and sets SERVE_RC; a sanitizer
+# report in the server's log is a failure.
 serve_stop() {
     kill -TERM "$SERVE_PID" 2>/dev/null
     for _ in $(seq 100); do
@@ -34,6 +36,13 @@ serve_stop() {
     kill -9 "$SERVE_PID" 2>/dev/null
     wait "$SERVE_PID" 2>/dev/null
     SERVE_RC=$?
+    serve_sanitizer_check
+}
+
+serve_sanitizer_check() {
+    if grep -qE 'Sanitizer|runtime error' "$SERVE_LOG"; then
+        fail "serve_sanitizer_clean ($SERVE_LOG)" "$(grep -m3 -E 'Sanitizer|runtime error|#[0-9] ' "$SERVE_LOG")"
+    fi
 }
 
 # jget JSON EXPR: a Python expression over d, the parsed JSON.

@@ -4,6 +4,7 @@
 # on 4 slots each getting its single-client answer, and a load loop of 200
 # requests from 8 clients with the server's memory flat.
 . "$(dirname "$0")/../lib.sh"
+plan 6
 . "$(dirname "$0")/serve_lib.bash"
 
 export HOME="$TMP/home" XDG_CONFIG_HOME="$TMP/config" XDG_CACHE_HOME="$TMP/cache"

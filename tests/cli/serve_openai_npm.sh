@@ -4,6 +4,7 @@
 # exists (in the repository or build/npm-openai) or where `npm install openai`
 # finishes within 20 s into build/npm-openai (git-ignored); skipped otherwise.
 . "$(dirname "$0")/../lib.sh"
+plan 1
 . "$(dirname "$0")/serve_lib.bash"
 
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -2,6 +2,7 @@
 # A model file cut short while lmterm has it mapped (SIGBUS on the next read
 # of a lost page) is reported and unloaded; the chat itself survives.
 source "$(dirname "$0")/../lib.sh"
+plan 2
 
 cp "$(tiny_model llama q8_0)" "$TMP/model.gguf" || { fail truncated_synth; exit 0; }
 export XDG_DATA_HOME=$TMP/data XDG_STATE_HOME=$TMP/state XDG_CONFIG_HOME=$TMP/config

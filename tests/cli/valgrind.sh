@@ -4,11 +4,9 @@
 # (they and valgrind do not mix) and when valgrind is absent.
 source "$(dirname "$0")/../lib.sh"
 
-if ! command -v valgrind >/dev/null; then skip valgrind_memcheck "valgrind not installed"; exit 0; fi
-if is_sanitized; then
-    skip valgrind_memcheck "binary built with AddressSanitizer"
-    exit 0
-fi
+command -v valgrind >/dev/null || skip_all valgrind_memcheck "valgrind not installed"
+is_sanitized && skip_all valgrind_memcheck "binary built with AddressSanitizer"
+plan 2
 model=$(tiny_model phi3 q4_0) || { fail valgrind_synth; exit 0; }
 export XDG_DATA_HOME=$TMP/data XDG_STATE_HOME=$TMP/state XDG_CONFIG_HOME=$TMP/config
 vg() { valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \

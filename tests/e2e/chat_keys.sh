@@ -5,6 +5,7 @@
 # TERM=dumb falling back to --plain, NO_COLOR and 8/256-colour terminals.
 . "$(dirname "$0")/tmux_lib.bash"
 require_tmux e2e_chat_keys
+plan 29
 
 M=$(tiny_model llama q8_0) || { fail e2e_keys_model "synth failed"; exit 0; }
 start_shell 80 24 || { fail e2e_keys_shell "no shell prompt in tmux"; exit 0; }
@@ -119,30 +120,96 @@ keys Up
 check_screen e2e_history_kept '^› a message to save$'
 keys C-u
 
+quit_lmterm || fail e2e_quit_after_history "$(screen)"
+
+# The ways out give the terminal back as lmterm found it. Bash would repair
+# the line modes of a job killed by a signal, and readline toggles bracketed
+# paste itself, so lmterm runs under sh, which repairs nothing, and the pane
+# is read before any shell runs again: the line modes (stty in sh), the main
+# screen (#{alternate_on}), a visible cursor (#{cursor_flag}), mouse
+# reporting off (the #{mouse_*_flag}s) and bracketed paste off (tmux wraps a
+# paste-buffer -p in ESC[200~ only while the program asked for it; cat -v
+# shows what arrives).
+cat >"$TMP/under_sh" <<'WRAP'
+"$@"
+echo "lmterm exit $?"
+stty -a | tr ' ' '\n' | grep -xE -- '-?(icanon|echo)' | sort | tr '\n' ' '
+echo '=line modes'
+timeout --foreground 60 cat -v
+stty sane
+WRAP
+pane_modes() {
+    t display-message -p -t e2e 'alt=#{alternate_on} cursor=#{cursor_flag} mouse=#{mouse_standard_flag}#{mouse_button_flag}#{mouse_any_flag}#{mouse_sgr_flag}'
+}
+# exits_clean NAME HOW: HOW is quit or a signal name.
+exits_clean() {
+    local name=$1 how=$2 running after problems=""
+    keys C-l
+    type_text "sh $(printf '%q ' "$TMP/under_sh" "$LM" -m "$M" -t 1 -n 8 -s "" -c 4096 --precision native)"
+    keys Enter
+    if ! wait_for 'Loaded llama-tiny' 15; then
+        fail "$name" "lmterm did not start" "$(screen)"
+        return
+    fi
+    running=$(pane_modes)
+    if [ "$how" = quit ]; then
+        type_text "/quit"
+        keys Enter
+    else
+        pkill "-$how" -f -- "^$LM -m $M -t 1 -n 8"
+    fi
+    if ! wait_for '=line modes' 10; then
+        fail "$name" "lmterm did not end" "$(screen)"
+        return
+    fi
+    after=$(pane_modes)
+    t set-buffer -b probe "PROBE"
+    t paste-buffer -p -d -b probe -t e2e
+    wait_for 'PROBE' 5
+    [[ $running == "alt=1 cursor="?" mouse="*1* ]] ||
+        problems="$problems; while running: $running (want alt=1 and a mouse mode: the check sees nothing)"
+    [ "$after" = "alt=0 cursor=1 mouse=0000" ] || problems="$problems; after: $after (want alt=0 cursor=1 mouse=0000)"
+    screen | grep -q '^echo icanon =line modes' ||
+        problems="$problems; line modes: $(screen | grep '=line modes')"
+    screen | grep -qF '^[[200~' && problems="$problems; bracketed paste still on"
+    keys C-c
+    wait_for '^shell\$ *$' 70
+    if [ -z "$problems" ]; then ok "$name"; else
+        fail "$name" "${problems#; }"
+        screen | sed 's/^/    | /'
+    fi
+}
+exits_clean e2e_quit_restores quit
 # SIGTERM: lmterm leaves and gives the terminal back.
-pkill -TERM -f -- "-m $M -t 1 -n 8"
-if wait_for '^shell\$ *$' 10; then shell_sane e2e_sigterm_restores; else fail e2e_sigterm "$(screen)"; fi
-
+exits_clean e2e_sigterm_restores TERM
 # SIGHUP (the terminal window closed) takes the same way out.
-start
-pkill -HUP -f -- "-m $M -t 1 -n 8"
-if wait_for '^shell\$ *$' 10; then shell_sane e2e_sighup_restores; else fail e2e_sighup "$(screen)"; fi
-
+exits_clean e2e_sighup_restores HUP
 # A crash signal: the terminal is restored before the process dies.
-start
-pkill -SEGV -f -- "-m $M -t 1 -n 8"
-if wait_for '^shell\$ *$' 10; then shell_sane e2e_crash_restores; else fail e2e_crash "$(screen)"; fi
+exits_clean e2e_crash_restores SEGV
 
 # TERM=dumb: the plain chat, with a word on why.
 keys C-l
-type_text "TERM=dumb $(printf '%q' "$LM") -m $(printf '%q' "$M") -t 1 -n 4 -s ''"
+type_text "TERM=dumb $(printf '%q' "$LM") -m $(printf '%q' "$M") -t 1 -n 4 --temp 0 -s ''"
 keys Enter
 check_screen e2e_dumb_terminal_message 'TERM=dumb.*using --plain'
 check_screen e2e_dumb_terminal_prompt '^> ?$'
 type_text "hello there"
 keys Enter
-check_screen e2e_plain_reply '^> hello there$'
-wait_for '^> ?$' 15
+# The reply: a line of the model's text after the echo of the message, then
+# the next prompt.
+after_message() {
+    screen | sed -n '/^> hello there$/,$p' | sed 1d |
+        awk '/[^[:space:]]/ { while (n > 0) { print ""; n-- } print; next } { n++ }'
+}
+deadline=$(($(now_ms) + 15000))
+until after_message | tail -1 | grep -qE '^> ?$' || [ "$(now_ms)" -gt "$deadline" ]; do sleep 0.05; done
+if after_message | head -1 | grep -qE '^[^>]*[^[:space:]>]' &&
+    after_message | tail -1 | grep -qE '^> ?$' && [ "$(after_message | wc -l)" -ge 2 ]; then
+    ok e2e_plain_reply
+else
+    fail e2e_plain_reply "no reply text and next prompt after the message:"
+    screen | sed 's/^/    | /'
+fi
 keys C-c
 check_screen e2e_plain_ctrl_c '\^C \(Ctrl-D or /quit quits\)'
 type_text "/quit"

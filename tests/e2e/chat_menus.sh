@@ -10,6 +10,7 @@
 # says how to add a real model.
 . "$(dirname "$0")/tmux_lib.bash"
 require_tmux e2e_chat_menus
+plan 55
 
 MODELS="$E2E_HOME/models" # ~/models: a folder the default config scans
 mkdir -p "$MODELS"
@@ -37,6 +38,11 @@ check_chat() {
 }
 
 weights() { status_line | grep -oE 'weights [0-9.]+ [KMG]?i?B' | head -1; }
+# bytes_of "weights 1.5 MiB": the size in bytes (rounded), for comparing sizes.
+bytes_of() {
+    awk '{ m = $3 == "GiB" ? 1073741824 : $3 == "MiB" ? 1048576 : $3 == "KiB" ? 1024 : 1
+           if ($2 == "") print -1; else printf "%d\n", $2 * m }' <<<"$1"
+}
 
 # title_has NAME REGEX: the title bar comes to match.
 title_has() {
@@ -110,7 +116,10 @@ precision_switch e2e_precision_int8 2 "INT8 Q8_0"
 w_int8=$(weights)
 precision_switch e2e_precision_int4 1 "INT4 Q4_0"
 w_int4=$(weights)
-if [ -n "$w_fp32" ] && [ "$w_fp32" != "$w_int8" ] && [ "$w_int8" != "$w_int4" ]; then
+# Each step down in precision must shrink the weights, not merely change them.
+b_fp32=$(bytes_of "$w_fp32") b_int8=$(bytes_of "$w_int8") b_int4=$(bytes_of "$w_int4")
+if [ -n "$w_fp32" ] && [ -n "$w_int4" ] && [ "$b_fp32" -gt "$b_int8" ] && [ "$b_int8" -gt "$b_int4" ] &&
+    [ "$b_int4" -gt 0 ]; then
     ok e2e_precision_memory_changes
 else
     fail e2e_precision_memory_changes "FP32: $w_fp32, INT8: $w_int8, INT4: $w_int4"

@@ -4,6 +4,7 @@
 # given back.
 . "$(dirname "$0")/tmux_lib.bash"
 require_tmux e2e_sigterm_autosave
+plan 2
 
 SMALL="$TMP/small-llama.gguf"
 "$LM" synth --arch llama --shape small --type q8_0 -o "$SMALL" >/dev/null ||

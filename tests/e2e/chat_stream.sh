@@ -5,6 +5,7 @@
 # the shell prompt works.
 . "$(dirname "$0")/tmux_lib.bash"
 require_tmux e2e_chat_stream
+plan 14
 
 SMALL="$TMP/small-phi3.gguf"
 "$LM" synth --arch phi3 --shape small --type q8_0 -c 8192 -o "$SMALL" >/dev/null ||

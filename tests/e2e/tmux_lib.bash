@@ -22,8 +22,7 @@ trap 'tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$TMP" 2>/dev/null ||
 # require_tmux NAME: skip the whole script (visibly) without tmux.
 require_tmux() {
     if ! command -v tmux >/dev/null 2>&1; then
-        skip "$1" "tmux is not installed"
-        exit 0
+        skip_all "$1" "tmux is not installed"
     fi
 }
 

@@ -25,7 +25,8 @@ static void check(bool ok, const char *what) {
 }
 
 static void check_error(const openai_error *e) {
-    check((e->status == 400 || e->status == 413) && e->message[0], "an error has a status and a message");
+    check((e->status == 400 || e->status == 413) && e->message[0],
+          "an error has a status and a message");
     lm_buf b = {0};
     openai_write_error(&b, e);
     lm_error err;
@@ -67,10 +68,12 @@ static void check_stopper(const char *text, char *const *stop, int n_stop) {
 static void check_accepted(const openai_request *r) {
     check(r->n_stop >= 0 && r->n_stop <= OPENAI_MAX_STOP, "at most 4 stop strings");
     for (int i = 0; i < r->n_stop; i++)
-        check(r->stop[i][0] && strlen(r->stop[i]) <= OPENAI_MAX_STOP_LEN, "stop strings are bounded");
+        check(r->stop[i][0] && strlen(r->stop[i]) <= OPENAI_MAX_STOP_LEN,
+              "stop strings are bounded");
     check(r->conv.n <= OPENAI_MAX_MESSAGES, "messages are bounded");
-    const char *text = r->endpoint == OPENAI_CHAT ? (r->conv.n ? r->conv.msgs[r->conv.n - 1].content : "")
-                                                  : r->prompt;
+    const char *text = r->endpoint == OPENAI_CHAT
+                           ? (r->conv.n ? r->conv.msgs[r->conv.n - 1].content : "")
+                           : r->prompt;
     check(text && utf8_valid(text, strlen(text)), "the text is valid UTF-8");
     engine_request er;
     openai_engine_request(r, &er);
@@ -87,8 +90,9 @@ static void check_accepted(const openai_request *r) {
     const json_value *ch = json_get(v, "choices");
     check(ch && ch->kind == JSON_ARRAY && ch->len == 1, "one choice");
     const json_value *c0 = &ch->items[0];
-    const char *back = r->endpoint == OPENAI_CHAT ? json_get_str(json_get(c0, "message"), "content", NULL)
-                                                  : json_get_str(c0, "text", NULL);
+    const char *back = r->endpoint == OPENAI_CHAT
+                           ? json_get_str(json_get(c0, "message"), "content", NULL)
+                           : json_get_str(c0, "text", NULL);
     check(back && strcmp(back, text) == 0, "the answer's text survives the trip");
     json_free(v);
     lm_buf_free(&b);
@@ -101,7 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         openai_request r;
         openai_error e = {0};
         if (openai_parse_request((enum openai_endpoint)ep, (const char *)data, size,
-                                 ep ? CHAT_TEMPLATE_LLAMA3 : CHAT_TEMPLATE_PHI3, &sp, &r, &e) != 0) {
+                                 ep ? CHAT_TEMPLATE_LLAMA3 : CHAT_TEMPLATE_PHI3, &sp, &r,
+                                 &e) != 0) {
             check_error(&e);
             continue;
         }

@@ -770,7 +770,9 @@ static uint64_t fnv1a(const void *p, size_t n) {
  * (64 rows), of the floats those bytes dequantize to, and of the float bits of
  * 32 dot products (little-endian hashes). They pin down every rounding step of
  * the quantizers (K-quants included, which no conformance file can check) and
- * the order of every float operation in dequantization and dot products. */
+ * the order of every float operation in dequantization and dot products.
+ * tests/tools/ggml_golden.c prints this table from a llama.cpp build (its
+ * comment says how): run it by hand after changing the rows or the hashing. */
 TEST(quant_matches_ggml_golden_values) {
     static const struct {
         enum quant_type type;

@@ -33,13 +33,14 @@ static void expect_error(const char *body, int status, const char *param) {
 TEST(openai_chat_request) {
     openai_request r;
     openai_error e;
-    const char *body = "{\"model\":\"x\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
-                       "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"he\"},"
-                       "{\"type\":\"text\",\"text\":\"llo\"}]},"
-                       "{\"role\":\"assistant\",\"content\":null},{\"role\":\"user\",\"content\":\"more\"}],"
-                       "\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_tokens\":7,"
-                       "\"temperature\":0,\"top_k\":3,\"top_p\":0.5,\"min_p\":0.1,\"seed\":42,"
-                       "\"stop\":[\"END\",\"\"],\"n\":1,\"frequency_penalty\":0}";
+    const char *body =
+        "{\"model\":\"x\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"he\"},"
+        "{\"type\":\"text\",\"text\":\"llo\"}]},"
+        "{\"role\":\"assistant\",\"content\":null},{\"role\":\"user\",\"content\":\"more\"}],"
+        "\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_tokens\":7,"
+        "\"temperature\":0,\"top_k\":3,\"top_p\":0.5,\"min_p\":0.1,\"seed\":42,"
+        "\"stop\":[\"END\",\"\"],\"n\":1,\"frequency_penalty\":0}";
     CHECK_EQ_INT(parse(OPENAI_CHAT, body, &r, &e), 0);
     CHECK_EQ_STR(r.conv.system_prompt, "be brief");
     CHECK_EQ_INT(r.conv.n, 3);
@@ -60,9 +61,10 @@ TEST(openai_chat_request) {
 TEST(openai_same_prompt_as_chat) {
     openai_request r;
     openai_error e;
-    const char *body = "{\"messages\":[{\"role\":\"system\",\"content\":\"sys\"},"
-                       "{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\":\"b\"},"
-                       "{\"role\":\"user\",\"content\":\"c\"}]}";
+    const char *body =
+        "{\"messages\":[{\"role\":\"system\",\"content\":\"sys\"},"
+        "{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\":\"b\"},"
+        "{\"role\":\"user\",\"content\":\"c\"}]}";
     CHECK_EQ_INT(parse(OPENAI_CHAT, body, &r, &e), 0);
     chat c;
     chat_init(&c, CHAT_TEMPLATE_PHI3);
@@ -126,8 +128,8 @@ TEST(openai_request_errors) {
                  "messages.content");
     expect_error("{\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}", 400,
                  "messages.content");
-    expect_error("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}",
-                 400, "messages.content");
+    expect_error("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", 400,
+                 "messages.content");
     struct {
         const char *member, *param;
     } bad[] = {
@@ -176,8 +178,11 @@ TEST(openai_body_limit) {
 /* Every answer is JSON a client can read back. */
 TEST(openai_answers_parse_back) {
     openai_reply rep = {OPENAI_CHAT, "chatcmpl-1", "m\"odel", 1700000000};
-    openai_usage u = {.prompt_tokens = 10, .completion_tokens = 4, .cached_tokens = 6,
-                      .prompt_ms = 8, .predicted_ms = 20};
+    openai_usage u = {.prompt_tokens = 10,
+                      .completion_tokens = 4,
+                      .cached_tokens = 6,
+                      .prompt_ms = 8,
+                      .predicted_ms = 20};
     lm_buf b = {0};
     openai_write_full(&b, &rep, "he said \"hi\"\n", 13, "stop", &u);
     lm_error err;
