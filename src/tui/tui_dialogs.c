@@ -107,9 +107,9 @@ static bool models_key(dialog *d, enum menu_result r) {
 
 /* ---- precision ---- */
 
-/* Memory is what the status bar's RSS will say after the switch: the
- * weights and the KV cache (the file's pages are given back once
- * converted). The measured columns are the last `lmterm compare` or
+/* Memory is what the status bar's RSS says after the switch: the weights
+ * (the file's pages are given back once converted); the KV cache adds to
+ * it as the context fills, up to its size, said above. The measured columns are the last `lmterm compare` or
  * "Measure all" of this file: generation speed with a bar, resident
  * memory, ΔPPL and KL divergence against the highest precision. */
 static void measured_cells(const measure_row *m, double max_tps, lm_buf *b) {
@@ -146,7 +146,7 @@ static void fill_precision(dialog *d) {
         const quant_type_info *qi = quant_info(rows[i].type);
         lm_buf b = {0};
         lm_buf_printf(&b, "%s\t%s\t%s\t%s", session_precision_label(rows[i].precision),
-                      qi ? qi->name : "?", lm_format_size(rows[i].bytes + rows[i].kv_bytes, size),
+                      qi ? qi->name : "?", lm_format_size(rows[i].bytes, size),
                       rows[i].fits ? "" : "does not fit");
         if (known)
             measured_cells(&measured[i], max_tps, &b);
@@ -168,15 +168,15 @@ static void fill_precision(dialog *d) {
                  glyphs.ellipsis);
     }
     select_current(m);
-    char a[16];
+    char a[16], kv[16];
     if (!n)
         menu_set_intro(m, "No model is loaded yet.");
     else if (avail) {
         char intro[320];
         snprintf(intro, sizeof intro,
-                 "Memory: weights and KV cache; %s available. Switching converts the file's "
-                 "weights; the conversation stays.%s",
-                 lm_format_size(avail, a),
+                 "Memory: the weights, and the KV cache as the context fills (up to %s); %s "
+                 "available. Switching converts the file's weights; the conversation stays.%s",
+                 lm_format_size(rows[0].kv_bytes, kv), lm_format_size(avail, a),
                  known ? "" : " Measure all fills in speed and accuracy (minutes).");
         menu_set_intro(m, intro);
     }
