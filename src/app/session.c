@@ -492,6 +492,7 @@ fail:
 
 void session_free(session *s) {
     if (!s) return;
+    session_measure_end(s);
     download_free(s->download);
     backend_close(s->be);
     chat_free(&s->conv);
