@@ -3,7 +3,7 @@
 # matching hash, resume after a dropped connection, corruption, a gated repo,
 # a missing repo or quant, no server, Ctrl-C, a full disk, a changed file.
 source "$(dirname "$0")/../lib.sh"
-plan 24
+plan 27
 source "$(dirname "$0")/../tools/hub_lib.bash"
 command -v python3 >/dev/null || skip_all pull "python3 missing"
 CONF=$(conformance_dir) || skip_all pull "no conformance models"
