@@ -44,7 +44,8 @@ typedef struct hub_progress {
     bool finished;      /* the last report of the phase */
 } hub_progress;
 
-/* Called at most 10 times a second, and once more with finished set. */
+/* Called at most 10 times a second, and besides when the download passes
+ * each tenth of the file and with finished set at the end of a phase. */
 typedef void (*hub_progress_fn)(void *user, const hub_progress *p);
 
 typedef struct hub_options {

@@ -82,8 +82,11 @@ void kernels_free_weights(void *p, size_t bytes);
 /* Read bandwidth in bytes per second, as STREAM measures it: `pool`'s
  * threads each read their own contiguous share of `bytes` (a buffer far
  * larger than the caches, written before) with vector loads; the best of
- * `passes` passes. Generation reads the weights this way, so this is the
- * bound it is set against. */
+ * `passes` passes with plain loads and as many with software prefetch 1 and
+ * 4 KiB ahead (which one core of some CPUs needs to reach the memory's
+ * speed).
+ * Generation reads the weights this way, so this is the bound it is set
+ * against. */
 double kernels_read_bandwidth(threadpool *pool, const void *buf, size_t bytes, int passes);
 
 /* Which implementation runs: "scalar", "avx2", "avx512". */

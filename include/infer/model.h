@@ -115,7 +115,9 @@ typedef struct model_seq model_seq;
 /* A new, empty sequence of m with room for n_ctx positions (0: the model's
  * n_ctx; at most the training context) in a cache of the given type. NULL
  * with err set when the memory is not there or the type does not fit the
- * model. Free it before the model. */
+ * model. Free it before the model. The cache's pages are touched as it
+ * fills. RoPE scaling that depends on the context size (Phi-3 LongRoPE)
+ * follows the model's n_ctx, not the sequence's. */
 model_seq *model_seq_create(model *m, int n_ctx, enum model_cache_type type, lm_error *err);
 void model_seq_free(model_seq *s);
 /* The model's own sequence (used by model_eval); not to be freed. */

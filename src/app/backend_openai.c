@@ -12,18 +12,17 @@
  * the Authorization header: not into errors, transcripts, config or argv. */
 #include "backend.h"
 
+#include "http.h"
 #include "json.h"
+#include "queue.h"
 #include "openai_wire.h"
 
-#include <curl/curl.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define MAX_BODY (16u << 20) /* bytes of any answer */
 #define RATE_WINDOW 16       /* pieces of text the rolling speed looks at */
@@ -35,13 +34,7 @@ typedef struct command {
     int id;
     char *model; /* SELECT: the id asked for, NULL: the first */
     char *body;  /* GENERATE: the request's JSON */
-    struct command *next;
 } command;
-
-typedef struct event_node {
-    backend_event ev;
-    struct event_node *next;
-} event_node;
 
 typedef struct openai_backend {
     backend base;
@@ -51,15 +44,11 @@ typedef struct openai_backend {
     long connect_ms, idle_s;
 
     pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cmd_ready;
-    command *cmd_head, *cmd_tail;
-    event_node *ev_head, *ev_tail;
-    int wake[2];
-    int next_id;
+    lm_queue commands, events; /* to the transfer thread, and back */
     atomic_bool cancel;
 
-    /* under mu */
+    pthread_mutex_t mu; /* over what follows */
+    int next_id;
     backend_stats stats;
     char **listed; /* the server's model ids, from the transfer thread */
     size_t n_listed;
@@ -85,38 +74,27 @@ static openai_backend *ob_of(backend *b) {
 
 /* ---- events ---- */
 
+/* Queues a copy of ev, with the statistics as they are now. */
 static void push_event(openai_backend *ob, const backend_event *ev) {
-    event_node *n = lm_xcalloc(1, sizeof *n);
-    n->ev = *ev;
+    backend_event *copy = lm_xmalloc(sizeof *copy);
+    *copy = *ev;
     pthread_mutex_lock(&ob->mu);
-    n->ev.stats = ob->stats;
-    if (ob->ev_tail)
-        ob->ev_tail->next = n;
-    else
-        ob->ev_head = n;
-    ob->ev_tail = n;
+    copy->stats = ob->stats;
     pthread_mutex_unlock(&ob->mu);
-    char byte = 1;
-    ssize_t w = write(ob->wake[1], &byte, 1); /* a full pipe has the news already */
-    (void)w;
+    lm_queue_push(&ob->events, copy);
 }
 
 static bool openai_poll(backend *b, backend_event *ev) {
-    openai_backend *ob = ob_of(b);
-    char drain[64];
-    while (read(ob->wake[0], drain, sizeof drain) > 0) {
-    }
-    pthread_mutex_lock(&ob->mu);
-    event_node *n = ob->ev_head;
-    if (n) {
-        ob->ev_head = n->next;
-        if (!ob->ev_head) ob->ev_tail = NULL;
-    }
-    pthread_mutex_unlock(&ob->mu);
-    if (!n) return false;
-    *ev = n->ev;
-    free(n);
+    backend_event *e = lm_queue_pop(&ob_of(b)->events);
+    if (!e) return false;
+    *ev = *e;
+    free(e);
     return true;
+}
+
+static void free_event(void *ev) {
+    backend_event_free(ev);
+    free(ev);
 }
 
 static void set_state(openai_backend *ob, enum backend_state st) {
@@ -128,52 +106,25 @@ static void set_state(openai_backend *ob, enum backend_state st) {
 /* ---- one transfer ---- */
 
 typedef struct transfer {
-    openai_backend *ob;
     long status;
-    bool streaming;  /* a 2xx answer: the body goes to the sink */
-    lm_buf body;     /* otherwise (and for GET): buffered, up to MAX_BODY */
-    size_t received; /* body bytes */
-    double last_byte; /* when the last byte came (or the request went) */
-    bool too_large;
+    lm_buf body;     /* a buffered body (GET), or an error's first 16 KiB */
+    size_t received; /* streamed bytes */
     int (*sink)(void *user, const char *data, size_t n, lm_error *err);
     void *user;
-    bool sink_failed;
-    lm_error sink_err;
 } transfer;
 
-static size_t on_write(char *data, size_t size, size_t n, void *arg) {
-    transfer *t = arg;
-    size_t len = size * n;
-    t->received += len;
-    t->last_byte = lm_now();
-    if (t->received > MAX_BODY) {
-        t->too_large = true;
-        return 0;
-    }
-    if (t->streaming && t->sink) {
-        if (t->sink(t->user, data, len, &t->sink_err)) {
-            t->sink_failed = true;
-            return 0;
-        }
-        return len;
-    }
-    lm_buf_append(&t->body, data, len);
-    return len;
+static int on_head(void *arg, const http_head *h, lm_error *err) {
+    (void)err;
+    ((transfer *)arg)->status = h->status;
+    return 0;
 }
 
-static size_t on_header(char *data, size_t size, size_t n, void *arg) {
+static int on_body(void *arg, const char *data, size_t n, lm_error *err) {
     transfer *t = arg;
-    t->last_byte = lm_now();
-    if (size * n > 5 && memcmp(data, "HTTP/", 5) == 0) { /* a status line: a new response */
-        long status = 0;
-        const char *sp = memchr(data, ' ', size * n);
-        if (sp) status = strtol(sp + 1, NULL, 10);
-        t->status = status;
-        t->streaming = status >= 200 && status < 300;
-        t->body.len = 0;
-        t->received = 0;
-    }
-    return size * n;
+    t->received += n;
+    if (t->received > MAX_BODY)
+        return lm_fail(err, "the server's answer is larger than %u MiB", MAX_BODY >> 20);
+    return t->sink(t->user, data, n, err);
 }
 
 /* "host:port" of the base URL, for messages. */
@@ -184,102 +135,41 @@ static void host_of(const char *url, char *out, size_t size) {
     snprintf(out, size, "%.*s", (int)n, p);
 }
 
-/* A libcurl failure as one line. */
-static int transfer_error(openai_backend *ob, CURLcode rc, const transfer *t, const char *detail,
-                          long os_errno, lm_error *err) {
-    char host[256];
-    host_of(ob->url, host, sizeof host);
-    switch (rc) {
-    case CURLE_COULDNT_CONNECT:
-        return lm_fail(err, "cannot connect to %s: %s", host,
-                       os_errno ? strerror((int)os_errno) : "no server answers there");
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return lm_fail(err, "cannot resolve host %s", host);
-    case CURLE_COULDNT_RESOLVE_PROXY:
-        return lm_fail(err, "cannot resolve the proxy for %s", host);
-    case CURLE_OPERATION_TIMEDOUT: /* only the connect timeout is libcurl's */
-        (void)t;
-        return lm_fail(err, "no connection to %s within %.3g s", host, ob->connect_ms / 1000.0);
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SSL_CACERT_BADFILE:
-        return lm_fail(err, "TLS error with %s: %s", host, detail[0] ? detail : "handshake failed");
-    case CURLE_PARTIAL_FILE:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-        return lm_fail(err, "%s closed the connection mid-answer", host);
-    default:
-        return lm_fail(err, "%s: %s", host, detail[0] ? detail : curl_easy_strerror(rc));
-    }
-}
-
-/* Performs a request on this thread; the cancel flag is checked every 50 ms.
- * Returns 0 when an answer came (any status: t->status), 1 when cancelled,
- * -1 with err otherwise. */
+/* Performs a request on this thread (http.c looks at the cancel flag every
+ * 50 ms and times the idle stream). Returns 0 when an answer came (any
+ * status: t->status), 1 when cancelled, -1 with err otherwise. */
 static int perform(openai_backend *ob, const char *path, const char *body, transfer *t,
                    lm_error *err) {
     char *url = format("%s%s", ob->url, path);
-    CURL *c = curl_easy_init();
-    CURLM *m = curl_multi_init();
-    if (!c || !m) {
-        free(url);
-        curl_easy_cleanup(c);
-        curl_multi_cleanup(m);
-        return lm_fail(err, "cannot start an HTTP transfer");
-    }
-    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json, text/event-stream");
-    char *auth = ob->key ? format("Authorization: Bearer %s", ob->key) : NULL;
-    if (auth) h = curl_slist_append(h, auth);
-    if (body) h = curl_slist_append(h, "Content-Type: application/json");
-    char detail[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ob->connect_ms);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "lmterm");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_multi_add_handle(m, c);
-    int running = 1, rc = 0;
-    CURLcode result = CURLE_OK;
-    t->last_byte = lm_now();
-    bool idle = false;
-    while (running) {
-        if (atomic_load(&ob->cancel)) {
-            rc = 1;
-            break;
-        }
-        /* libcurl's low-speed check averages over seconds: timed here instead */
-        if ((idle = lm_now() - t->last_byte > (double)ob->idle_s)) break;
-        if (curl_multi_perform(m, &running) != CURLM_OK) break;
-        if (running) curl_multi_poll(m, NULL, 0, 50, NULL);
-    }
-    int left;
-    for (CURLMsg *msg; (msg = curl_multi_info_read(m, &left));)
-        if (msg->msg == CURLMSG_DONE) result = msg->data.result;
-    long os_errno = 0;
-    curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+    static const char *const headers[] = {"Accept: application/json, text/event-stream", NULL};
+    http_request req = {.method = body ? "POST" : "GET",
+                        .url = url,
+                        .headers = headers,
+                        .bearer = ob->key,
+                        .body = body,
+                        .body_len = body ? strlen(body) : 0,
+                        .connect_timeout_ms = ob->connect_ms,
+                        .idle_timeout_s = ob->idle_s,
+                        .cancel = &ob->cancel,
+                        .on_head = on_head,
+                        .on_body = t->sink ? on_body : NULL,
+                        .user = t,
+                        .max_body = MAX_BODY};
+    http_result res;
+    int rc = http_perform(&req, &res, err);
+    if (!t->status) t->status = res.head.status;
+    if (res.body.len) lm_buf_append(&t->body, res.body.data, res.body.len);
     char host[256];
     host_of(ob->url, host, sizeof host);
-    if (rc == 0 && idle)
-        rc = lm_fail(err, "no %s from %s for %ld s", t->status ? "data" : "answer", host, ob->idle_s);
-    else if (rc == 0 && t->too_large)
+    if (res.kind == HTTP_ERR_CANCELLED)
+        rc = 1;
+    else if (res.kind == HTTP_ERR_STATUS)
+        rc = 0; /* the caller words it, with the server's message */
+    else if (res.kind == HTTP_ERR_CLOSED)
+        rc = lm_fail(err, "%s closed the connection mid-answer", host);
+    else if (res.kind == HTTP_ERR_TOO_LARGE)
         rc = lm_fail(err, "the server's answer is larger than %u MiB", MAX_BODY >> 20);
-    else if (rc == 0 && t->sink_failed)
-        rc = lm_fail(err, "%s", t->sink_err.msg);
-    else if (rc == 0 && result != CURLE_OK)
-        rc = transfer_error(ob, result, t, detail, os_errno, err);
-    curl_multi_remove_handle(m, c);
-    curl_easy_cleanup(c);
-    curl_multi_cleanup(m);
-    curl_slist_free_all(h);
-    if (auth) memset(auth, 0, strlen(auth));
-    free(auth);
+    http_result_free(&res);
     free(url);
     return rc;
 }
@@ -317,7 +207,7 @@ static void set_listed(openai_backend *ob, char **ids, size_t n) {
 }
 
 static int fetch_models(openai_backend *ob, char ***ids, size_t *n, lm_error *err) {
-    transfer t = {.ob = ob};
+    transfer t = {0};
     int rc = perform(ob, "/models", NULL, &t, err);
     *ids = NULL;
     *n = 0;
@@ -383,7 +273,7 @@ typedef struct reply {
     sse_parser sse;
     openai_chunk_state st;
     double t_sent, t_first, t_window[RATE_WINDOW];
-    int n_pieces;
+    int n_pieces, n_events;
 } reply;
 
 static void note_piece(reply *r) {
@@ -404,6 +294,7 @@ static void note_piece(reply *r) {
 static int on_sse(void *user, const char *event, const char *data, size_t len) {
     (void)event;
     reply *r = user;
+    r->n_events++;
     lm_buf text = {0};
     int rc = openai_parse_chunk(&r->st, data, len, &text);
     if (text.len) {
@@ -450,12 +341,12 @@ static enum backend_stop_reason finish(reply *r, int rc, transfer *t, lm_error *
         status_error(r->ob, t, "/chat/completions", err);
         return BACKEND_STOP_ERROR;
     }
-    if (!t->streaming || (!r->st.done && !r->st.finish[0] && !r->n_pieces && t->body.len)) {
+    if (!r->n_events && t->received) {
         lm_fail(err, "the server did not stream its answer");
         return BACKEND_STOP_ERROR;
     }
     if (!r->st.done && !r->st.finish[0]) {
-        lm_fail(err, "%s ended the stream mid-reply; the reply so far is kept", r->ob->name);
+        lm_fail(err, "%s ended the stream before the reply's end", r->ob->name);
         return BACKEND_STOP_ERROR;
     }
     if (strcmp(r->st.finish, "length") == 0) return BACKEND_STOP_MAX_TOKENS;
@@ -475,7 +366,7 @@ static void run_generate(openai_backend *ob, command *c) {
     pthread_mutex_lock(&ob->mu);
     ob->stats = (backend_stats){.state = BACKEND_PROMPT};
     pthread_mutex_unlock(&ob->mu);
-    transfer t = {.ob = ob, .sink = on_stream, .user = &r};
+    transfer t = {.sink = on_stream, .user = &r};
     lm_error err;
     int rc = perform(ob, "/chat/completions", c->body, &t, &err);
     backend_event ev = {.kind = BACKEND_EV_DONE, .request_id = c->id, .token = -1};
@@ -492,17 +383,8 @@ static void run_generate(openai_backend *ob, command *c) {
 
 /* ---- the thread and its queue ---- */
 
-static command *next_command(openai_backend *ob) {
-    pthread_mutex_lock(&ob->mu);
-    while (!ob->cmd_head) pthread_cond_wait(&ob->cmd_ready, &ob->mu);
-    command *c = ob->cmd_head;
-    ob->cmd_head = c->next;
-    if (!ob->cmd_head) ob->cmd_tail = NULL;
-    pthread_mutex_unlock(&ob->mu);
-    return c;
-}
-
-static void free_command(command *c) {
+static void free_command(void *arg) {
+    command *c = arg;
     free(c->model);
     free(c->body);
     free(c);
@@ -511,7 +393,7 @@ static void free_command(command *c) {
 static void *transfer_main(void *arg) {
     openai_backend *ob = arg;
     for (;;) {
-        command *c = next_command(ob);
+        command *c = lm_queue_wait(&ob->commands);
         if (c->kind == CMD_QUIT) {
             free_command(c);
             return NULL;
@@ -525,21 +407,16 @@ static void *transfer_main(void *arg) {
 
 static int enqueue(openai_backend *ob, command *c) {
     pthread_mutex_lock(&ob->mu);
-    c->id = c->id ? c->id : ++ob->next_id;
-    if (ob->cmd_tail)
-        ob->cmd_tail->next = c;
-    else
-        ob->cmd_head = c;
-    ob->cmd_tail = c;
-    pthread_cond_signal(&ob->cmd_ready);
+    int id = c->id = ++ob->next_id;
     pthread_mutex_unlock(&ob->mu);
-    return c->id;
+    lm_queue_push(&ob->commands, c); /* c is the thread's from here */
+    return id;
 }
 
 /* ---- the calls ---- */
 
 static int openai_fd(const backend *b) {
-    return ((const openai_backend *)b)->wake[0];
+    return lm_queue_fd(&((const openai_backend *)b)->events);
 }
 
 static int openai_select(backend *b, const char *model, const model_options *opt) {
@@ -591,29 +468,8 @@ static size_t openai_models(backend *b, const char *const **ids) {
     return ob->n_shown;
 }
 
-static void openai_close(backend *b) {
-    openai_backend *ob = ob_of(b);
-    atomic_store(&ob->cancel, true);
-    command *quit = lm_xcalloc(1, sizeof *quit);
-    quit->kind = CMD_QUIT;
-    pthread_mutex_lock(&ob->mu); /* ahead of anything queued */
-    for (command *c = ob->cmd_head, *next; c; c = next) {
-        next = c->next;
-        free_command(c);
-    }
-    ob->cmd_head = ob->cmd_tail = quit;
-    pthread_cond_signal(&ob->cmd_ready);
-    pthread_mutex_unlock(&ob->mu);
-    pthread_join(ob->thread, NULL);
-    backend_event ev;
-    while (openai_poll(b, &ev)) backend_event_free(&ev);
-    set_listed(ob, NULL, 0);
-    for (size_t i = 0; i < ob->n_shown; i++) free(ob->shown[i]);
-    free(ob->shown);
-    close(ob->wake[0]);
-    close(ob->wake[1]);
-    pthread_mutex_destroy(&ob->mu);
-    pthread_cond_destroy(&ob->cmd_ready);
+/* What create allocates before the thread starts. */
+static void free_fields(openai_backend *ob) {
     if (ob->key) memset(ob->key, 0, strlen(ob->key));
     free(ob->key);
     free(ob->key_env);
@@ -621,6 +477,22 @@ static void openai_close(backend *b) {
     free(ob->name);
     free(ob->model);
     free(ob);
+}
+
+static void openai_close(backend *b) {
+    openai_backend *ob = ob_of(b);
+    openai_stop(b);
+    command *quit = lm_xcalloc(1, sizeof *quit);
+    quit->kind = CMD_QUIT;
+    lm_queue_push_front(&ob->commands, quit); /* ahead of anything queued, which is dropped */
+    pthread_join(ob->thread, NULL);
+    lm_queue_destroy(&ob->commands, free_command);
+    lm_queue_destroy(&ob->events, free_event);
+    set_listed(ob, NULL, 0);
+    for (size_t i = 0; i < ob->n_shown; i++) free(ob->shown[i]);
+    free(ob->shown);
+    pthread_mutex_destroy(&ob->mu);
+    free_fields(ob);
 }
 
 static const backend_ops openai_ops = {
@@ -635,10 +507,6 @@ static const backend_ops openai_ops = {
     .models = openai_models,
 };
 
-static void global_init(void) {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* The key from its variable; 0 when none is asked for. */
 static int read_key(openai_backend *ob, const char *var, lm_error *err) {
     if (!var || !*var) return 0;
@@ -650,13 +518,11 @@ static int read_key(openai_backend *ob, const char *var, lm_error *err) {
 }
 
 backend *backend_openai_create(const backend_openai_options *o, lm_error *err) {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
     const char *url = o->base_url ? o->base_url : "";
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
         lm_fail(err, "'%s' is not a server URL (http://HOST:PORT/v1 or https://...)", url);
         return NULL;
     }
-    pthread_once(&once, global_init);
     openai_backend *ob = lm_xcalloc(1, sizeof *ob);
     ob->base = (backend){.ops = &openai_ops, .kind = "openai"};
     size_t len = strlen(url);
@@ -666,28 +532,22 @@ backend *backend_openai_create(const backend_openai_options *o, lm_error *err) {
     ob->connect_ms = o->connect_timeout > 0 ? (long)(o->connect_timeout * 1000) : 10000;
     ob->idle_s = o->idle_timeout > 0 ? (long)(o->idle_timeout + 0.5) : 60;
     if (ob->idle_s < 1) ob->idle_s = 1;
-    bool no_key = read_key(ob, o->api_key_env, err) != 0;
-    if (no_key || pipe2(ob->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-        if (!no_key) lm_fail(err, "cannot create a pipe");
-        free(ob->key);
-        free(ob->key_env);
-        free(ob->url);
-        free(ob->name);
-        free(ob);
+    if (read_key(ob, o->api_key_env, err) || lm_queue_init(&ob->commands, err)) {
+        free_fields(ob);
+        return NULL;
+    }
+    if (lm_queue_init(&ob->events, err)) {
+        lm_queue_destroy(&ob->commands, NULL);
+        free_fields(ob);
         return NULL;
     }
     pthread_mutex_init(&ob->mu, NULL);
-    pthread_cond_init(&ob->cmd_ready, NULL);
     if (pthread_create(&ob->thread, NULL, transfer_main, ob) != 0) {
         lm_fail(err, "cannot start the transfer thread");
-        ob->thread = pthread_self();
-        close(ob->wake[0]);
-        close(ob->wake[1]);
-        free(ob->key);
-        free(ob->key_env);
-        free(ob->url);
-        free(ob->name);
-        free(ob);
+        lm_queue_destroy(&ob->commands, NULL);
+        lm_queue_destroy(&ob->events, NULL);
+        pthread_mutex_destroy(&ob->mu);
+        free_fields(ob);
         return NULL;
     }
     return &ob->base;

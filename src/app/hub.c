@@ -372,13 +372,17 @@ typedef struct hub_dl {
     char etag[256];  /* what the part file is a part of, from its meta file */
     bool restart;    /* the answer does not continue the part: start over */
     bool write_failed;
+    int last_tenth; /* of the last report: each tenth of the file is reported */
 } hub_dl;
 
 static void hub_report(hub_dl *d, enum hub_phase phase, bool finished) {
     double now = lm_now();
     if (!d->o || !d->o->on_progress) return;
-    if (!finished && now - d->last_report < HUB_REPORT_INTERVAL) return;
+    int tenth = d->f->size ? (int)(10 * d->have / d->f->size) : 0;
+    bool crossed = phase == HUB_PHASE_DOWNLOAD && tenth != d->last_tenth;
+    if (!finished && !crossed && now - d->last_report < HUB_REPORT_INTERVAL) return;
     d->last_report = now;
+    if (phase == HUB_PHASE_DOWNLOAD) d->last_tenth = tenth;
     double secs = now - d->t0;
     double rate = secs > 0.05 ? (double)(d->have - d->run_start) / secs : 0;
     hub_progress p = {
@@ -710,7 +714,8 @@ int hub_download(const hub_options *o, const char *repo, const hub_file *f, hub_
         free(dir);
         return 0;
     }
-    hub_dl d = {.o = o, .f = f, .repo = repo, .name = name, .fd = -1, .t0 = lm_now()};
+    hub_dl d = {.o = o, .f = f, .repo = repo, .name = name, .fd = -1, .t0 = lm_now(),
+                .last_tenth = -1};
     memcpy(d.expect, f->sha256, sizeof d.expect);
     d.part = hub_concat(out->path, ".part");
     d.meta = hub_concat(out->path, ".part.meta");

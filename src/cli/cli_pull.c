@@ -21,8 +21,9 @@ static void pull_on_signal(int sig) {
 
 typedef struct pull_view {
     bool tty;
-    int last_tenth; /* the last 10 % step printed (no terminal) */
-    bool drawn;     /* a bar is on the line */
+    double last_draw; /* the bar is redrawn at most 10 times a second */
+    int last_tenth;   /* the last 10 % step printed (no terminal) */
+    bool drawn;       /* a bar is on the line */
 } pull_view;
 
 static void pull_fmt_eta(double s, char *buf, size_t size) {
@@ -59,11 +60,14 @@ static void pull_progress(void *user, const hub_progress *p) {
     }
     if (p->phase == HUB_PHASE_VERIFY || (p->phase == HUB_PHASE_CHECK && !v->tty)) return;
     if (v->tty) {
+        double now = lm_now();
+        if (!p->finished && now - v->last_draw < 0.1) return;
+        v->last_draw = now;
         pull_draw_bar(v, p);
         return;
     }
     int tenth = p->total ? (int)(10 * p->done / p->total) : 0;
-    if (tenth > v->last_tenth || (p->finished && v->last_tenth < 10 && p->done == p->total)) {
+    if (tenth > v->last_tenth) {
         v->last_tenth = tenth;
         fprintf(stderr, "%s: %d%% (%.1f of %.1f MB, %.1f MB/s)\n", p->file, tenth * 10,
                 (double)p->done / 1e6, (double)p->total / 1e6, p->bytes_per_s / 1e6);

@@ -5,6 +5,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #define ATTN_SIMD_NAME "avx2"
 #define VL 8
@@ -27,6 +28,8 @@ typedef __m256 vm;
 #define vor_m(a, b) _mm256_or_ps(a, b)
 #define vsel(m, a, b) _mm256_blendv_ps(b, a, m)
 #define vload_h(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define vstore_h(p, v)                                                                             \
+    _mm_storeu_si128((__m128i *)(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT))
 #define vload_i8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
 
 static inline float vhsum(vf v) {

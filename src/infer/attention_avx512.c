@@ -4,6 +4,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #define ATTN_SIMD_NAME "avx512"
 #define VL 16
@@ -28,6 +29,8 @@ typedef __mmask16 vm;
 #define vor_m(a, b) ((vm)((a) | (b)))
 #define vsel(m, a, b) _mm512_mask_blend_ps(m, b, a)
 #define vload_h(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define vstore_h(p, v)                                                                             \
+    _mm256_storeu_si256((__m256i *)(p), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT))
 #define vload_i8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))
 
 /* e^x: x = k ln2 + r, e^r by Cephes' expf polynomial; 0 below -87.3 (and for

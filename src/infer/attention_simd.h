@@ -4,15 +4,31 @@
  *   VL lanes, vf (float vector), vm (lane mask),
  *   vload vstore vset1 vzero vadd vsub vmul vmax vfma vhsum vhmax,
  *   vlt vgt veq (masks), vor_m, vsel(m, a, b) (m ? a : b), vexp,
- *   vload_h (VL halves), vload_i8 (VL signed bytes), IVB, DVB (register tiles).
- * The arithmetic is attention.c's portable kernels', with the exponential
- * from vexp (within 2 ulp of expf) and sums in a different order. */
+ *   vload_h (VL halves), vstore_h (to VL halves, rounded to nearest even), vload_i8 (VL signed
+ * bytes), IVB, DVB (register tiles). The arithmetic is attention.c's portable kernels', with the
+ * exponential from vexp (within 2 ulp of expf) and sums in a different order. */
 #ifndef ATTN_SIMD_NAME
 #error "define the vector operations first"
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
+
+static void store_row(enum model_cache_type t, const float *x, uint8_t *dst, int hd) {
+    int d = 0;
+    switch (t) {
+    case MODEL_CACHE_F32:
+        memcpy(dst, x, (size_t)hd * sizeof *x);
+        break;
+    case MODEL_CACHE_F16:
+        for (; d + VL <= hd; d += VL) vstore_h((uint16_t *)dst + d, vload(x + d));
+        for (; d < hd; d++) ((quant_f16 *)dst)[d] = quant_f32_to_f16(x[d]);
+        break;
+    case MODEL_CACHE_Q8_0:
+        quant_quantize_row(QT_Q8_0, x, dst, hd);
+        break;
+    }
+}
 
 static void load_rows(enum model_cache_type t, const uint8_t *src, size_t row_bytes, int n, int hd,
                       int hdp, float *dst) {
@@ -217,16 +233,27 @@ INLINE void pv_tile(int NI, int ND, float *o, const float *c, const float *p, si
     for (int e = 0; e < ND; e++) vstore(o + (size_t)i * hdp + e * VL, acc[i][e]);
 }
 
+/* NI rows by nd (1..DVB) vectors of the head */
 #define PV_ND(NI)                                                                                  \
-    if (nd >= DVB)                                                                                 \
+    switch (nd) {                                                                                  \
+    case 1:                                                                                        \
+        pv_tile(NI, 1, oi, ci, pp, pi, pj, vd, nk, hdp);                                           \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        pv_tile(NI, 2 <= DVB ? 2 : 1, oi, ci, pp, pi, pj, vd, nk, hdp);                            \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        pv_tile(NI, 3 <= DVB ? 3 : 1, oi, ci, pp, pi, pj, vd, nk, hdp);                            \
+        break;                                                                                     \
+    default:                                                                                       \
         pv_tile(NI, DVB, oi, ci, pp, pi, pj, vd, nk, hdp);                                         \
-    else                                                                                           \
-        pv_tile(NI, 1, oi, ci, pp, pi, pj, vd, nk, hdp);
+        break;                                                                                     \
+    }
 
 static void pv(float *o, const float *c, const float *p, size_t pi, size_t pj, const float *v,
                int nq, int nk, int hdp) {
-    for (int d = 0; d < hdp; d += VL * (hdp - d >= DVB * VL ? DVB : 1)) {
-        const int nd = (hdp - d) / VL;
+    for (int d = 0, nd; d < hdp; d += VL * nd) {
+        nd = (hdp - d) / VL < DVB ? (hdp - d) / VL : DVB;
         const float *vd = v + d;
         for (int i = 0; i < nq; i += 4) {
             float *oi = o + (size_t)i * hdp + d;
@@ -245,5 +272,5 @@ static void pv(float *o, const float *c, const float *p, size_t pi, size_t pj, c
     }
 }
 
-static const attn_ops simd_ops = {
-    ATTN_SIMD_NAME, load_rows, prompt_scores, prompt_softmax, decode_scores, decode_softmax, pv};
+static const attn_ops simd_ops = {ATTN_SIMD_NAME, store_row,     load_rows,      prompt_scores,
+                                  prompt_softmax, decode_scores, decode_softmax, pv};

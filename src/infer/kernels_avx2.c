@@ -64,7 +64,10 @@ static inline const uint8_t *row_of(const kernels_matrix *w, int64_t r) {
 
 /* Prefetches the lines of n bytes from p (see kernels_avx512.c). */
 INLINE void prefetch_span(const uint8_t *p, int n) {
-    for (int o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+    if (kernels_gemv_prefetch_l2)
+        for (int o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T1);
+    else
+        for (int o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
 
 static inline const uint8_t *act_of(const kernels_job *j, int t) {
@@ -133,12 +136,14 @@ INLINE __m256i q32_pair_isum(enum q32_kind kind, const uint8_t *blk, int B, cons
 /* Per block: sum += (dw * da) * isum (+ mw * s for the affine types). */
 INLINE float q32_dot(enum q32_kind kind, const uint8_t *row, const kernels_q8x4 *a, int64_t nb) {
     const int B = q32_block_bytes[kind];
+    const int pf = kernels_gemv_prefetch;
     __m256 acc = _mm256_setzero_ps();
     float mins = 0;
     int64_t b = 0;
     if (kind != Q8_0)
         for (; b + 2 <= nb; b += 2) {
             const uint8_t *blk = row + b * B;
+            if (pf) prefetch_span(blk + pf, 2 * B);
             const kernels_q8x4 *q = a + b / 4;
             const int k = (int)(b % 4);
             const __m256 scale = _mm256_set_m128(_mm_set1_ps(half(blk + B) * q->d[k + 1]),
@@ -150,6 +155,7 @@ INLINE float q32_dot(enum q32_kind kind, const uint8_t *row, const kernels_q8x4 
         }
     for (; b < nb; b++) {
         const uint8_t *blk = row + b * B;
+        if (pf) prefetch_span(blk + pf, B);
         const kernels_q8x4 *q = a + b / 4;
         const int k = (int)(b % 4);
         const __m256 isum = _mm256_cvtepi32_ps(q32_block_isum(kind, blk, q, k));
@@ -296,7 +302,9 @@ INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t
     const size_t B = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
     __m256 acc = _mm256_setzero_ps();
     float mins_sum = 0;
+    const int pf = kernels_gemv_prefetch;
     for (int64_t i = 0; i < nsb; i++, row += B, a++) {
+        if (pf) prefetch_span(row + pf, (int)B);
         uint8_t sc[8], m[8];
         k4_scales(row + 4, sc, m);
         const uint8_t *qs = row + (five ? 48 : 16);
@@ -344,7 +352,9 @@ INLINE void q6k_codes(const block_q6_K *b, int h, __m256i c[4]) {
 static float q6k_dot(const uint8_t *row, const void *act, int64_t n) {
     const kernels_q8k *a = act;
     __m256 acc = _mm256_setzero_ps();
+    const int pf = kernels_gemv_prefetch;
     for (int64_t i = 0; i < n / QK_K; i++, row += sizeof(block_q6_K), a++) {
+        if (pf) prefetch_span(row + pf, sizeof(block_q6_K));
         const block_q6_K *b = (const block_q6_K *)row;
         __m256i isum = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {

@@ -71,23 +71,17 @@ static void matmul(model *m, const kernels_matrix *w, const float *x, int n, flo
         kernels_matmul(m->pool, w, x, n, y, m->s.act);
 }
 
-static void cache_put(enum model_cache_type t, const float *x, uint8_t *dst, int n) {
-    if (t == MODEL_CACHE_F32)
-        memcpy(dst, x, (size_t)n * sizeof *x);
-    else
-        quant_quantize_row(t == MODEL_CACHE_F16 ? QT_F16 : QT_Q8_0, x, dst, n);
-}
-
 /* Stores token t's rotated keys and its values in its sequence's cache. */
 static void store_kv(model *m, int il, int n) {
     const int hd = m->hp.head_dim, stride = m->q_dim + 2 * m->kv_dim;
+    const attn_ops *ops = attention_ops();
     for (int t = 0; t < n; t++) {
         model_seq *sq = m->s.seq[t];
         const float *row = m->s.qkv + (size_t)t * stride;
         for (int h = 0; h < m->hp.n_head_kv; h++) {
             const size_t at = model_seq_row(sq, il, h, m->s.pos[t]);
-            cache_put(sq->type, row + m->q_dim + h * hd, sq->k + at, hd);
-            cache_put(sq->type, row + m->q_dim + m->kv_dim + h * hd, sq->v + at, hd);
+            ops->store_row(sq->type, row + m->q_dim + h * hd, sq->k + at, hd);
+            ops->store_row(sq->type, row + m->q_dim + m->kv_dim + h * hd, sq->v + at, hd);
         }
     }
 }

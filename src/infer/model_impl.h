@@ -78,16 +78,20 @@ static inline size_t model_seq_row(const model_seq *s, int layer, int kvh, int p
  * multiples of ATTN_KEYS, so one query's arithmetic never depends on the
  * others in its batch) with an online softmax: no score row as long as the
  * context. A prompt block holds up to ATTN_ROWS query rows (tokens x heads of
- * one KV head) and works on the tiles as small matrix products; generation
+ * one KV head) and works on the tiles as small matrix products, a task
+ * taking up to ATTN_SPAN blocks of one KV head; generation
  * (one token of a sequence) takes the heads of one KV head against each key. */
 #define ATTN_KEYS 64
 #define ATTN_ROWS 64
+#define ATTN_SPAN 8 /* prompt blocks one task keeps, to load each key tile once for them */
 
 /* Kernels of one instruction set; hdp is head_dim rounded up to 16 (tiles
  * are zero-padded to it). Scores are already multiplied by the query scale
  * except for `scale`, applied in the softmax. */
 typedef struct attn_ops {
     const char *name;
+    /* one cache row of type t from hd floats */
+    void (*store_row)(enum model_cache_type t, const float *x, uint8_t *dst, int hd);
     /* n cache rows of type t, row_bytes apart, to floats dst[n][hdp] */
     void (*load_rows)(enum model_cache_type t, const uint8_t *src, size_t row_bytes, int n, int hd,
                       int hdp, float *dst);

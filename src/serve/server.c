@@ -312,13 +312,20 @@ static enum MHD_Result on_headers(conn *c) {
     return MHD_YES; /* the body comes next */
 }
 
+/* A copy fit for the log: no control characters from the client reach it. */
+static void copy_printable(char *dst, size_t cap, const char *src) {
+    snprintf(dst, cap, "%s", src);
+    for (char *p = dst; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+}
+
 static conn *conn_new(server *s, struct MHD_Connection *mc, const char *url, const char *method) {
     conn *c = lm_xcalloc(1, sizeof *c);
     c->srv = s;
     c->mc = mc;
     c->t0 = lm_now();
-    snprintf(c->method, sizeof c->method, "%s", method);
-    snprintf(c->path, sizeof c->path, "%s", url);
+    copy_printable(c->method, sizeof c->method, method);
+    copy_printable(c->path, sizeof c->path, url);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
     c->fd = ci ? ci->connect_fd : -1;

@@ -157,6 +157,14 @@ static void add_models(help_text *h, const help_screen *hs, int width) {
                  "what you are using now: a tiny model with random weights, made so that the "
                  "interface can be tried. Its replies are gibberish. Add a real GGUF model:",
                  width);
+    add_item(h, "F2, Download a model",
+             "a GGUF model from Hugging Face: a short list of good instruct models, or any "
+             "ORG/NAME[:QUANT]; it downloads while you chat and loads when done",
+             width);
+    add_item(h, "lmterm pull REPO",
+             "the same from the shell (REPO[:QUANT] or REPO FILE), resumable; lmterm ls lists "
+             "every model found, ollama's and the Hugging Face cache's too",
+             width);
     add_item(h, "-m FILE.gguf",
              "start lmterm with a GGUF model: Phi-3 or Llama-3, as F32, F16, BF16, Q8_0, Q4_0 ... "
              "or the K-quants (Q4_K_M ...) of the usual downloads",

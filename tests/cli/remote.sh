@@ -121,13 +121,13 @@ fails() {
 dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 fails remote_refused "^lmterm: cannot connect to 127.0.0.1:$dead: Connection refused$" "" -- run --remote "http://127.0.0.1:$dead/v1" -p hi
 fails remote_refused_plain "cannot connect to 127.0.0.1:$dead" "" -- chat --plain --remote "http://127.0.0.1:$dead/v1" </dev/null
-fails remote_unknown_host "^lmterm: cannot resolve host no-such-host.invalid$" "" -- run --remote http://no-such-host.invalid/v1 -p hi
+fails remote_unknown_host "^lmterm: cannot resolve host no-such-host.invalid \(DNS lookup failed\)$" "" -- run --remote http://no-such-host.invalid/v1 -p hi
 fails remote_unknown_model "model 'nosuch' is not on .* \(it has: stub-echo, stub-long" "" -- run --remote "$OPEN" -m nosuch -p hi
 fails remote_429 "^lmterm: HTTP 429 from .*: stub says 429: slow down$" "" -- run --remote "$OPEN" -m err-429 -p hi
 fails remote_500 "^lmterm: HTTP 500 from .*: stub says 500: the server broke$" "" -- run --remote "$OPEN" -m err-500 -p hi
 fails remote_503 "^lmterm: HTTP 503 from .*: stub says 503" "" -- run --remote "$OPEN" -m err-503 -p hi
 fails remote_stream_cut "closed the connection mid-answer; the reply so far is kept" "^You said: hi" -- run --remote "$OPEN" -m cut -p hi
-fails remote_no_done "ended the stream mid-reply; the reply so far is kept" "^You said" -- run --remote "$OPEN" -m nodone -p hi
+fails remote_no_done "ended the stream before the reply.s end; the reply so far is kept" "^You said" -- run --remote "$OPEN" -m nodone -p hi
 fails remote_malformed "malformed JSON in its stream .*; the reply so far is kept" "^You said: hi" -- run --remote "$OPEN" -m malformed -p hi
 fails remote_huge "larger than 16 MiB" "" -- run --remote "$OPEN" -m huge -p hi
 fails remote_bad_url_server "^lmterm: HTTP 404 from .*/nope for /chat/completions: no such path \(is the model id right, and does the URL end in /v1\?\)$" "" -- run --remote "${OPEN%/v1}/nope" -m stub-echo -p hi
@@ -141,14 +141,60 @@ servers:
     idle_timeout: 1
 EOF2
 t0=$(date +%s)
-fails remote_idle_timeout "no data from 127.0.0.1:[0-9]+ for 1 s; the reply so far is kept" "^You said" -- run --config "$TMP/servers.yaml" --remote stub -p hi
+fails remote_idle_timeout "no data from 127.0.0.1:[0-9]+ for 1 s \(timeout\); the reply so far is kept" "^You said" -- run --config "$TMP/servers.yaml" --remote stub -p hi
 t=$(($(date +%s) - t0))
 check remote_idle_timeout_bounded test "$t" -le 3
+
+# A server that never accepts the connection: the connect timeout (1 s
+# here, from the configuration; 10 s by default) ends the wait.
+python3 - "$TMP/hole.port" <<'PY' &
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
+held = []
+for _ in range(8):  # fill the accept queue: later connections get no answer
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(s.getsockname())
+    except BlockingIOError: pass
+    held.append(c)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+time.sleep(30)
+PY
+STUB_PIDS="$STUB_PIDS $!"
+for _ in $(seq 100); do [ -s "$TMP/hole.port" ] && break; sleep 0.05; done
+cat >"$TMP/hole.yaml" <<EOF2
+servers:
+  - name: hole
+    url: http://127.0.0.1:$(cat "$TMP/hole.port")/v1
+    connect_timeout: 1
+EOF2
+for form in run plain; do
+    t0=$(date +%s%N)
+    if [ $form = run ]; then args=(run -p hi); else args=(chat --plain); fi
+    fails "remote_connect_timeout_$form" "^lmterm: no connection to 127.0.0.1:[0-9]+ within 1.0 s \(timeout\)$" "" -- \
+        "${args[@]}" --config "$TMP/hole.yaml" --remote hole </dev/null
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    check "remote_connect_timeout_${form}_bounded" test "$ms" -lt 2500
+done
 
 # A chat that fails mid-reply goes on: the next message is answered.
 printf 'one\n/model stub-echo\ntwo\n' | "$LM" chat --plain --remote "$OPEN" -m cut >"$TMP/out" 2>"$TMP/err"
 if [ "$(grep -c 'kept' "$TMP/err")" -eq 1 ] && grep -q 'You said: two (turn 2)' "$TMP/out"; then
     ok remote_chat_goes_on; else fail remote_chat_goes_on "$(cat "$TMP/out" "$TMP/err")"; fi
 
-# The key's value never reaches the command line: only the variable's name does.
+# Ctrl-C (SIGINT) stops a streaming reply: the time from the signal to the
+# reply's --stats line, the text so far kept.
+{ printf 'Hello\n'; sleep 8; } | "$LM" chat --plain --remote "$OPEN" -m stub-long --stats \
+    >"$TMP/out" 2>"$TMP/err" &
+pid=$!
+for _ in $(seq 200); do grep -q 'w5 ' "$TMP/out" 2>/dev/null && break; sleep 0.02; done
+t0=$(date +%s%N)
+kill -INT $pid
+for _ in $(seq 1000); do grep -q '^stats:' "$TMP/err" && break; sleep 0.002; done
+ms=$((($(date +%s%N) - t0) / 1000000))
+echo "    (Ctrl-C to the end of the reply: $ms ms)"
+kill $pid 2>/dev/null
+wait $pid 2>/dev/null
+if grep -q '^stats:' "$TMP/err" && [ "$ms" -lt 100 ] && grep -q '^w0 w1 w2 w3 w4 w5' "$TMP/out"; then
+    ok remote_stop_within_100ms; else fail remote_stop_within_100ms "$ms ms" "$(cat "$TMP/err")"; fi
+
 check remote_usage_error test "$("$LM" run --remote not-a-url -p hi >/dev/null 2>&1; echo $?)" -eq 2

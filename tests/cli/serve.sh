@@ -167,6 +167,16 @@ if grep -qE '^[0-9-]+T[0-9:]+Z POST /v1/chat/completions 200 prompt=[0-9]+ gen=8
 else
     fail serve_access_log "$(tail -5 "$TMP/log")"
 fi
+# lmterm's own OpenAI client (the remote backend) against lmterm serve:
+# the same text as the server's answer to the messages it sends.
+out=$(printf 'Tell me a story\n' | timeout 60 "$LM" chat --plain --remote "http://127.0.0.1:$PORT/v1" -s "be brief" -n 12 --temp 0 --stats 2>"$TMP/remote_err")
+rc=$?
+direct=$(gen $CHAT '{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"Tell me a story"}],"max_tokens":12,"temperature":0}')
+if [ $rc -eq 0 ] && [ "$out" = "$(jget "$direct" 'd["text"]')" ] && grep -q 'generated tokens: 12,' "$TMP/remote_err"; then
+    ok serve_lmterm_remote_client
+else
+    fail serve_lmterm_remote_client "rc=$rc: $out" "$direct" "$(cat "$TMP/remote_err")"
+fi
 serve_stop
 check serve_sigterm_idle test "$SERVE_RC" -eq 0
 

@@ -149,8 +149,10 @@ def bench(port, clients, max_tokens):
     threads = []
     t0 = time.time()
     for i in range(clients):
-        body = {"messages": [{"role": "user", "content": "Client %d: tell me a story about %s." %
-                              (i, ["rivers", "stars", "cats", "ships", "trees", "clocks", "bread", "snow"][i % 8])}],
+        # the run's time in the prompt: no run finds its prompt in a slot's cache
+        topic = ["rivers", "stars", "cats", "ships", "trees", "clocks", "bread", "snow"][i % 8]
+        body = {"messages": [{"role": "user", "content": "Run %.3f, client %d: tell me a story about %s." %
+                              (t0, i, topic)}],
                 "max_tokens": max_tokens, "temperature": 0, "stream": True,
                 "stream_options": {"include_usage": True}}
         threads.append(threading.Thread(target=timed_stream, args=(port, body, results[i])))

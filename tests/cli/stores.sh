@@ -3,9 +3,9 @@
 # Hugging Face cache and llama.cpp cache in a temporary HOME); an unreadable
 # entry is skipped with one notice; a model runs on the ollama blob in place.
 source "$(dirname "$0")/../lib.sh"
-plan 15
 source "$(dirname "$0")/../tools/fake_stores.bash"
 CONF=$(conformance_dir) || skip_all stores "no conformance models"
+plan 15
 export HOME=$TMP/home XDG_DATA_HOME=$TMP/data XDG_CONFIG_HOME=$TMP/config XDG_CACHE_HOME=$TMP/cache
 unset OLLAMA_MODELS HF_HOME HF_HUB_CACHE HUGGINGFACE_HUB_CACHE LLAMA_CACHE
 mkdir -p "$HOME" "$XDG_DATA_HOME/lmterm/models"

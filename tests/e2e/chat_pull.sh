@@ -9,9 +9,9 @@
 . "$(dirname "$0")/../tools/fake_stores.bash"
 trap 'tmux -L "$SOCK" kill-server 2>/dev/null; hub_cleanup' EXIT
 require_tmux e2e_pull
-plan 9
 command -v python3 >/dev/null || skip_all e2e_pull "python3 missing"
 CONF=$(conformance_dir) || skip_all e2e_pull "no conformance models"
+plan 9
 M=$CONF/models
 mkdir -p "$E2E_HOME"
 make_fake_stores "$E2E_HOME" "$E2E_HOME/cache" "$M" >/dev/null
@@ -100,4 +100,5 @@ else
     fail e2e_pull_esc_stops_download "$(screen)"
 fi
 keys Escape
-keys C-q
+keys C-d
+wait_for '^shell\$' 10

@@ -702,3 +702,43 @@ TEST(config_yaml_round_trip) {
     check_round_trip("--- x\n");
     check_round_trip("a: ----------------\n");
 }
+
+TEST(config_servers) {
+    config c;
+    config_init_defaults(&c);
+    lm_error err = {{0}};
+    CHECK_MSG(apply(&c,
+                    "servers:\n"
+                    "  - name: box\n"
+                    "    url: http://gpu-box:8080/v1\n"
+                    "    api_key_env: BOX_KEY\n"
+                    "    model: llama-3-70b\n"
+                    "    connect_timeout: 2.5\n"
+                    "    idle_timeout: 30\n"
+                    "  - {name: local, url: 'https://127.0.0.1/v1'}\n",
+                    &err) == 0,
+              "%s", err.msg);
+    CHECK_EQ_INT(c.n_servers, 2);
+    const config_server *s = config_find_server(&c, "box");
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_EQ_STR(s->url, "http://gpu-box:8080/v1");
+        CHECK_EQ_STR(s->api_key_env, "BOX_KEY");
+        CHECK_EQ_STR(s->model, "llama-3-70b");
+        CHECK_NEAR(s->connect_timeout, 2.5, 1e-6);
+        CHECK_NEAR(s->idle_timeout, 30, 1e-6);
+    }
+    s = config_find_server(&c, "local");
+    CHECK(s && !s->api_key_env && !s->model && s->connect_timeout == 0);
+    CHECK(config_find_server(&c, "nope") == NULL);
+    /* a later layer's list replaces the earlier one */
+    CHECK_MSG(apply(&c, "servers: [{name: other, url: 'http://h/v1'}]\n", &err) == 0, "%s", err.msg);
+    CHECK_EQ_INT(c.n_servers, 1);
+    CHECK(config_find_server(&c, "box") == NULL);
+    config_free(&c);
+    CHECK_ERROR("servers: [{name: a}]\n", "servers[1]: a server needs a name and a url");
+    CHECK_ERROR("servers: [{name: a, url: 'ftp://x/v1'}]\n",
+                "servers[1].url: expected http://... or https://...");
+    CHECK_ERROR("servers: [{name: a, url: 'http://x/v1', idle_timeout: 0}]\n", "idle_timeout");
+    CHECK_ERROR("servers: {a: 1}\n", "servers: expected a list of servers");
+}

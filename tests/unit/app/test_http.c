@@ -5,11 +5,15 @@
 #include "test.h"
 #include "util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static char *url_of(const stub_server *s, const char *path) {
     lm_buf b = {0};
@@ -322,4 +326,39 @@ TEST(http_escape_path) {
     char *e = http_escape("a b/c+d.gguf", "/");
     CHECK_EQ_STR(e, "a%20b/c%2Bd.gguf");
     free(e);
+}
+
+/* A listener whose queue is full: connections neither complete nor fail. */
+TEST(http_connect_timeout) {
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 0) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&a, &len) != 0) {
+        test_skip("no listening socket");
+        return;
+    }
+    int fill[3];
+    for (int i = 0; i < 3; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (connect(fill[i], (struct sockaddr *)&a, sizeof a) != 0) { /* EINPROGRESS */
+        }
+    }
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(a.sin_port));
+    http_request req = {.url = url, .connect_timeout_ms = 500};
+    http_result res;
+    lm_error err = {{0}};
+    double t0 = lm_now();
+    CHECK_EQ_INT(http_perform(&req, &res, &err), -1);
+    double took = lm_now() - t0;
+    CHECK_MSG(res.kind == HTTP_ERR_TIMEOUT, "%s: %s", http_error_name(res.kind), err.msg);
+    CHECK_MSG(strstr(err.msg, "no connection to 127.0.0.1:") && strstr(err.msg, "within 0.5 s"),
+              "%s", err.msg);
+    CHECK_MSG(took >= 0.4 && took < 3, "took %.2f s", took);
+    http_result_free(&res);
+    for (int i = 0; i < 3; i++) close(fill[i]);
+    close(lfd);
 }

@@ -24,7 +24,7 @@ TEST(openai_request_has_messages_and_sampling) {
     CHECK(v != NULL);
     if (v) {
         CHECK_EQ_STR(json_get_str(v, "model", ""), "m-1");
-        CHECK(json_get(v, "stream")->b);
+        CHECK(json_get(v, "stream") && json_get(v, "stream")->b);
         CHECK_NEAR(json_get_num(v, "temperature", -1), 0.25, 1e-6);
         CHECK_EQ_INT(json_get_num(v, "seed", -1), 7);
         CHECK_EQ_INT(json_get_num(v, "max_tokens", -1), 12);
@@ -33,12 +33,13 @@ TEST(openai_request_has_messages_and_sampling) {
         if (m && m->len == 4) {
             CHECK_EQ_STR(json_get_str(&m->items[0], "role", ""), "system");
             CHECK_EQ_STR(json_get_str(&m->items[0], "content", ""), "be \"brief\"");
+            CHECK_EQ_STR(json_get_str(&m->items[1], "content", ""), "hi\n");
             CHECK_EQ_STR(json_get_str(&m->items[2], "role", ""), "assistant");
             CHECK_EQ_STR(json_get_str(&m->items[3], "content", ""), "é😀");
         }
     }
     json_free(v);
-    /* no max_tokens when unlimited */
+    /* no max_tokens when the reply is unlimited */
     p.max_tokens = -1;
     b.len = 0;
     openai_request_body(&c, "m-1", &p, &b);
@@ -52,7 +53,8 @@ TEST(openai_chunk_text_finish_usage_timings) {
     lm_buf out = {0};
     const char *a = "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}";
     const char *b = "{\"choices\":[{\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}";
-    const char *c = "{\"choices\":[{\"delta\":{\"content\":\"lo \\u00e9\"},\"finish_reason\":\"length\"}]}";
+    const char *c =
+        "{\"choices\":[{\"delta\":{\"content\":\"lo \\u00e9\"},\"finish_reason\":\"length\"}]}";
     const char *d = "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2},"
                     "\"timings\":{\"prompt_n\":3,\"prompt_per_second\":10.5,"
                     "\"predicted_per_second\":20.25}}";
@@ -65,6 +67,7 @@ TEST(openai_chunk_text_finish_usage_timings) {
     CHECK_EQ_INT(st.prompt_tokens, 5);
     CHECK_EQ_INT(st.completion_tokens, 2);
     CHECK_EQ_INT(st.prompt_n, 3);
+    CHECK_NEAR(st.prompt_per_second, 10.5, 1e-9);
     CHECK_NEAR(st.predicted_per_second, 20.25, 1e-9);
     CHECK(!st.done);
     CHECK_EQ_INT(openai_parse_chunk(&st, "[DONE]", 6, &out), 0);
@@ -78,17 +81,19 @@ TEST(openai_chunk_hostile) {
         openai_chunk_state st = {0};
         lm_buf out = {0};
         CHECK_EQ_INT(openai_parse_chunk(&st, bad[i], strlen(bad[i]), &out), 1);
-        CHECK(strstr(st.error, "malformed JSON") != NULL);
+        CHECK_MSG(strstr(st.error, "malformed JSON") != NULL, "%zu: %s", i, st.error);
         lm_buf_free(&out);
     }
-    /* wrong types are ignored, not trusted */
+    /* members of the wrong type are ignored, not trusted */
     const char *odd[] = {"{\"choices\": 3}", "{\"choices\": [{\"delta\": {\"content\": 5}}]}",
-                         "{\"choices\": [{\"delta\": \"x\"}], \"usage\": 4}", "{}"};
+                         "{\"choices\": [{\"delta\": \"x\"}], \"usage\": 4}", "{}",
+                         "{\"choices\": [{\"finish_reason\": 1}], \"timings\": []}"};
     for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
         openai_chunk_state st = {0};
         lm_buf out = {0};
         CHECK_EQ_INT(openai_parse_chunk(&st, odd[i], strlen(odd[i]), &out), 0);
         CHECK_EQ_INT(out.len, 0);
+        CHECK_EQ_STR(st.finish, "");
         lm_buf_free(&out);
     }
     openai_chunk_state st = {0};
@@ -103,7 +108,8 @@ TEST(openai_models_list) {
     char **ids;
     size_t n;
     lm_error err;
-    const char *body = "{\"object\":\"list\",\"data\":[{\"id\":\"a\"},{\"x\":1},{\"id\":7},{\"id\":\"b\"}]}";
+    const char *body =
+        "{\"object\":\"list\",\"data\":[{\"id\":\"a\"},{\"x\":1},{\"id\":7},{\"id\":\"b\"}]}";
     CHECK_EQ_INT(openai_parse_models(body, strlen(body), &ids, &n, &err), 0);
     CHECK_EQ_INT(n, 2);
     if (n == 2) {
@@ -119,27 +125,23 @@ TEST(openai_models_list) {
 }
 
 TEST(openai_error_messages) {
-    char msg[64];
-    const char *a = "{\"error\": {\"message\": \"Rate limit reached\", \"type\": \"x\"}}";
-    openai_error_message(a, strlen(a), msg, sizeof msg);
-    CHECK_EQ_STR(msg, "Rate limit reached");
-    const char *b = "{\"error\": \"plain string\"}";
-    openai_error_message(b, strlen(b), msg, sizeof msg);
-    CHECK_EQ_STR(msg, "plain string");
-    const char *c = "{\"detail\": \"Not Found\"}";
-    openai_error_message(c, strlen(c), msg, sizeof msg);
-    CHECK_EQ_STR(msg, "Not Found");
-    const char *d = "\n  <html>Bad Gateway</html>\nmore";
-    openai_error_message(d, strlen(d), msg, sizeof msg);
-    CHECK_EQ_STR(msg, "<html>Bad Gateway</html>");
-    /* control characters become spaces; a long message is cut, UTF-8 whole */
-    const char *e = "{\"message\": \"a\\u0007b\"}";
-    openai_error_message(e, strlen(e), msg, sizeof msg);
-    CHECK_EQ_STR(msg, "a b");
+    static const char *const cases[][2] = {
+        {"{\"error\": {\"message\": \"Rate limit reached\", \"type\": \"x\"}}", "Rate limit reached"},
+        {"{\"error\": \"plain string\"}", "plain string"},
+        {"{\"detail\": \"Not Found\"}", "Not Found"},
+        {"\n  <html>Bad Gateway</html>\nmore", "<html>Bad Gateway</html>"},
+        {"{\"message\": \"a\\u0007b\"}", "a b"}, /* control characters become spaces */
+        {"{\"error\": {\"code\": 3}}", ""},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char msg[64];
+        openai_error_message(cases[i][0], strlen(cases[i][0]), msg, sizeof msg);
+        CHECK_EQ_STR(msg, cases[i][1]);
+    }
+    /* a long message is cut, UTF-8 characters kept whole */
     char tiny[6];
     const char *f = "{\"message\": \"abcd\\u00e9\"}";
     openai_error_message(f, strlen(f), tiny, sizeof tiny);
     CHECK_EQ_STR(tiny, "abcd");
-    openai_error_message("", 0, msg, sizeof msg);
-    CHECK_EQ_STR(msg, "");
 }

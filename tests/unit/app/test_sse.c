@@ -112,26 +112,28 @@ TEST(sse_callback_stops_the_feed) {
     lm_buf_free(&s.all);
 }
 
+/* Feeds "data: " and then up to 20 blocks of 1 MiB; the feed's result. */
+static int feed_big(sse_parser *p, char *block, size_t size, seen *s, lm_error *err) {
+    int rc = sse_feed(p, "data: ", 6, on_event, s, err);
+    for (int i = 0; rc == 0 && i < 20; i++) rc = sse_feed(p, block, size, on_event, s, err);
+    return rc;
+}
+
 TEST(sse_event_too_large_is_refused) {
     sse_parser p;
-    sse_init(&p);
     seen s = {0};
     lm_error err = {{0}};
-    size_t chunk = 1u << 20;
-    char *big = lm_xmalloc(chunk);
-    memset(big, 'x', chunk);
-    int rc = sse_feed(&p, "data: ", 6, on_event, &s, &err);
-    for (int i = 0; rc == 0 && i < 20; i++) rc = sse_feed(&p, big, chunk, on_event, &s, &err);
-    CHECK_EQ_INT(rc, -1);
+    size_t size = 1u << 20;
+    char *big = lm_xmalloc(size);
+    memset(big, 'x', size);
+    sse_init(&p); /* one endless line */
+    CHECK_EQ_INT(feed_big(&p, big, size, &s, &err), -1);
     CHECK(strstr(err.msg, "16 MiB") != NULL);
-    /* many data lines adding up past the limit too */
     sse_free(&p);
+    memcpy(big, "data: ", 6); /* many data lines adding up past the limit */
+    big[size - 1] = '\n';
     sse_init(&p);
-    memcpy(big, "data: ", 6);
-    big[chunk - 1] = '\n';
-    rc = 0;
-    for (int i = 0; rc == 0 && i < 20; i++) rc = sse_feed(&p, big, chunk, on_event, &s, &err);
-    CHECK_EQ_INT(rc, -1);
+    CHECK_EQ_INT(feed_big(&p, big, size, &s, &err), -1);
     CHECK_EQ_INT(s.n, 0);
     free(big);
     sse_free(&p);

@@ -496,6 +496,8 @@ static double bench_pass(threadpool *pool, const bench_set *s, int n, int n_tok,
     return best;
 }
 
+#define PF_DEFAULT INT32_MIN /* the prefetch distance kernels.c chose */
+
 static int parse_list(const char *s, int *v, int max) {
     int n = 0;
     while (s && *s && n < max) {
@@ -526,9 +528,16 @@ static void bench_type(enum quant_type t, const int *threads, int n_threads, con
     }
     void *scratch = lm_alloc_aligned(scratch_bytes);
     const char *name = quant_info(t)->name;
-    for (int mode = 0; mode < 4; mode++) { /* 2M pages, 2M split, 4K pages, 4K split */
+    const char *modes = getenv("LMTERM_KBENCH_MODES"); /* default: all four */
+    const char *mode_names[4] = {"2m-rows", "2m-split", "4k-rows", "4k-split"};
+    int multi[4] = {kernels_gemv_multi_cols};
+    int n_multi = parse_list(getenv("LMTERM_KBENCH_MULTI"), multi, 4);
+    if (n_multi == 0 || (t != QT_Q4_0 && t != QT_Q8_0)) n_multi = 1;
+    const int multi_kept = kernels_gemv_multi_cols;
+    for (int mode = 0; mode < 4; mode++) {
         const bool small = mode >= 2, split = mode % 2;
         if (split && t != QT_Q4_0 && t != QT_Q8_0) continue;
+        if (modes && !strstr(modes, mode_names[mode])) continue;
         if (!bench_set_make(&s, t, n_layers, small)) {
             printf("kbench %s: no memory\n", name);
             break;
@@ -539,16 +548,22 @@ static void bench_type(enum quant_type t, const int *threads, int n_threads, con
             if (small && ti > 0) break;
             threadpool *pool = threadpool_create(threads[ti]);
             const double bw = kernels_read_bandwidth(pool, s.mem, s.bytes, 3);
-            for (int p = 0; p < n_pf; p++) {
+            for (int p = 0; p < n_pf * n_multi; p++) {
                 if (small && p > 0) break;
-                kernels_gemv_prefetch = pf[p];
+                if (pf[p % n_pf] != PF_DEFAULT) {
+                    kernels_gemv_prefetch = abs(pf[p % n_pf]); /* negative: into L2 */
+                    kernels_gemv_prefetch_l2 = pf[p % n_pf] < 0;
+                }
+                kernels_gemv_multi_cols = n_multi > 1 ? multi[p / n_pf] : multi_kept;
                 bench_pass(pool, &s, s.n, 1, x, y, scratch, 1);
                 const double g = (double)s.bytes / bench_pass(pool, &s, s.n, 1, x, y, scratch, 3);
-                printf("kbench %-5s %s %s %s %2d thr pf %5d: gemv %6.2f GB/s, read %6.2f GB/s, "
-                       "%3.0f%%\n",
+                printf("kbench %-5s %s %s %s %2d thr pf %5d multi %5d: gemv %6.2f GB/s, read %6.2f "
+                       "GB/s, %3.0f%%\n",
                        name, kernels_backend(), small ? "4K" : "2M", split ? "split" : "rows ",
-                       threads[ti], pf[p], g / 1e9, bw / 1e9, 100 * g / bw);
+                       threads[ti], kernels_gemv_prefetch * (kernels_gemv_prefetch_l2 ? -1 : 1),
+                       kernels_gemv_multi_cols, g / 1e9, bw / 1e9, 100 * g / bw);
             }
+            kernels_gemv_multi_cols = multi_kept;
             if (!small && ti == 0) { /* in cache: the first layer's o matrix, again and again */
                 kernels_matrix o = s.m[1];
                 bench_set one = {.n = 1, .bytes = o.row_bytes * o.rows};
@@ -572,7 +587,7 @@ static void bench_type(enum quant_type t, const int *threads, int n_threads, con
         }
         bench_set_free(&s, small);
     }
-    kernels_gemv_prefetch = 0;
+    kernels_set_backend(kernels_backend()); /* the prefetch settings chosen again */
     lm_free_aligned(scratch);
     lm_free_aligned(x);
     lm_free_aligned(y);
@@ -587,7 +602,7 @@ TEST(kernels_speed) {
     int threads[16], pf[8] = {0};
     const int nt = parse_list(env, threads, 16);
     int npf = parse_list(getenv("LMTERM_KBENCH_PF"), pf, 8);
-    if (npf == 0) npf = 1;
+    if (npf == 0) pf[npf++] = PF_DEFAULT;
     const int pp = getenv("LMTERM_KBENCH_PP") ? atoi(getenv("LMTERM_KBENCH_PP")) : 0;
     const char *types = getenv("LMTERM_KBENCH_TYPES");
     const char *backends = getenv("LMTERM_KBENCH_BACKENDS");
