@@ -7,7 +7,8 @@
 # server killed mid-reply gives one line while the chat goes on.
 . "$(dirname "$0")/tmux_lib.bash"
 require_tmux e2e_chat_remote
-command -v python3 >/dev/null || { skip e2e_chat_remote "python3 is not installed"; exit 0; }
+plan 19
+command -v python3 >/dev/null || skip_all e2e_chat_remote "python3 is not installed"
 
 STUB="$(dirname "$0")/../tools/openai_stub.py"
 python3 "$STUB" --port-file "$TMP/port" --lifetime 300 &
