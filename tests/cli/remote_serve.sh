@@ -6,6 +6,7 @@
 # key goes as a bearer token; a server gone gives one line and the chat
 # goes on.
 . "$(dirname "$0")/../lib.sh"
+plan 7
 . "$(dirname "$0")/serve_lib.bash"
 plan 7
 
