@@ -630,6 +630,10 @@ static void read_share(void *arg, int ith, int nth) {
     out[3] += s3;
 }
 
+static void wake_only(void *arg, int ith, int nth) {
+    (void)arg, (void)ith, (void)nth;
+}
+
 double kernels_read_bandwidth(threadpool *pool, const void *buf, size_t bytes, int passes) {
     if (!pool || !buf || bytes < 64) return 0;
     read_task *t = lm_alloc_aligned(sizeof *t);
@@ -641,6 +645,9 @@ double kernels_read_bandwidth(threadpool *pool, const void *buf, size_t bytes, i
     const size_t ahead[3] = {0, 16, 64}; /* none, 1 KiB, 4 KiB */
     for (int p = 0; p < 3 * passes; p++) {
         t->ahead = ahead[p % 3];
+        /* the pool's slots go to whichever threads come first: an empty task
+         * wakes every worker, so that all of them, spinning, take part */
+        threadpool_run(pool, wake_only, NULL);
         double t0 = lm_now();
         threadpool_run(pool, read_share, t);
         double bw = (double)t->bytes / (lm_now() - t0);
