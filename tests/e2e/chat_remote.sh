@@ -68,7 +68,9 @@ wait_idle 10
 keys F2
 wait_for "Model on" 5
 keys Down Enter
-wait_for 'Using stub-long' 10
+# the second "Using stub-long" line: the switch is done
+for _ in $(seq 200); do [ "$(screen | grep -c 'Using stub-long')" -ge 2 ] && break; sleep 0.05; done
+wait_idle 5
 type_text "Long one"
 keys Enter
 # (the stopped reply above has the same words: wait for this one's stream)
