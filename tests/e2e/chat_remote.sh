@@ -39,7 +39,9 @@ keys Escape
 if wait_idle 5; then
     took=$(($(now_ms) - t0))
     echo "    (Esc to idle: $took ms, measured through tmux)"
-    if [ "$took" -lt 300 ]; then ok e2e_remote_esc_stops; else fail e2e_remote_esc_stops "took $took ms"; fi
+    # (tmux polling and a busy machine add to it: tests/cli/remote.sh holds the
+    # stop itself to 100 ms)
+    if [ "$took" -lt 1000 ]; then ok e2e_remote_esc_stops; else fail e2e_remote_esc_stops "took $took ms"; fi
 else
     fail e2e_remote_esc_stops "still not idle after 5 s: $(status_line)"
 fi
