@@ -4,10 +4,12 @@
  * double, the error of the estimate from the spread of the per-token values. */
 #include "measure.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- the text ---- */
 
@@ -43,10 +45,18 @@ struct measure_spool {
     int n_vocab;
 };
 
+/* In $TMPDIR (else /tmp), unlinked at once: it goes when the program does. */
 measure_spool *measure_spool_create(int n_vocab, lm_error *err) {
-    FILE *f = tmpfile();
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lmterm-logits-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd >= 0) unlink(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w+b") : NULL;
     if (!f) {
-        lm_fail(err, "cannot create a temporary file for the base model's logits");
+        lm_fail(err, "cannot create a temporary file for the base model's logits in %.*s: %s",
+                (int)(strrchr(path, '/') - path), path, strerror(errno));
+        if (fd >= 0) close(fd);
         return NULL;
     }
     measure_spool *s = lm_xcalloc(1, sizeof *s);

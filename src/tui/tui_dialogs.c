@@ -169,7 +169,10 @@ static void fill_precision(dialog *d) {
     }
     select_current(m);
     char a[16], kv[16];
-    if (!n)
+    if (!n && session_server_name(d->host.s))
+        menu_set_intro(m, "The server decides the precision of its models; lmterm cannot change "
+                          "it from here.");
+    else if (!n)
         menu_set_intro(m, "No model is loaded yet.");
     else if (avail) {
         char intro[320];
