@@ -13,7 +13,13 @@
 # tests/run.sh fails a script that prints no "plan N" line, or fewer result
 # lines than planned ("FAIL script.sh: planned 12 checks, reported 9").
 # Printing more than planned is also a FAIL: fix the number. A check that
-# is skipped still prints its line (skip NAME: why) and counts.
+# is skipped still prints its line (skip NAME: why) and counts. To give a
+# new script its plan, count its lines on a passing run and add the line
+# after the one that sources lib.sh (or tmux_lib.bash):
+#
+#     n=$(bash tests/cli/X.sh | grep -cE '^(ok|FAIL|skip) '); sed -i "0,/lib\.\(sh\|bash\)\"\$/s//&\nplan $n/" tests/cli/X.sh
+#
+# and turn an early `{ skip NAME "why"; exit 0; }` into `skip_all NAME "why"`.
 : "${LMTERM_BIN:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lmterm}"
 LM=$LMTERM_BIN
 TMP=$(mktemp -d /tmp/lmterm-sh.XXXXXX)

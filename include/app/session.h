@@ -1,5 +1,6 @@
 /* session: one conversation with one model. It turns the lines a user types
- * into messages or slash commands, drives the engine and reports what happens
+ * into messages or slash commands, drives a backend (the local engine or a
+ * server, include/app/backend.h) and reports what happens
  * through the callbacks of a session_view. It knows nothing of terminals, so
  * the full-screen chat (tui_run) and the plain line-by-line chat (cli_chat.c)
  * share it. */

@@ -6,11 +6,13 @@
 # key goes as a bearer token; a server gone gives one line and the chat
 # goes on.
 . "$(dirname "$0")/../lib.sh"
+plan 7
 . "$(dirname "$0")/serve_lib.bash"
+plan 7
 
 export HOME="$TMP/home" XDG_CACHE_HOME="$TMP/cache" XDG_STATE_HOME="$TMP/state"
 export XDG_DATA_HOME="$TMP/data" XDG_CONFIG_HOME="$TMP/config"
-command -v python3 >/dev/null || { skip remote_serve "python3 is not installed"; exit 0; }
+command -v python3 >/dev/null || skip_all remote_serve "python3 is not installed"
 M=$(tiny_model phi3 q8_0) || { fail remote_serve_model "synth failed"; exit 0; }
 serve_start "$TMP/serve.log" -m "$M" -t 1 || { fail remote_serve_start "$(cat "$TMP/serve.log")"; exit 0; }
 URL="http://127.0.0.1:$PORT/v1"

@@ -5,7 +5,7 @@
 # TERM=dumb falling back to --plain, NO_COLOR and 8/256-colour terminals.
 . "$(dirname "$0")/tmux_lib.bash"
 require_tmux e2e_chat_keys
-plan 29
+plan 27
 
 M=$(tiny_model llama q8_0) || { fail e2e_keys_model "synth failed"; exit 0; }
 start_shell 80 24 || { fail e2e_keys_shell "no shell prompt in tmux"; exit 0; }

@@ -10,7 +10,7 @@
 # says how to add a real model.
 . "$(dirname "$0")/tmux_lib.bash"
 require_tmux e2e_chat_menus
-plan 55
+plan 54
 
 MODELS="$E2E_HOME/models" # ~/models: a folder the default config scans
 mkdir -p "$MODELS"

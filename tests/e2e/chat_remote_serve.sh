@@ -5,6 +5,7 @@
 # mid-reply gives one line while the chat goes on with the reply so far.
 . "$(dirname "$0")/tmux_lib.bash"
 require_tmux e2e_chat_remote_serve
+plan 11
 
 SMALL="$TMP/small-phi3.gguf"
 "$LM" synth --arch phi3 --shape small --type q8_0 -c 8192 -o "$SMALL" >/dev/null ||
