@@ -114,8 +114,8 @@ TEST(measure_perplexity_against_itself) {
     char path[512], text[512];
     snprintf(path, sizeof path, "%s/tiny-measure.gguf", test_tmpdir());
     snprintf(text, sizeof text, "%s/text.txt", test_tmpdir());
-    synth_options so = {.arch = "llama", .shape = "tiny", .type = QT_Q8_0,
-                        .output_type = QT_COUNT, .seed = 5};
+    synth_options so = {
+        .arch = "llama", .shape = "tiny", .type = QT_Q8_0, .output_type = QT_COUNT, .seed = 5};
     lm_error err = {{0}};
     CHECK_MSG(synth_write(&so, path, &err) == 0, "%s", err.msg);
     lm_buf t = {0};
