@@ -7,7 +7,7 @@
 # on stderr with exit status 1, the reply so far kept. The server is the
 # stand-in of tests/tools/openai_stub.py.
 . "$(dirname "$0")/../lib.sh"
-plan 29
+plan 34
 
 export HOME="$TMP/home" XDG_CACHE_HOME="$TMP/cache" XDG_STATE_HOME="$TMP/state"
 export XDG_DATA_HOME="$TMP/data" XDG_CONFIG_HOME="$TMP/config"

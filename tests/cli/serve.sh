@@ -4,7 +4,7 @@
 # stop strings, max_tokens, every error's status and JSON, the API key,
 # curl -N, the access log, a bad model, SIGTERM in the middle of a stream.
 . "$(dirname "$0")/../lib.sh"
-plan 31
+plan 32
 . "$(dirname "$0")/serve_lib.bash"
 
 export HOME="$TMP/home" XDG_CONFIG_HOME="$TMP/config" XDG_CACHE_HOME="$TMP/cache"
