@@ -70,6 +70,7 @@ typedef struct hub_outcome {
     bool restarted;        /* a part file of another version was discarded */
     bool cancelled;        /* stopped by the cancel flag; the part file is kept */
     bool part_kept;        /* failed, and FILE.part stays for a resume */
+    char note[256];        /* how the file was chosen, when that was not plain */
 } hub_outcome;
 
 /* "org/name[:quant]" (also with an "hf.co/" or "https://huggingface.co/"
@@ -85,6 +86,8 @@ char *hub_token(const hub_options *o);
 char *hub_models_dir(void);
 
 int hub_list_files(const hub_options *o, const char *repo, hub_list *out, lm_error *err);
+/* Appends the files of one page of the tree API's answer to out. */
+int hub_parse_list(const char *text, size_t len, hub_list *out, lm_error *err);
 void hub_list_free(hub_list *l);
 
 /* The GGUF file a quant names: the one whose name contains quant
@@ -115,6 +118,9 @@ typedef struct hub_suggestion {
     const char *size;  /* "0.8 GB" */
 } hub_suggestion;
 const hub_suggestion *hub_suggestions(size_t *n);
+
+/* The last component of a path in the repository (the local file's name). */
+const char *hub_file_name(const char *path);
 
 /* "Q4_K_M" from "Phi-3-mini-4k-instruct-Q4_K_M.gguf" (the last '-' or '.'
  * separated part before .gguf), into buf. */

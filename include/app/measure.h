@@ -102,7 +102,7 @@ typedef struct measure_row {
     char why[600];
     bool is_base; /* the reference of the KL columns */
     double load_s, prompt_tps, gen_tps;
-    uint64_t rss_bytes, weight_bytes;
+    uint64_t rss_bytes, weight_bytes, need_bytes; /* need: the estimate it was planned with */
     double ppl, ppl_err, dppl; /* dppl: ppl - base ppl */
     bool has_kl;
     double kld_mean, kld_median, kld_max, same_top_pct;
@@ -144,6 +144,21 @@ void measure_format_table(const measure_compare_result *r, bool markdown, bool u
 void measure_format_json(const measure_compare_result *r, const char *model_path, lm_buf *out);
 /* A bar of `width` cells for value/max in Unicode eighth blocks (or '#'). */
 void measure_bar(double value, double max, int width, bool utf8, lm_buf *out);
+
+/* ---- a comparison on a thread of its own (the precision menu's
+ * "Measure all"): the chat goes on meanwhile ---- */
+
+typedef struct measure_job measure_job;
+/* Starts measure_compare(o) on a new thread; o's strings are copied and its
+ * callbacks, ctx and cancel are not used (the job has its own). */
+measure_job *measure_job_start(const measure_compare_options *o, lm_error *err);
+/* What it does now and the fraction done; true while it runs. */
+bool measure_job_progress(measure_job *j, char *step, size_t size, double *fraction);
+/* Asks it to stop at the next batch (rows done so far are kept). */
+void measure_job_cancel(measure_job *j);
+/* Waits for the thread, copies the result out (r may be NULL) and frees
+ * the job. Returns measure_compare's value; err holds its error. */
+int measure_job_finish(measure_job *j, measure_compare_result *r, lm_error *err);
 
 /* ---- the state folder's record, for the precision menu ---- */
 

@@ -1,5 +1,6 @@
 /* session: one conversation with one model. It turns the lines a user types
- * into messages or slash commands, drives the engine and reports what happens
+ * into messages or slash commands, drives a backend (the local engine or a
+ * server, include/app/backend.h) and reports what happens
  * through the callbacks of a session_view. It knows nothing of terminals, so
  * the full-screen chat (tui_run) and the plain line-by-line chat (cli_chat.c)
  * share it. */
@@ -10,6 +11,7 @@
 #include "chat.h"
 #include "config.h"
 #include "backend.h"
+#include "measure.h"
 #include "download.h"
 
 #include <time.h>
@@ -181,6 +183,7 @@ typedef struct session_precision {
     enum model_precision precision;
     enum quant_type type; /* what the layer matrices become */
     uint64_t bytes;       /* the weights at this precision; 0: unknown */
+    uint64_t kv_bytes;    /* the KV cache, which a switch keeps as it is */
     bool current, fits;
 } session_precision;
 
@@ -191,6 +194,17 @@ size_t session_precisions(session *s, session_precision rows[SESSION_N_PRECISION
                           uint64_t *available);
 /* Reloads the model at precision p. -1 with err when refused. */
 int session_set_precision(session *s, enum model_precision p, lm_error *err);
+
+/* The precision menu's measurements (see session_measure.c): the figures
+ * last measured for each precision of the model in use, kept in the state
+ * folder (false when none), and "Measure all", a comparison of every
+ * precision that runs in the background while the chat goes on. */
+bool session_measured(session *s, measure_row rows[SESSION_N_PRECISIONS]);
+int session_measure_start(session *s, lm_error *err);
+void session_measure_cancel(session *s);
+/* True while a measurement runs, with what it does and how far. When it
+ * has ended, its results are kept and the conversation says so, once. */
+bool session_measure_progress(session *s, char *step, size_t size, double *fraction);
 
 /* What menus and the title call a precision: "native", "FP32", "FP16", "INT8", "INT4". */
 const char *session_precision_label(enum model_precision p);

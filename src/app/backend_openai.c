@@ -49,6 +49,7 @@ typedef struct openai_backend {
 
     pthread_mutex_t mu; /* over what follows */
     int next_id;
+    int stop_upto; /* commands up to this id are stopped, run or queued */
     backend_stats stats;
     char **listed; /* the server's model ids, from the transfer thread */
     size_t n_listed;
@@ -398,7 +399,10 @@ static void *transfer_main(void *arg) {
             free_command(c);
             return NULL;
         }
-        atomic_store(&ob->cancel, false);
+        /* a stop that came while the command waited stops it too */
+        pthread_mutex_lock(&ob->mu);
+        atomic_store(&ob->cancel, c->id <= ob->stop_upto);
+        pthread_mutex_unlock(&ob->mu);
         if (c->kind == CMD_SELECT) run_select(ob, c);
         if (c->kind == CMD_GENERATE) run_generate(ob, c);
         free_command(c);
@@ -440,7 +444,11 @@ static int openai_generate(backend *b, const chat *ch, const backend_params *p) 
 }
 
 static void openai_stop(backend *b) {
-    atomic_store(&ob_of(b)->cancel, true);
+    openai_backend *ob = ob_of(b);
+    pthread_mutex_lock(&ob->mu);
+    ob->stop_upto = ob->next_id;
+    atomic_store(&ob->cancel, true);
+    pthread_mutex_unlock(&ob->mu);
 }
 
 static int openai_reset(backend *b) {

@@ -177,8 +177,10 @@ size_t session_precisions(session *s, session_precision rows[SESSION_N_PRECISION
             .precision = (enum model_precision)p,
             .type = model_precision_type((enum model_precision)p, m->type),
             .bytes = m->weight_bytes[p],
+            .kv_bytes = s->info.kv_bytes,
             .current = current,
-            .fits = current || !avail || m->weight_bytes[p] <= avail,
+            /* the new model's KV cache is made before the old one goes */
+            .fits = current || !avail || m->weight_bytes[p] + s->info.kv_bytes <= avail,
         };
     }
     *available = avail;

@@ -108,90 +108,7 @@ char *hub_models_dir(void) {
     return paths_lmterm(PATHS_DATA, "models");
 }
 
-static const char *hub_basename(const char *path) {
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
-static bool hub_has_suffix(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcasecmp(s + n - m, suffix) == 0;
-}
-
-static bool hub_is_gguf(const hub_file *f) {
-    const char *b = hub_basename(f->path);
-    return hub_has_suffix(b, ".gguf") && !strcasestr(b, "mmproj");
-}
-
-const char *hub_quant_tag(const char *name, char *buf, size_t size) {
-    const char *b = hub_basename(name);
-    size_t n = strlen(b);
-    if (hub_has_suffix(b, ".gguf")) n -= 5;
-    size_t start = n;
-    while (start > 0 && b[start - 1] != '-' && b[start - 1] != '.') start--;
-    snprintf(buf, size, "%.*s", (int)(n - start), b + start);
-    return buf;
-}
-
 /* ---- listing ---- */
-
-/* One line naming every GGUF file with its size (or every file, when none). */
-static void hub_describe(const hub_list *l, lm_buf *b) {
-    size_t shown = 0, gguf = 0;
-    for (size_t i = 0; i < l->n; i++) gguf += hub_is_gguf(&l->files[i]);
-    for (size_t i = 0; i < l->n && shown < 40; i++) {
-        if (gguf && !hub_is_gguf(&l->files[i])) continue;
-        char sz[16];
-        lm_buf_printf(b, "%s%s (%s)", shown ? ", " : "", l->files[i].path,
-                      lm_format_size(l->files[i].size, sz));
-        shown++;
-    }
-    if (!shown) lm_buf_puts(b, "no files");
-}
-
-/* A ".." component anywhere in a path. */
-static bool hub_dotdot(const char *p) {
-    for (const char *c = p; (c = strstr(c, "..")); c += 2)
-        if ((c == p || c[-1] == '/') && (c[2] == 0 || c[2] == '/')) return true;
-    return false;
-}
-
-static int hub_parse_tree(const char *text, size_t len, hub_list *out, lm_error *err) {
-    json_value *v = json_parse(text, len, err);
-    if (!v) return -1;
-    if (v->kind != JSON_ARRAY) {
-        json_free(v);
-        return lm_fail(err, "the file list is not a JSON array");
-    }
-    for (size_t i = 0; i < v->len; i++) {
-        const json_value *it = &v->items[i];
-        if (strcmp(json_get_str(it, "type", ""), "file") != 0) continue;
-        const char *path = json_get_str(it, "path", NULL);
-        double size = json_get_num(it, "size", -1);
-        if (!path || !*path || strlen(path) > 1000 || path[0] == '/' || hub_dotdot(path) ||
-            !(size >= 0 && size < 1e15))
-            continue; /* not a name we would write, or not a size */
-        const json_value *lfs = json_get(it, "lfs");
-        const char *oid = lfs ? json_get_str(lfs, "oid", "") : "";
-        out->files = lm_xrealloc(out->files, (out->n + 1) * sizeof *out->files);
-        hub_file *f = &out->files[out->n++];
-        memset(f, 0, sizeof *f);
-        f->path = lm_xstrdup(path);
-        f->size = (uint64_t)size;
-        if (lfs) {
-            double lsize = json_get_num(lfs, "size", size);
-            if (lsize >= 0 && lsize < 1e15) f->size = (uint64_t)lsize;
-        }
-        bool hex = strlen(oid) == 64;
-        for (size_t k = 0; hex && k < 64; k++) hex = isxdigit((unsigned char)oid[k]);
-        if (hex) {
-            for (size_t k = 0; k < 64; k++) f->sha256[k] = (char)tolower((unsigned char)oid[k]);
-            f->sha256[64] = 0;
-        }
-    }
-    json_free(v);
-    return 0;
-}
 
 /* The next page's URL from a Link header (<URL>; rel="next"), or NULL. */
 static char *hub_next_page(const http_head *h) {
@@ -258,7 +175,7 @@ int hub_list_files(const hub_options *o, const char *repo, hub_list *out, lm_err
         else if (rc != 0)
             *err = herr;
         else
-            rc = hub_parse_tree(res.body.data ? res.body.data : "", res.body.len, out, err);
+            rc = hub_parse_list(res.body.data ? res.body.data : "", res.body.len, out, err);
         free(next);
         next = rc == 0 ? hub_next_page(&res.head) : NULL;
         http_result_free(&res);
@@ -273,86 +190,6 @@ int hub_list_files(const hub_options *o, const char *repo, hub_list *out, lm_err
     free(token);
     if (rc) hub_list_free(out);
     return rc;
-}
-
-void hub_list_free(hub_list *l) {
-    for (size_t i = 0; i < l->n; i++) free(l->files[i].path);
-    free(l->files);
-    l->files = NULL;
-    l->n = 0;
-}
-
-/* ---- choosing ---- */
-
-static const hub_file *hub_smallest(const hub_list *l, const char *needle, size_t *count) {
-    const hub_file *best = NULL;
-    *count = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        const hub_file *f = &l->files[i];
-        if (!hub_is_gguf(f) || (needle && !strcasestr(hub_basename(f->path), needle))) continue;
-        ++*count;
-        if (!best || f->size < best->size) best = f;
-    }
-    return best;
-}
-
-static const hub_file *hub_none(const hub_list *l, const char *repo, const char *quant,
-                                lm_error *err) {
-    lm_buf b = {0};
-    hub_describe(l, &b);
-    if (quant)
-        lm_fail(err, "no file of %s matches '%s'; it has: %s", repo, quant, lm_buf_cstr(&b));
-    else
-        lm_fail(err, "%s has several GGUF files and none is Q4: name one with %s:QUANT; it has: %s",
-                repo, repo, lm_buf_cstr(&b));
-    lm_buf_free(&b);
-    return NULL;
-}
-
-const hub_file *hub_pick(const hub_list *l, const char *repo, const char *quant, char note[256],
-                         lm_error *err) {
-    if (note) note[0] = 0;
-    size_t n_gguf;
-    hub_smallest(l, NULL, &n_gguf);
-    if (!n_gguf) {
-        lm_buf b = {0};
-        hub_describe(l, &b);
-        lm_fail(err, "%s has no GGUF files; it has: %s", repo, lm_buf_cstr(&b));
-        lm_buf_free(&b);
-        return NULL;
-    }
-    size_t count;
-    if (quant) {
-        const hub_file *best = hub_smallest(l, quant, &count);
-        if (count > 1) { /* an exact tag beats a longer name that contains it */
-            char tag[64];
-            for (size_t i = 0; i < l->n; i++)
-                if (hub_is_gguf(&l->files[i]) &&
-                    strcasecmp(hub_quant_tag(l->files[i].path, tag, sizeof tag), quant) == 0)
-                    return &l->files[i];
-            if (note)
-                snprintf(note, 256, "%zu files match '%s'; taking the smallest", count, quant);
-        }
-        return best ? best : hub_none(l, repo, quant, err);
-    }
-    const hub_file *f = hub_smallest(l, HUB_DEFAULT_QUANT, &count);
-    if (f) return f;
-    f = hub_smallest(l, "q4", &count);
-    if (f) return f;
-    if (n_gguf == 1) return hub_smallest(l, NULL, &count);
-    return hub_none(l, repo, NULL, err);
-}
-
-const hub_file *hub_find(const hub_list *l, const char *repo, const char *file, lm_error *err) {
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->files[i].path, file) == 0) return &l->files[i];
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(hub_basename(l->files[i].path), file) == 0) return &l->files[i];
-    lm_buf b = {0};
-    hub_describe(l, &b);
-    lm_fail(err, "%s has no file %s; it has: %s", repo, file, lm_buf_cstr(&b));
-    lm_buf_free(&b);
-    return NULL;
 }
 
 /* ---- downloading ---- */
@@ -695,7 +532,7 @@ static char *hub_resolve_url(const hub_options *o, const char *endpoint, const c
 int hub_download(const hub_options *o, const char *repo, const hub_file *f, hub_outcome *out,
                  lm_error *err) {
     memset(out, 0, sizeof *out);
-    const char *name = hub_basename(f->path);
+    const char *name = hub_file_name(f->path);
     if (!*name || name[0] == '.') return lm_fail(err, "'%s' is not a file name to save", f->path);
     char *dir = o && o->dest_dir ? lm_xstrdup(o->dest_dir) : hub_models_dir();
     if (!dir) return lm_fail(err, "no home folder to keep models in (set HOME or XDG_DATA_HOME)");
@@ -714,8 +551,8 @@ int hub_download(const hub_options *o, const char *repo, const hub_file *f, hub_
         free(dir);
         return 0;
     }
-    hub_dl d = {.o = o, .f = f, .repo = repo, .name = name, .fd = -1, .t0 = lm_now(),
-                .last_tenth = -1};
+    hub_dl d = {
+        .o = o, .f = f, .repo = repo, .name = name, .fd = -1, .t0 = lm_now(), .last_tenth = -1};
     memcpy(d.expect, f->sha256, sizeof d.expect);
     d.part = hub_concat(out->path, ".part");
     d.meta = hub_concat(out->path, ".part.meta");
@@ -751,13 +588,15 @@ int hub_pull(const hub_options *o, const char *ref, const char *file, hub_outcom
         o->on_progress(o->user, &p);
     }
     hub_list l;
+    char note[256] = "";
     int rc = hub_list_files(o, repo, &l, err);
     const hub_file *f = NULL;
     if (rc == 0) {
-        f = file ? hub_find(&l, repo, file, err) : hub_pick(&l, repo, quant, NULL, err);
+        f = file ? hub_find(&l, repo, file, err) : hub_pick(&l, repo, quant, note, err);
         if (!f) rc = -1;
     }
     if (rc == 0) rc = hub_download(o, repo, f, out, err);
+    memcpy(out->note, note, sizeof out->note);
     if (l.files || rc == 0) hub_list_free(&l);
     free(repo);
     free(quant);

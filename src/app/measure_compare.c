@@ -47,6 +47,13 @@ static enum quant_type stored_type(const gguf_file *f) {
     return QT_F32;
 }
 
+/* MemAvailable, or LMTERM_TEST_MEM_AVAILABLE (bytes) in its place for tests,
+ * as for the precision menu. */
+static uint64_t mem_available(void) {
+    const char *fake = getenv("LMTERM_TEST_MEM_AVAILABLE");
+    return fake && *fake ? strtoull(fake, NULL, 10) : lm_mem_available_bytes();
+}
+
 /* ---- one row ---- */
 
 typedef struct compare_run {
@@ -141,6 +148,15 @@ static int measure_row_run(compare_run *c, measure_row *row, measure_spool **spo
                         .progress = on_load,
                         .progress_ctx = c,
                         .cancel = o->cancel};
+    /* memory may have gone to others since the plan: look again */
+    uint64_t avail = mem_available();
+    if (avail && row->need_bytes > avail) {
+        char a[16], b[16];
+        row->state = MEASURE_SKIPPED;
+        snprintf(row->why, sizeof row->why, "does not fit now: needs %s, %s available",
+                 lm_format_size(row->need_bytes, a), lm_format_size(avail, b));
+        return 0;
+    }
     progress(c, 0, "loading");
     double t0 = lm_now();
     model *m = model_load(o->model_path, &mo, &err);
@@ -206,11 +222,7 @@ static int measure_row_run(compare_run *c, measure_row *row, measure_spool **spo
  * wanted, fitting precision whose weights are largest (most bits). */
 static void plan_rows(const measure_compare_options *o, const gguf_file *f, int n_ctx,
                       measure_compare_result *r) {
-    /* LMTERM_TEST_MEM_AVAILABLE (bytes) stands in for MemAvailable in tests,
-     * as for the precision menu */
-    const char *fake = getenv("LMTERM_TEST_MEM_AVAILABLE");
-    const uint64_t avail = fake && *fake ? strtoull(fake, NULL, 10) : lm_mem_available_bytes();
-    const uint64_t kv = kv_estimate(f, n_ctx);
+    const uint64_t avail = mem_available(), kv = kv_estimate(f, n_ctx);
     const enum quant_type stored = stored_type(f);
     uint64_t best = 0;
     r->base = -1;
@@ -220,7 +232,7 @@ static void plan_rows(const measure_compare_options *o, const gguf_file *f, int 
                              .type = model_precision_type((enum model_precision)p, stored),
                              .state = MEASURE_PENDING};
         row->weight_bytes = model_estimate_weight_bytes(f, (enum model_precision)p);
-        uint64_t need = row->weight_bytes + kv + MEASURE_MARGIN;
+        uint64_t need = row->need_bytes = row->weight_bytes + kv + MEASURE_MARGIN;
         char a[16], b[16];
         if (!o->want[p]) {
             row->state = MEASURE_SKIPPED;

@@ -1,11 +1,12 @@
 /* session: one conversation with one model at a time (see include/app/session.h).
  *
- * The session owns the engine and the chat. A message the user sends joins
- * the chat, the chat becomes an engine request, and the reply streams back
- * as events that session_pump turns into view callbacks. When the reply is
- * done it joins the chat too, with its token ids, so that the next prompt
- * starts with exactly the tokens the engine has cached, and the conversation
- * is saved (autosave).
+ * The session owns a backend (include/app/backend.h: lmterm's own engine,
+ * or an OpenAI-compatible server) and the chat. A message the user sends
+ * joins the chat, the backend turns the chat into a reply that streams back
+ * as events, which session_pump turns into view callbacks. When the reply is
+ * done it joins the chat too, with its token ids where the backend gives
+ * them, so that the next prompt starts with exactly the tokens the local
+ * engine has cached, and the conversation is saved (autosave).
  *
  * Another model, precision, thread count or context size is a new load: the
  * model in use answers until the new one is ready, a failed or cancelled
@@ -491,6 +492,7 @@ fail:
 
 void session_free(session *s) {
     if (!s) return;
+    session_measure_end(s);
     download_free(s->download);
     backend_close(s->be);
     chat_free(&s->conv);

@@ -56,6 +56,13 @@ struct session {
     char *transcript_base;
     bool autosave_failed; /* told once, not after every reply */
 
+    /* the precision menu's measurements (session_measure.c) */
+    measure_job *measure;
+    char *measure_path;     /* the model the job measures */
+    measure_row measured[SESSION_N_PRECISIONS];
+    char *measured_path;    /* the model measured[] is for; NULL: not read yet */
+    bool measured_known;
+
     /* the server a resumed transcript names (opt.remote points here) */
     char *resume_server, *resume_key_env, *resume_model;
 
@@ -88,6 +95,8 @@ const char *session_transcript_base(session *s, lm_error *err);
 void session_new_transcript(session *s);
 /* Refuses (with a notice) what would change the conversation under a reply. */
 bool session_refuse_if_busy(session *s);
+/* Cancels a running measurement and waits for it (session_free). */
+void session_measure_end(session *s);
 /* "/model 2", "/load 1": the number's row in the last list (1-based), or -1. */
 long session_list_index(const char *arg, size_t n);
 

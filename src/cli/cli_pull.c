@@ -46,9 +46,9 @@ static void pull_draw_bar(pull_view *v, const hub_progress *p) {
     for (int i = 0; i < 24; i++) bar[i] = i < fill ? '#' : '-';
     bar[24] = 0;
     pull_fmt_eta(p->eta_s, eta, sizeof eta);
-    fprintf(stderr, "\r\033[K%s%s[%s] %5.1f%%  %.1f/%.1f MB  %.1f MB/s  ETA %s", verb,
-            *verb ? " " : "", bar, pct, (double)p->done / 1e6, (double)p->total / 1e6,
-            p->bytes_per_s / 1e6, eta);
+    fprintf(stderr, "\r\033[K%s%s%.28s [%s] %5.1f%%  %.1f/%.1f MB  %.1f MB/s  ETA %s", verb,
+            *verb ? " " : "", p->file ? p->file : "", bar, pct, (double)p->done / 1e6,
+            (double)p->total / 1e6, p->bytes_per_s / 1e6, eta);
     v->drawn = true;
 }
 
@@ -100,9 +100,10 @@ int cli_pull(cli_options *o) {
     if (rc != 0) {
         cli_error("%s", err.msg);
         hub_outcome_free(&out);
-        return out.cancelled ? 130 : CLI_ERROR;
+        return out.cancelled || atomic_load(&pull_interrupted) ? 130 : CLI_ERROR;
     }
     char sz[16];
+    if (out.note[0]) fprintf(stderr, "%s: %s\n", o->args[0], out.note);
     if (out.already)
         fprintf(stderr, "%s is there already (%s)\n", out.path, lm_format_size(out.size, sz));
     else

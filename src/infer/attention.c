@@ -242,6 +242,12 @@ static const uint8_t *cache_of(const model_seq *sq, const uint8_t *base, int lay
     return base + model_seq_row(sq, layer, kvh, pos);
 }
 
+/* Asks for bytes at p ahead of their use, so that the next tile's reads
+ * from memory overlap this tile's arithmetic. */
+static void prefetch(const uint8_t *p, size_t bytes) {
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+}
+
 /* Generation: rows r0..r0+nq of one token (the heads of KV head kvh), whose
  * keys are first..pos of its sequence. */
 static void decode_block(const attn_task *t, attn_scratch *a, int kvh, int r0, int nq) {
@@ -261,6 +267,11 @@ static void decode_block(const attn_task *t, attn_scratch *a, int kvh, int r0, i
     for (int k0 = first - first % ATTN_KEYS; k0 <= pos; k0 += ATTN_KEYS) {
         const int j0 = first > k0 ? first : k0;
         const int j1 = pos + 1 < k0 + ATTN_KEYS ? pos + 1 : k0 + ATTN_KEYS, nk = j1 - j0;
+        if (j1 <= pos) {
+            const int n_next = pos + 1 - j1 < ATTN_KEYS ? pos + 1 - j1 : ATTN_KEYS;
+            prefetch(cache_of(sq, sq->k, t->layer, kvh, j1), (size_t)n_next * sq->row_bytes);
+            prefetch(cache_of(sq, sq->v, t->layer, kvh, j1), (size_t)n_next * sq->row_bytes);
+        }
         ops->load_rows(sq->type, cache_of(sq, sq->k, t->layer, kvh, j0), sq->row_bytes, nk, hd, hdp,
                        a->k);
         ops->load_rows(sq->type, cache_of(sq, sq->v, t->layer, kvh, j0), sq->row_bytes, nk, hd, hdp,

@@ -4,9 +4,10 @@
  * slots. Between steps it takes the next command: a generation joins its
  * slot (its prompt read a chunk per step), a load, reset or quit waits until
  * no slot is busy, and a generation for a busy slot waits for that slot, so
- * one caller's commands still run in order. Each step reads a prompt chunk
- * of every slot that is reading one, then decodes the next token of every
- * generating slot in one model_decode (one pass over the weights for all).
+ * one caller's commands still run in order. Each step reads one prompt chunk
+ * (of the earliest request still reading its prompt), then decodes the next
+ * token of every generating slot in one model_decode (one pass over the
+ * weights for all).
  * Events go the other way through a second queue; each push writes a byte
  * to a pipe so that the UI's poll() wakes up. Stopping is a flag per slot
  * that the slot checks between tokens (and the model between layers of a
@@ -669,8 +670,14 @@ static void decode_step(engine *e) {
 
 /* One step of every busy slot. A model file cut short on disk ends them all. */
 static void step(engine *e) {
-    for (int i = 0; i < e->n_slots; i++)
-        if (e->slots[i].busy && !e->slots[i].generating) prompt_step(e, &e->slots[i]);
+    /* one prompt chunk a step, for the request that came first: it starts
+     * generating soonest, and the generating slots wait one chunk at most */
+    slot *first = NULL;
+    for (int i = 0; i < e->n_slots; i++) {
+        slot *s = &e->slots[i];
+        if (s->busy && !s->generating && (!first || s->id < first->id)) first = s;
+    }
+    if (first) prompt_step(e, first);
     decode_step(e);
     if (file_damaged(e)) {
         for (int i = 0; i < e->n_slots; i++)

@@ -434,35 +434,41 @@ static bool splits(const kernels_matrix *w) {
     return (w->type == QT_Q4_0 || w->type == QT_Q8_0) && w->cols % 32 == 0;
 }
 
-/* GGUF row src to split row dst (or back, when `back`). */
-static void split_row(enum quant_type type, int64_t nb, const uint8_t *src, uint8_t *dst,
-                      bool back) {
-    const size_t B = type == QT_Q4_0 ? 18 : 34, codes = B - 2;
-    uint8_t *const d = (back ? (uint8_t *)src : dst) + codes * (size_t)nb;
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *from = src + (back ? 0 : B * b);
-        uint8_t *blk = back ? dst + B * b : NULL;
-        if (back)
-            memcpy(blk, d + 2 * b, 2);
-        else
-            memcpy(d + 2 * b, from, 2);
+/* GGUF row src to split row dst: Q8_0's codes are made unsigned (plus 128),
+ * as the AVX-512 kernels multiply them (kernels_impl.h). */
+static void split_row(enum quant_type type, int64_t nb, const uint8_t *src, uint8_t *dst) {
+    const size_t B = type == QT_Q4_0 ? 18 : 34;
+    uint8_t *d = dst + (B - 2) * (size_t)nb;
+    for (int64_t b = 0; b < nb; b++, src += B) {
+        memcpy(d + 2 * b, src, 2);
         if (type == QT_Q4_0) {
-            if (back)
-                memcpy(blk + 2, src + 16 * b, 16);
-            else
-                memcpy(dst + 16 * b, from + 2, 16);
+            memcpy(dst + 16 * b, src + 2, 16);
             continue;
         }
         size_t lo, hi;
         q8_split_at(b, nb, &lo, &hi);
-        for (int i = 0; i < 16; i++) { /* signed codes to unsigned ones, plus 128, and back */
-            if (back) {
-                blk[2 + i] = src[lo + i] ^ 0x80;
-                blk[18 + i] = src[hi + i] ^ 0x80;
-            } else {
-                dst[lo + i] = from[2 + i] ^ 0x80;
-                dst[hi + i] = from[18 + i] ^ 0x80;
-            }
+        for (int i = 0; i < 16; i++) {
+            dst[lo + i] = src[2 + i] ^ 0x80;
+            dst[hi + i] = src[18 + i] ^ 0x80;
+        }
+    }
+}
+
+/* Split row src back to the GGUF row dst. */
+static void join_row(enum quant_type type, int64_t nb, const uint8_t *src, uint8_t *dst) {
+    const size_t B = type == QT_Q4_0 ? 18 : 34;
+    const uint8_t *d = src + (B - 2) * (size_t)nb;
+    for (int64_t b = 0; b < nb; b++, dst += B) {
+        memcpy(dst, d + 2 * b, 2);
+        if (type == QT_Q4_0) {
+            memcpy(dst + 2, src + 16 * b, 16);
+            continue;
+        }
+        size_t lo, hi;
+        q8_split_at(b, nb, &lo, &hi);
+        for (int i = 0; i < 16; i++) {
+            dst[2 + i] = src[lo + i] ^ 0x80;
+            dst[18 + i] = src[hi + i] ^ 0x80;
         }
     }
 }
@@ -470,7 +476,7 @@ static void split_row(enum quant_type type, int64_t nb, const uint8_t *src, uint
 const uint8_t *kernels_row(const kernels_matrix *w, int64_t r, uint8_t *tmp) {
     const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
     if (w->layout == KERNELS_ROWS) return row;
-    split_row(w->type, w->cols / 32, row, tmp, true);
+    join_row(w->type, w->cols / 32, row, tmp);
     return tmp;
 }
 
@@ -489,7 +495,7 @@ static void repack_rows(void *arg, int ith, int nth) {
     for (int64_t r = r0; r < r1; r++) {
         const size_t at = (size_t)r * w->row_bytes;
         if (tmp) memcpy(tmp, t->src + at, w->row_bytes);
-        split_row(w->type, w->cols / 32, tmp ? tmp : t->src + at, t->dst + at, false);
+        split_row(w->type, w->cols / 32, tmp ? tmp : t->src + at, t->dst + at);
     }
     free(tmp);
 }
@@ -635,7 +641,7 @@ typedef uint64_t read_vec __attribute__((vector_size(16)));
 typedef struct read_task {
     const uint8_t *buf;
     size_t bytes;
-    size_t ahead; /* lines to prefetch ahead, 0: none */
+    size_t ahead;                      /* lines to prefetch ahead, 0: none */
     _Alignas(64) read_vec sums[64][4]; /* per slot, a cache line each, kept so no read is dropped */
 } read_task;
 
@@ -664,6 +670,10 @@ static void read_share(void *arg, int ith, int nth) {
     out[3] += s3;
 }
 
+static void wake_only(void *arg, int ith, int nth) {
+    (void)arg, (void)ith, (void)nth;
+}
+
 double kernels_read_bandwidth(threadpool *pool, const void *buf, size_t bytes, int passes) {
     if (!pool || !buf || bytes < 64) return 0;
     read_task *t = lm_alloc_aligned(sizeof *t);
@@ -675,6 +685,9 @@ double kernels_read_bandwidth(threadpool *pool, const void *buf, size_t bytes, i
     const size_t ahead[3] = {0, 16, 64}; /* none, 1 KiB, 4 KiB */
     for (int p = 0; p < 3 * passes; p++) {
         t->ahead = ahead[p % 3];
+        /* the pool's slots go to whichever threads come first: an empty task
+         * wakes every worker, so that all of them, spinning, take part */
+        threadpool_run(pool, wake_only, NULL);
         double t0 = lm_now();
         threadpool_run(pool, read_share, t);
         double bw = (double)t->bytes / (lm_now() - t0);

@@ -421,7 +421,9 @@ int synth_write(const synth_options *o, const char *path, lm_error *err) {
     if (!phi3 && strcmp(o->arch, "llama") != 0)
         return lm_fail(err, "unknown architecture '%s' (phi3 or llama)", o->arch);
     const shape *shapes = phi3 ? phi3_shapes : llama_shapes, *s = NULL;
-    for (int i = 0; i < 4; i++)
+    const size_t n_shapes = phi3 ? sizeof phi3_shapes / sizeof *phi3_shapes
+                                 : sizeof llama_shapes / sizeof *llama_shapes;
+    for (size_t i = 0; i < n_shapes; i++)
         if (strcmp(shapes[i].name, o->shape) == 0) s = &shapes[i];
     if (!s)
         return lm_fail(err, "unknown shape '%s' for %s (%s)", o->shape, o->arch, synth_shapes());

@@ -196,6 +196,8 @@ typedef struct tui {
     bool too_small;
     bool need_draw, urgent, redraw_all, bars_dirty;
     double last_draw;
+    double measure_drawn; /* when F3 last showed a measurement's progress */
+    bool measuring;
     bool quit;
     int exit_status;
 } tui;
@@ -793,8 +795,19 @@ static int min_timeout(int a, int b) {
 
 static void loop(tui *t) {
     while (!t->quit) {
+        /* F3's "Measure all" runs: its progress in the menu 4 times a second
+         * (the box changes size: all of it), and once more when it ends */
+        bool measuring = session_measure_progress(t->s, NULL, 0, NULL);
+        if ((measuring || t->measuring) && t->dlg.kind == DIALOG_PRECISION &&
+            (!measuring || lm_now() - t->measure_drawn > 0.25)) {
+            t->measure_drawn = lm_now();
+            dialog_refresh(&t->dlg);
+            touch_all(t);
+        }
+        t->measuring = measuring;
         int timeout = draw_when_due(t);
         timeout = min_timeout(timeout, keys_timeout(&t->keys, lm_now()));
+        if (measuring) timeout = min_timeout(timeout, 250);
         struct pollfd fds[4] = {{STDIN_FILENO, POLLIN, 0},
                                 {session_fd(t->s), POLLIN, 0},
                                 {term.pipe[0], POLLIN, 0},

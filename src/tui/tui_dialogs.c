@@ -107,45 +107,108 @@ static bool models_key(dialog *d, enum menu_result r) {
 
 /* ---- precision ---- */
 
+/* Memory is what the status bar's RSS says after the switch: the weights
+ * (the file's pages are given back once converted); the KV cache adds to
+ * it as the context fills, up to its size, said above. The measured columns are the last `lmterm compare` or
+ * "Measure all" of this file: generation speed with a bar, resident
+ * memory, ΔPPL and KL divergence against the highest precision. */
+static void measured_cells(const measure_row *m, double max_tps, lm_buf *b) {
+    if (m->state != MEASURE_DONE) {
+        lm_buf_printf(b, "\t%s\t\t%s\t%s", glyphs.dash, glyphs.dash, glyphs.dash);
+        return;
+    }
+    char rss[16];
+    lm_buf_printf(b, "\t%.1f ", m->gen_tps);
+    measure_bar(m->gen_tps, max_tps, 8, (unsigned char)glyphs.bar_full[0] >= 0x80, b);
+    lm_buf_printf(b, "\t%s", lm_format_size(m->rss_bytes, rss));
+    if (m->is_base)
+        lm_buf_puts(b, "\tbase\tbase");
+    else if (m->has_kl)
+        lm_buf_printf(b, "\t%+.3g\t%.4f", m->dppl, m->kld_mean);
+    else
+        lm_buf_printf(b, "\t%s\t%s", glyphs.dash, glyphs.dash);
+}
+
 static void fill_precision(dialog *d) {
     menu *m = &d->m;
     session_precision rows[SESSION_N_PRECISIONS];
+    measure_row measured[SESSION_N_PRECISIONS];
     uint64_t avail;
     size_t n = session_precisions(d->host.s, rows, &avail);
-    set_header(m, "Precision\tWeights as\tMemory\t", "llrl");
+    bool known = n && session_measured(d->host.s, measured);
+    double max_tps = 0;
+    for (size_t i = 0; known && i < n; i++)
+        if (measured[i].state == MEASURE_DONE && measured[i].gen_tps > max_tps)
+            max_tps = measured[i].gen_tps;
+    set_header(m, "Precision\tWeights as\tMemory\t\tGen tok/s\tRSS\tΔPPL\tKL", "llrlrrrr");
     for (size_t i = 0; i < n; i++) {
         char size[16];
         const quant_type_info *qi = quant_info(rows[i].type);
-        menu_add(m, rows[i].current, !rows[i].fits, "%s\t%s\t%s\t%s",
-                 session_precision_label(rows[i].precision), qi ? qi->name : "?",
-                 lm_format_size(rows[i].bytes, size), rows[i].fits ? "" : "does not fit");
+        lm_buf b = {0};
+        lm_buf_printf(&b, "%s\t%s\t%s\t%s", session_precision_label(rows[i].precision),
+                      qi ? qi->name : "?", lm_format_size(rows[i].bytes, size),
+                      rows[i].fits ? "" : "does not fit");
+        if (known)
+            measured_cells(&measured[i], max_tps, &b);
+        else
+            lm_buf_puts(&b, "\t\t\t\t");
+        menu_add(m, rows[i].current, !rows[i].fits, "%s", lm_buf_cstr(&b));
+        lm_buf_free(&b);
+    }
+    char step[160];
+    double f;
+    bool measuring = n && session_measure_progress(d->host.s, step, sizeof step, &f);
+    if (measuring) {
+        menu_add(m, false, true, "Measuring%s\t%.0f%%\t\t\t\t\t\t", glyphs.ellipsis, 100 * f);
+        if (!d->m.message[0] || d->m.message_style == STYLE_META)
+            menu_message(m, STYLE_META, "%s (Esc cancels)", step);
+    } else if (n) {
+        if (m->message_style != STYLE_ERROR) m->message[0] = 0; /* the progress line */
+        menu_add(m, false, false, "Measure all%s\tspeed, memory, accuracy\t\t\t\t\t\t",
+                 glyphs.ellipsis);
     }
     select_current(m);
-    char a[16];
-    if (!n && session_server_name(d->host.s))
-        menu_set_intro(m, "The server decides the precision of its models; lmterm cannot change "
-                          "it from here.");
-    else if (!n)
+    char a[16], kv[16];
+    if (!n)
         menu_set_intro(m, "No model is loaded yet.");
     else if (avail) {
-        char intro[256];
+        char intro[320];
         snprintf(intro, sizeof intro,
-                 "Memory for the weights: %s available. Switching converts the file's weights; "
-                 "the conversation stays.",
-                 lm_format_size(avail, a));
+                 "Memory: the weights, and the KV cache as the context fills (up to %s); %s "
+                 "available. Switching converts the file's weights; the conversation stays.%s",
+                 lm_format_size(rows[0].kv_bytes, kv), lm_format_size(avail, a),
+                 known ? "" : " Measure all fills in speed and accuracy (minutes).");
         menu_set_intro(m, intro);
     }
-    set_footer(m, "switch");
+    if (measuring) /* F3 again closes the menu (dialog_key_pressed) */
+        snprintf(m->footer, sizeof m->footer,
+                 "Up/Down move %s Enter switch %s F3 hide, it goes on %s Esc cancel it",
+                 glyphs.bullet, glyphs.bullet, glyphs.bullet);
+    else
+        set_footer(m, "switch");
 }
 
 static bool precision_key(dialog *d, enum menu_result r) {
+    char step[160];
+    double f;
+    bool measuring = session_measure_progress(d->host.s, step, sizeof step, &f);
+    if (r == MENU_CLOSED && measuring) { /* Esc stops the measurement first */
+        session_measure_cancel(d->host.s);
+        menu_message(&d->m, STYLE_WARNING, "Cancelling the measurement%s", glyphs.ellipsis);
+        return true;
+    }
     if (r != MENU_CHOSEN) return r != MENU_CLOSED;
     session_precision rows[SESSION_N_PRECISIONS];
     uint64_t avail;
     size_t n = session_precisions(d->host.s, rows, &avail);
+    lm_error err;
+    if (n && d->m.sel == (int)n) { /* Measure all */
+        if (!measuring && session_measure_start(d->host.s, &err) != 0)
+            menu_message(&d->m, STYLE_ERROR, "%s", err.msg);
+        return true;
+    }
     if (d->m.sel >= (int)n) return true;
     if (rows[d->m.sel].current) return false;
-    lm_error err;
     if (session_set_precision(d->host.s, rows[d->m.sel].precision, &err) == 0) return false;
     menu_message(&d->m, STYLE_ERROR, "%s", err.msg);
     return true;
@@ -451,6 +514,13 @@ bool dialog_key(dialog *d, const tui_key *k) {
 }
 
 void dialog_refresh(dialog *d) {
+    if (d->kind == DIALOG_PRECISION) { /* a measurement's progress, or its results */
+        int sel = d->m.sel;
+        menu_clear_rows(&d->m);
+        fill_precision(d);
+        if (sel < d->m.n) d->m.sel = sel;
+        return;
+    }
     if ((d->kind != DIALOG_MODELS && d->kind != DIALOG_DOWNLOAD) || d->m.editing) return;
     char progress[160];
     if (d->kind == DIALOG_MODELS && d->m.n > 0 &&

@@ -6,7 +6,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../tools/hub_lib.bash"
 command -v python3 >/dev/null || skip_all pull "python3 missing"
 CONF=$(conformance_dir) || skip_all pull "no conformance models"
-plan 27
+plan 28
 M=$CONF/models
 Q4=$M/phi3-e256-Q4_K_M.gguf
 REPO_FILES="$Q4,$M/phi3-e256-Q3_K_M.gguf,$M/phi3-e64-Q8_0.gguf"
@@ -166,6 +166,9 @@ for i in $(seq 50); do
     sleep 0.1
 done
 sleep 0.5
+out=$("$LM" pull test/phi3-GGUF 2>&1)
+grep -q "phi3-e256-Q4_K_M.gguf is being downloaded by another lmterm already" <<<"$out" &&
+    ok pull_one_at_a_time_per_file || fail pull_one_at_a_time_per_file "$out"
 t0=$(date +%s.%N)
 kill -INT $pid
 wait $pid

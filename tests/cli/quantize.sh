@@ -3,7 +3,7 @@
 # makes from the F32 conformance file gives the very same logits as
 # llama.cpp's own quantized file of that type.
 source "$(dirname "$0")/../lib.sh"
-if conformance_dir >/dev/null; then plan 12; else plan 7; fi
+if conformance_dir >/dev/null; then plan 13; else plan 8; fi
 
 if dir=$(conformance_dir); then
     for t in q4_0 q4_1 q5_0 q5_1 q8_0 bf16; do
@@ -62,3 +62,15 @@ else
     skip quantize_progress_on_terminal "no script(1)"
     skip synth_progress_on_terminal "no script(1)"
 fi
+
+# Every shape synth names is one it makes (the type check comes after the
+# shape is found: an unwritable type answers without writing anything).
+bad=
+for a in phi3 llama; do
+    for s in tiny small medium large phi3-mini llama3-8b; do
+        "$LM" synth --arch $a --shape $s --type q8_1 -o "$TMP/never.gguf" 2>"$TMP/err"
+        grep -q "unknown shape" "$TMP/err" || continue
+        case "$a:$s" in phi3:llama3-8b | llama:phi3-mini | llama:large) ;; *) bad+=" $a:$s" ;; esac
+    done
+done
+[ -z "$bad" ] && ok synth_knows_every_shape || fail synth_knows_every_shape "unknown:$bad"

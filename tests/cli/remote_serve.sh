@@ -8,6 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 plan 7
 . "$(dirname "$0")/serve_lib.bash"
+plan 7
 
 export HOME="$TMP/home" XDG_CACHE_HOME="$TMP/cache" XDG_STATE_HOME="$TMP/state"
 export XDG_DATA_HOME="$TMP/data" XDG_CONFIG_HOME="$TMP/config"

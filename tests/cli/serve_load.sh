@@ -62,8 +62,9 @@ grep -q 'connection lost' "$TMP/log"
 check serve_log_lost_connection test $? -eq 0
 serve_stop
 
-# ---- 8 clients on 4 slots: each answer equals its single-client answer ----
-serve_start "$TMP/log2" -m "$M" -t 1 -c 512 --parallel 4 || { fail serve_parallel_start "no server"; exit 0; }
+# ---- 8 clients on 4 slots: each answer equals its single-client answer (the
+# small model: long enough that the requests overlap) ----
+serve_start "$TMP/log2" -m "$S" -t 1 -c 512 --parallel 4 || { fail serve_parallel_start "no server"; exit 0; }
 : >"$TMP/jobs"
 for i in 1 2 3 4 5 6 7 8; do
     python3 -c 'import json,sys; i=int(sys.argv[1]); print(json.dumps({"path": "/v1/chat/completions", "body": {"messages":[{"role":"user","content":"question number %d: %s" % (i, "why " * i)}],"max_tokens":24 + 4 * i,"temperature":0,"stream": i % 2 == 0}}))' $i >>"$TMP/jobs"

@@ -103,9 +103,9 @@ precision_switch() {
 
 keys F3
 check_screen e2e_precision_menu_opens '│ +Precision +Weights as +Memory'
-check_screen e2e_precision_menu_rows '● native +F32 +[0-9.]+ KiB'
-if screen | grep -qE 'FP16 +F16 +[0-9.]+ KiB' && screen | grep -qE 'INT8 +Q8_0 +[0-9.]+ KiB' &&
-    screen | grep -qE 'INT4 +Q4_0 +[0-9.]+ KiB'; then ok e2e_precision_menu_memory; else
+check_screen e2e_precision_menu_rows '● native +F32 +[0-9.]+ [KM]iB'
+if screen | grep -qE 'FP16 +F16 +[0-9.]+ [KM]iB' && screen | grep -qE 'INT8 +Q8_0 +[0-9.]+ [KM]iB' &&
+    screen | grep -qE 'INT4 +Q4_0 +[0-9.]+ [KM]iB'; then ok e2e_precision_menu_memory; else
     fail e2e_precision_menu_memory "$(screen)"
 fi
 keys Escape
@@ -165,7 +165,7 @@ type_text "LMTERM_TEST_MEM_AVAILABLE=300000 $(printf '%q ' "$LM" -m "$MODELS/phi
 keys Enter
 wait_for 'Loaded phi3-tiny' 30
 keys F3
-check_screen e2e_precision_does_not_fit 'FP16 +F16 +[0-9.]+ KiB +does not fit'
+check_screen e2e_precision_does_not_fit 'FP16 +F16 +[0-9.]+ [KM]iB +does not fit'
 keys Down Down Enter # FP16
 check_screen e2e_precision_refused 'needs 408 KiB for its weights'
 check e2e_precision_refused_keeps_title wait_for '^ lmterm.*│ native F32 │' 2

@@ -11,7 +11,7 @@ trap 'tmux -L "$SOCK" kill-server 2>/dev/null; hub_cleanup' EXIT
 require_tmux e2e_pull
 command -v python3 >/dev/null || skip_all e2e_pull "python3 missing"
 CONF=$(conformance_dir) || skip_all e2e_pull "no conformance models"
-plan 9
+plan 10
 M=$CONF/models
 mkdir -p "$E2E_HOME"
 make_fake_stores "$E2E_HOME" "$E2E_HOME/cache" "$M" >/dev/null
@@ -100,5 +100,19 @@ else
     fail e2e_pull_esc_stops_download "$(screen)"
 fi
 keys Escape
+# ---- a repository the hub does not have: one line in the chat ----
+keys F2
+wait_for 'Download a model' 10
+keys End Enter
+wait_for 'Another repository' 10
+keys End Enter
+type_text "test/nothing-here"
+keys Enter
+if wait_for 'Download failed: repository test/nothing-here not found on' 15; then
+    ok e2e_pull_missing_repo_notice
+else
+    fail e2e_pull_missing_repo_notice "$(screen)"
+fi
+keys Escape
 keys C-d
-wait_for '^shell\$' 10
+wait_for "^shell\\$" 10 || true

@@ -148,3 +148,31 @@ TEST(hub_token_sources) {
     CHECK_EQ_STR(e, "https://huggingface.co");
     free(e);
 }
+
+TEST(hub_list_refuses_hostile_entries) {
+    const char *text =
+        "[{\"type\":\"file\",\"size\":1,\"path\":\"../etc/passwd.gguf\"},"
+        "{\"type\":\"file\",\"size\":1,\"path\":\"a/../../b.gguf\"},"
+        "{\"type\":\"file\",\"size\":-1,\"path\":\"a.gguf\"},"
+        "{\"type\":\"file\",\"size\":1e300,\"path\":\"b.gguf\"},"
+        "{\"type\":\"file\",\"size\":3,\"path\":\"/abs.gguf\"},"
+        "{\"type\":\"file\",\"size\":3,\"path\":\"new\\nline.gguf\"},"
+        "{\"type\":\"directory\",\"size\":0,\"path\":\"dir\"},"
+        "{\"type\":\"file\",\"size\":3,\"path\":\"ok..name-Q4_0.gguf\","
+        "\"lfs\":{\"oid\":\"ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789\","
+        "\"size\":4}}]";
+    hub_list l = {0};
+    lm_error err;
+    CHECK_EQ_INT(hub_parse_list(text, strlen(text), &l, &err), 0);
+    CHECK_EQ_INT(l.n, 1);
+    if (l.n == 1) {
+        CHECK_EQ_STR(l.files[0].path, "ok..name-Q4_0.gguf");
+        CHECK_EQ_INT(l.files[0].size, 4);
+        CHECK_EQ_STR(l.files[0].sha256,
+                     "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+    }
+    hub_list_free(&l);
+    CHECK_EQ_INT(hub_parse_list("{\"a\":1}", 7, &l, &err), -1);
+    CHECK_EQ_INT(hub_parse_list("[1,", 3, &l, &err), -1);
+    hub_list_free(&l);
+}

@@ -617,3 +617,41 @@ TEST(kernels_speed) {
     }
     kernels_set_backend(NULL);
 }
+
+/* Split rows longer than the AVX-512 kernel's 2048 blocks, where it takes
+ * the scales one group at a time, and the STREAM-style read. */
+TEST(kernels_split_long_rows) {
+    const int64_t cols = 2050 * 32, rows = 3;
+    const enum quant_type types[] = {QT_Q4_0, QT_Q8_0};
+    threadpool *pool = threadpool_create(2);
+    float *x = malloc((size_t)cols * sizeof *x), y[3];
+    rng r = {9};
+    for (int64_t c = 0; c < cols; c++) x[c] = next_float(&r);
+    for (int ti = 0; ti < 2; ti++) {
+        const size_t rb = quant_row_size(types[ti], cols);
+        uint8_t *data = lm_alloc_aligned(rb * rows), *act = malloc(rb * 2);
+        random_weights(types[ti], data, rows, cols, &r);
+        kernels_matrix w = {
+            .data = data, .type = types[ti], .cols = cols, .rows = rows, .row_bytes = rb};
+        float want[3];
+        quant_quantize_row(QT_Q8_0, x, act, cols);
+        for (int k = 0; k < rows; k++)
+            want[k] = quant_vec_dot_ref(types[ti], data + k * rb, act, cols);
+        CHECK(kernels_repack(&w, pool, 0) == 1);
+        void *scratch = lm_alloc_aligned(kernels_scratch_bytes(&w, 1));
+        kernels_matmul(pool, &w, x, 1, y, scratch);
+        for (int k = 0; k < rows; k++) CHECK_NEAR(y[k], want[k], 1e-4 * (fabs(want[k]) + 1));
+        kernels_release(&w);
+        lm_free_aligned(scratch);
+        lm_free_aligned(data);
+        free(act);
+    }
+    const size_t bytes = (size_t)8 << 20;
+    uint8_t *buf = lm_alloc_aligned(bytes);
+    memset(buf, 1, bytes);
+    CHECK(kernels_read_bandwidth(pool, buf, bytes, 1) > 0);
+    CHECK(kernels_read_bandwidth(pool, NULL, bytes, 1) == 0);
+    lm_free_aligned(buf);
+    free(x);
+    threadpool_free(pool);
+}
