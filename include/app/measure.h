@@ -103,7 +103,7 @@ typedef struct measure_row {
     bool is_base; /* the reference of the KL columns */
     double load_s, prompt_tps, gen_tps;
     uint64_t rss_bytes, weight_bytes, need_bytes; /* need: the estimate it was planned with */
-    double ppl, ppl_err, dppl; /* dppl: ppl - base ppl */
+    double ppl, ppl_err, dppl;                    /* dppl: ppl - base ppl */
     bool has_kl;
     double kld_mean, kld_median, kld_max, same_top_pct;
 } measure_row;

@@ -29,7 +29,7 @@ void lm_queue_push_front(lm_queue *q, void *item);
 void *lm_queue_pop(lm_queue *q);
 /* The oldest item, waiting for one. */
 void *lm_queue_wait(lm_queue *q);
-/* Readable after a push; lm_queue_pop drains it. */
+/* Readable while items wait; the pop that takes the last one drains it. */
 int lm_queue_fd(const lm_queue *q);
 
 #endif

@@ -4,10 +4,12 @@
  * double, the error of the estimate from the spread of the per-token values. */
 #include "measure.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- the text ---- */
 
@@ -27,7 +29,8 @@ int measure_read_text(const model *m, const char *path, lm_tokens *out, lm_error
 
 int measure_chunks(int n_tok, int n_ctx, int wanted, lm_error *err) {
     if (n_ctx < 16 || n_ctx % 2)
-        return lm_fail(err, "perplexity needs an even context of at least 16 tokens (-c %d)", n_ctx);
+        return lm_fail(err, "perplexity needs an even context of at least 16 tokens (-c %d)",
+                       n_ctx);
     if (n_tok < 2 * n_ctx)
         return lm_fail(err,
                        "the text has %d tokens; perplexity at -c %d needs at least %d (two chunks)",
@@ -43,10 +46,18 @@ struct measure_spool {
     int n_vocab;
 };
 
+/* In $TMPDIR (else /tmp), unlinked at once: it goes when the program does. */
 measure_spool *measure_spool_create(int n_vocab, lm_error *err) {
-    FILE *f = tmpfile();
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lmterm-logits-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd >= 0) unlink(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w+b") : NULL;
     if (!f) {
-        lm_fail(err, "cannot create a temporary file for the base model's logits");
+        lm_fail(err, "cannot create a temporary file for the base model's logits in %.*s: %s",
+                (int)(strrchr(path, '/') - path), path, strerror(errno));
+        if (fd >= 0) close(fd);
         return NULL;
     }
     measure_spool *s = lm_xcalloc(1, sizeof *s);
@@ -66,10 +77,12 @@ static int spool_chunk(measure_spool *s, int chunk, int n_rows, float *rows, boo
     size_t n = (size_t)n_rows * (size_t)s->n_vocab;
     off_t at = (off_t)chunk * (off_t)n * (off_t)sizeof(float);
     if (fseeko(s->f, at, SEEK_SET) != 0) return lm_fail(err, "cannot seek in the logits spool");
-    size_t done = write ? fwrite(rows, sizeof(float), n, s->f) : fread(rows, sizeof(float), n, s->f);
+    size_t done =
+        write ? fwrite(rows, sizeof(float), n, s->f) : fread(rows, sizeof(float), n, s->f);
     if (done != n)
-        return lm_fail(err, write ? "cannot write the base logits (disk full?)"
-                                  : "the base logits are missing for chunk %d",
+        return lm_fail(err,
+                       write ? "cannot write the base logits (disk full?)"
+                             : "the base logits are missing for chunk %d",
                        chunk + 1);
     return 0;
 }
@@ -81,8 +94,7 @@ static int spool_chunk(measure_spool *s, int chunk, int n_rows, float *rows, boo
  * come from one batched call that keeps every position's logits. Returns
  * 0, 1 when stopped, -1 with err. */
 static int eval_scored(model *m, const int32_t *toks, int n, int first, float *out,
-                       const measure_ppl_options *o, double done, double total,
-                       lm_error *err) {
+                       const measure_ppl_options *o, double done, double total, lm_error *err) {
     model_kv_truncate(m, 0);
     int rc = model_eval(m, toks, first, NULL, o->cancel, err);
     if (o->on_progress) o->on_progress(o->ctx, (done + 0.5) / total);
@@ -142,8 +154,8 @@ typedef struct ppl_state {
     int n_kld, same_top;
 } ppl_state;
 
-static void score_chunk(ppl_state *st, const float *logits, const float *base,
-                        const int32_t *toks, int first, int n, int n_vocab) {
+static void score_chunk(ppl_state *st, const float *logits, const float *base, const int32_t *toks,
+                        int first, int n, int n_vocab) {
     for (int j = first; j < n - 1; j++) {
         const float *row = logits + (size_t)(j - first) * n_vocab;
         double v = -log_prob(row, n_vocab, toks[j + 1]);
@@ -192,8 +204,8 @@ int measure_perplexity(model *m, const lm_tokens *toks, const measure_ppl_option
     int n_chunks = measure_chunks((int)toks->n, n_ctx, o->n_chunks, err);
     if (n_chunks < 0) return -1;
     if (model_n_ctx(m) < n_ctx)
-        return lm_fail(err, "the model's context (%d) is shorter than a chunk (%d)",
-                       model_n_ctx(m), n_ctx);
+        return lm_fail(err, "the model's context (%d) is shorter than a chunk (%d)", model_n_ctx(m),
+                       n_ctx);
     if ((base_in && base_in->n_vocab != n_vocab) || (base_out && base_out->n_vocab != n_vocab))
         return lm_fail(err, "the base model has another vocabulary (%d tokens, this one %d)",
                        base_in ? base_in->n_vocab : base_out->n_vocab, n_vocab);
@@ -206,8 +218,8 @@ int measure_perplexity(model *m, const lm_tokens *toks, const measure_ppl_option
     r->ppl_by_chunk = lm_xcalloc((size_t)n_chunks, sizeof *r->ppl_by_chunk);
     const int32_t bos = tokenizer_bos(model_get_tokenizer(m));
     const bool add_bos = tokenizer_adds_bos(model_get_tokenizer(m)) && bos >= 0;
-    int rc = !logits || (base_in && !base) ? lm_fail(err, "not enough memory for a chunk's logits")
-                                           : 0;
+    int rc =
+        !logits || (base_in && !base) ? lm_fail(err, "not enough memory for a chunk's logits") : 0;
     for (int c = 0; rc == 0 && c < n_chunks; c++) {
         memcpy(chunk, toks->ids + (size_t)c * n_ctx, (size_t)n_ctx * sizeof *chunk);
         if (add_bos) chunk[0] = bos;

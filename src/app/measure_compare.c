@@ -27,7 +27,8 @@ static uint64_t kv_estimate(const gguf_file *f, int n_ctx) {
     if (!gguf_get_str(f, "general.architecture", &arch) || arch.len > 32) return 0;
     char key[96];
     uint32_t n_layer = 0, n_embd = 0, n_head = 1, n_head_kv = 0;
-#define GET(k, v) (snprintf(key, sizeof key, "%.*s." k, (int)arch.len, arch.ptr), gguf_get_u32(f, key, v))
+#define GET(k, v)                                                                                  \
+    (snprintf(key, sizeof key, "%.*s." k, (int)arch.len, arch.ptr), gguf_get_u32(f, key, v))
     GET("block_count", &n_layer);
     GET("embedding_length", &n_embd);
     GET("attention.head_count", &n_head);
@@ -178,7 +179,8 @@ static int measure_row_run(compare_run *c, measure_row *row, measure_spool **spo
                               .on_progress = on_ppl,
                               .ctx = &pp};
     int rc = measure_read_text(m, c->r->text_path, &toks, &err);
-    if (rc == 0 && row->is_base && !(*spool = measure_spool_create(model_get_hparams(m)->n_vocab, &err)))
+    if (rc == 0 && row->is_base &&
+        !(*spool = measure_spool_create(model_get_hparams(m)->n_vocab, &err)))
         rc = -1;
     if (rc == 0)
         rc = measure_perplexity(m, &toks, &po, row->is_base ? *spool : NULL,
@@ -256,7 +258,8 @@ int measure_compare(const measure_compare_options *opt, measure_compare_result *
     if (o.reps < 1) o.reps = 1;
     memset(r, 0, sizeof *r);
     r->n_ctx = o.n_ctx > 0 ? o.n_ctx : 512;
-    snprintf(r->text_path, sizeof r->text_path, "%s", o.text_path ? o.text_path : MEASURE_DEFAULT_TEXT);
+    snprintf(r->text_path, sizeof r->text_path, "%s",
+             o.text_path ? o.text_path : MEASURE_DEFAULT_TEXT);
     if (r->n_ctx % 2) return lm_fail(err, "perplexity needs an even context (-c %d)", r->n_ctx);
     struct stat st;
     if (stat(r->text_path, &st) != 0 || !S_ISREG(st.st_mode))
@@ -380,8 +383,9 @@ void measure_format_table(const measure_compare_result *r, bool markdown, bool u
         lm_buf_puts(out, markdown ? " |\n" : "\n");
     }
     if (r->base >= 0)
-        lm_buf_printf(out, "%s* KL divergence (nats) and ΔPPL against %s; perplexity over %s, %d "
-                           "chunks of %d tokens.\n",
+        lm_buf_printf(out,
+                      "%s* KL divergence (nats) and ΔPPL against %s; perplexity over %s, %d "
+                      "chunks of %d tokens.\n",
                       markdown ? "\n" : "", model_precision_name((enum model_precision)r->base),
                       r->text_path, r->n_chunks, r->n_ctx);
 }

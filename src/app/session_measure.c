@@ -31,8 +31,7 @@ int session_measure_start(session *s, lm_error *err) {
     if (!s->be->caps.local_files || !s->loaded || s->demo)
         return lm_fail(err, "Measuring needs a model file in use.");
     if (s->measure) return lm_fail(err, "A measurement runs already: Esc cancels it.");
-    measure_compare_options o = {.model_path = s->model_path,
-                                 .n_threads = s->opt.model.n_threads};
+    measure_compare_options o = {.model_path = s->model_path, .n_threads = s->opt.model.n_threads};
     for (int p = 0; p < MEASURE_N_PRECISIONS; p++) o.want[p] = true;
     /* a shorter text run than `lmterm compare` makes by default: the chat
      * shares the machine meanwhile */

@@ -1,6 +1,7 @@
-/* queue: see include/base/queue.h. The pipe is drained before the list is
- * read, so a push that lands after the drain leaves its byte behind and the
- * next poll() wakes for it: no wake-up is lost. */
+/* queue: see include/base/queue.h. The pipe is drained only when a pop
+ * leaves the list empty, under the lock: while items remain their bytes stay,
+ * so a caller that takes one item per wake-up never misses one, and a push
+ * racing with the drain writes its byte after it (at worst a spare wake-up). */
 #include "queue.h"
 
 #include <fcntl.h>
@@ -74,11 +75,13 @@ static void *take(lm_queue *q) {
 }
 
 void *lm_queue_pop(lm_queue *q) {
-    char drain[64];
-    while (read(q->wake[0], drain, sizeof drain) > 0) {
-    }
     pthread_mutex_lock(&q->mu);
     void *item = q->head ? take(q) : NULL;
+    if (!q->head) {
+        char drain[64];
+        while (read(q->wake[0], drain, sizeof drain) > 0) {
+        }
+    }
     pthread_mutex_unlock(&q->mu);
     return item;
 }

@@ -112,10 +112,10 @@ static int score(ppl_job *j, const char *path, enum model_precision p, const cha
         !(*spool = measure_spool_create(model_get_hparams(m)->n_vocab, &err)))
         rc = cli_error("%s", err.msg);
     if (rc == 0 && !j->header_done && !j->o->json) { /* once the text is known to do */
-        printf("perplexity of %s at %s over %s%s: %d tokens, %d chunks of %d\n",
-               j->o->model_path, model_precision_name(j->o->precision), j->text,
-               j->o->text_path ? "" : " (the default text, on every Debian system)",
-               (int)toks.n, n, j->n_ctx);
+        printf("perplexity of %s at %s over %s%s: %d tokens, %d chunks of %d\n", j->o->model_path,
+               model_precision_name(j->o->precision), j->text,
+               j->o->text_path ? "" : " (the default text, on every Debian system)", (int)toks.n, n,
+               j->n_ctx);
         if (j->has_base)
             printf("KL divergence against %s at %s\n", j->base_path,
                    model_precision_name(j->base_precision));
@@ -134,8 +134,10 @@ static int score(ppl_job *j, const char *path, enum model_precision p, const cha
                                   .ctx = &run};
         rc = measure_perplexity(m, &toks, &po, write ? *spool : NULL, write ? NULL : *spool, out,
                                 &err);
-        if (rc < 0) rc = cli_error("%s", err.msg);
-        else if (rc == 1) rc = INTERRUPTED;
+        if (rc < 0)
+            rc = cli_error("%s", err.msg);
+        else if (rc == 1)
+            rc = INTERRUPTED;
     }
     cli_progress_end(&run.progress);
     if (rc == 0 && write && !toks_ref->n) {
@@ -165,9 +167,8 @@ static void print_json(const ppl_job *j) {
         char base[1100];
         snprintf(base, sizeof base, "%s%s%s", j->base_path,
                  strcmp(j->base_path, j->o->model_path) ? "" : " at ",
-                 strcmp(j->base_path, j->o->model_path)
-                     ? ""
-                     : model_precision_name(j->base_precision));
+                 strcmp(j->base_path, j->o->model_path) ? ""
+                                                        : model_precision_name(j->base_precision));
         lm_buf_puts(&b, ", \"kl_base\": ");
         json_write_str(&b, base, strlen(base));
         lm_buf_printf(&b,
@@ -187,8 +188,8 @@ static void print_text(const ppl_job *j) {
     printf("Base: PPL = %.4f +/- %.5f (%s%s%s)\n", j->base.ppl, j->base.ppl_err, j->base_path,
            strcmp(j->base_path, j->o->model_path) ? "" : " at ",
            strcmp(j->base_path, j->o->model_path) ? "" : model_precision_name(j->base_precision));
-    printf("KL divergence: mean %.6f, median %.6f, max %.6f nats over %d positions\n",
-           r->kld_mean, r->kld_median, r->kld_max, r->n_scored);
+    printf("KL divergence: mean %.6f, median %.6f, max %.6f nats over %d positions\n", r->kld_mean,
+           r->kld_median, r->kld_max, r->n_scored);
     printf("Same top token: %.3f%%\n", r->same_top_pct);
 }
 
@@ -209,7 +210,7 @@ int cli_perplexity(cli_options *o) {
     lm_tokens toks_base = {0};
     int rc = 0;
     if (j.has_base) {
-            rc = score(&j, j.base_path, j.base_precision, "base", false, &spool, true, &toks_base,
+        rc = score(&j, j.base_path, j.base_precision, "base", false, &spool, true, &toks_base,
                    &j.base);
     }
     if (rc == 0)

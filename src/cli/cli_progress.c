@@ -30,12 +30,12 @@ void cli_progress_update(cli_progress *p, const char *unit, int done, int total,
     if (done < total && now - p->last < 0.2) return;
     p->last = now;
     double elapsed = now - p->t0, frac = total_bytes ? (double)bytes / (double)total_bytes
-                                                     : total ? (double)done / total : 0;
+                                         : total     ? (double)done / total
+                                                     : 0;
     char eta[32] = "?";
     if (frac > 0.001) format_eta(elapsed * (1 - frac) / frac, eta, sizeof eta);
     fprintf(stderr, "\r\033[K%s: %s %d/%d", p->what, unit, done, total);
-    if (total_bytes && elapsed > 0)
-        fprintf(stderr, ", %.0f MB/s", (double)bytes / 1e6 / elapsed);
+    if (total_bytes && elapsed > 0) fprintf(stderr, ", %.0f MB/s", (double)bytes / 1e6 / elapsed);
     fprintf(stderr, ", %3.0f%%, ETA %s", 100 * frac, done < total ? eta : "0s");
     fflush(stderr);
 }

@@ -79,10 +79,7 @@ static bool cpu_is_intel(void) {
 static void choose_prefetch(void) {
     const char *env = getenv("LMTERM_PREFETCH");
     kernels_gemv_prefetch = env ? atoi(env) : cpu_is_intel() ? INTEL_PREFETCH : 0;
-    env = getenv("LMTERM_PREFETCH_L2");
-    kernels_gemv_prefetch_l2 = env && atoi(env);
-    env = getenv("LMTERM_GEMV_MULTI");
-    if (env) kernels_gemv_multi_cols = atoi(env);
+    kernels_gemv_prefetch_l2 = false;
 }
 
 /* Makes o the table in use. The portable one sends F32 batches to OpenBLAS

@@ -202,7 +202,7 @@ INLINE __m256i split_pair_isum(bool q8, const uint8_t *c, int n, const kernels_q
     return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), load256(a->bias + 4 * k));
 }
 
-/* One block k of a group of n: the pair's code, for a row's last odd block. */
+/* One block k of a group of n blocks: for a row's last, short group. */
 INLINE __m256i split_one_isum(bool q8, const uint8_t *c, int n, const kernels_q8x4 *a, int k) {
     const __m256i act = _mm256_set_m128i(load128(a->qs + 64 + 16 * k), load128(a->qs + 16 * k));
     if (q8) {

@@ -120,9 +120,10 @@ float kernels_softmax(float *scores, int n);
  * weight stream; 0: none, the hardware prefetchers alone. Chosen for the CPU
  * when the instruction set is (kernels.c); LMTERM_PREFETCH overrides it. */
 extern int kernels_gemv_prefetch;
-extern bool kernels_gemv_prefetch_l2; /* into L2 only (LMTERM_PREFETCH_L2=1) */
+extern bool kernels_gemv_prefetch_l2; /* into L2 only (measured slower; kernels_speed) */
 /* Rows longer than this (columns) are read several at a time by the
- * 32-weight generation kernels (see kernels_avx512.c); LMTERM_GEMV_MULTI. */
+ * 32-weight generation kernels (see kernels_avx512.c); kernels_speed tries
+ * others. */
 extern int kernels_gemv_multi_cols;
 
 /* The instruction sets' tables (NULL when not compiled in). */

@@ -22,9 +22,11 @@ TEST(queue_order_and_front) {
     lm_queue_push_front(&q, &c);
     CHECK(readable(&q));
     CHECK(lm_queue_pop(&q) == &c);
-    CHECK(!readable(&q)); /* drained by the pop; the items stay */
+    CHECK(readable(&q)); /* items remain: a caller taking one per wake-up wakes again */
     CHECK(lm_queue_pop(&q) == &a);
+    CHECK(readable(&q));
     CHECK(lm_queue_pop(&q) == &b);
+    CHECK(!readable(&q)); /* the last pop drained the pipe */
     CHECK(lm_queue_pop(&q) == NULL);
     lm_queue_destroy(&q, NULL);
 }

@@ -59,8 +59,8 @@ TEST(model_memory_converted_releases_file_pages) {
 #endif
     char path[512];
     snprintf(path, sizeof path, "%s/medium-f16.gguf", test_tmpdir());
-    synth_options so = {.arch = "phi3", .shape = "medium", .type = QT_F16,
-                        .output_type = QT_COUNT, .seed = 3};
+    synth_options so = {
+        .arch = "phi3", .shape = "medium", .type = QT_F16, .output_type = QT_COUNT, .seed = 3};
     lm_error err;
     CHECK_MSG(synth_write(&so, path, &err) == 0, "%s", err.msg);
     check_load(path, MODEL_PRECISION_INT4);
