@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#define CLI_MAX_MODELS 16
+
 typedef struct cli_options {
     const char *command; /* "chat", "run", ... */
     const char *model_path;
@@ -44,6 +46,9 @@ typedef struct cli_options {
     const char *host; /* and api_key_env, shared with --remote */
     int port, parallel, queue;
     bool quiet;
+    /* every -m given, in order (serve serves them all; n may exceed the array) */
+    const char *models_given[CLI_MAX_MODELS];
+    int n_models_given;
     /* positional arguments left after the options */
     int n_args;
     char **args;

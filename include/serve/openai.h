@@ -87,8 +87,10 @@ void openai_write_finish(lm_buf *b, const openai_reply *r, const char *finish,
                          const openai_usage *u, bool include_usage);
 /* An error in the middle of a stream: "data: {error}\n\n" then [DONE]. */
 void openai_write_stream_error(lm_buf *b, const openai_error *e);
-/* GET /v1/models for one model. */
-void openai_write_models(lm_buf *b, const char *name, long long created, int n_ctx);
+/* GET /v1/models: every model served; ids[loaded] (when 0 <= loaded < n) is
+ * the one in memory, with its context per slot. */
+void openai_write_models(lm_buf *b, const char *const *ids, int n, int loaded, long long created,
+                         int n_ctx);
 
 /* ---- stop strings ---- */
 

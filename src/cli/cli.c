@@ -346,6 +346,8 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
         switch (c) {
         case 'm':
             o->model_path = optarg;
+            if (o->n_models_given < CLI_MAX_MODELS) o->models_given[o->n_models_given] = optarg;
+            o->n_models_given++;
             break;
         case 'p':
             o->prompt = optarg;

@@ -425,13 +425,20 @@ void openai_write_stream_error(lm_buf *b, const openai_error *e) {
     lm_buf_puts(b, "\n\ndata: [DONE]\n\n");
 }
 
-void openai_write_models(lm_buf *b, const char *name, long long created, int n_ctx) {
-    lm_buf_puts(b, "{\"object\":\"list\",\"data\":[{\"id\":");
-    json_write_str(b, name, strlen(name));
-    lm_buf_printf(b,
-                  ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"lmterm\","
-                  "\"meta\":{\"n_ctx\":%d}}]}",
-                  created, n_ctx);
+void openai_write_models(lm_buf *b, const char *const *ids, int n, int loaded, long long created,
+                         int n_ctx) {
+    lm_buf_puts(b, "{\"object\":\"list\",\"data\":[");
+    for (int i = 0; i < n; i++) {
+        lm_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
+        json_write_str(b, ids[i], strlen(ids[i]));
+        lm_buf_printf(b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"lmterm\"",
+                      created);
+        if (i == loaded)
+            lm_buf_printf(b, ",\"meta\":{\"n_ctx\":%d,\"loaded\":true}}", n_ctx);
+        else
+            lm_buf_puts(b, ",\"meta\":{\"loaded\":false}}");
+    }
+    lm_buf_puts(b, "]}");
 }
 
 /* ---- stop strings ---- */

@@ -3,8 +3,13 @@
  * One thread drives the engine: it moves waiting jobs into free slots,
  * passes each engine event to its job, and turns a cancelled job into a stop
  * of its request. It sleeps in poll() on the engine's wake-up descriptor and
- * on a pipe that submit and cancel write to, so it reacts within a token. */
+ * on a pipe that submit and cancel write to, so it reacts within a token.
+ *
+ * Switching models happens on that thread too, between jobs: the engine is
+ * freed (the old model unloaded before the new one is read, so two models
+ * never need to fit at once) and a fresh one loads the asked model. */
 #include "scheduler.h"
+#include "gguf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +30,7 @@ struct sched_job {
     engine_request req;
     char *stop[OPENAI_MAX_STOP];
     int n_stop;
+    int model;              /* index into the scheduler's models */
     openai_stopper stopper; /* scheduler thread only */
     lm_buf out;             /* under mu: text not yet taken */
     sched_outcome o;        /* under mu */
@@ -36,9 +42,22 @@ struct sched_job {
     struct sched_job *next; /* the waiting list, under the scheduler's mu */
 };
 
+/* A model the server may load. */
+typedef struct sched_model {
+    char *path;
+    char id[256]; /* the file's name without .gguf */
+    enum chat_template_kind tmpl;
+} sched_model;
+
 struct sched {
-    engine *e;
+    engine *e; /* NULL only when a fresh engine could not be made */
     sched_info info;
+    model_options model_opt;
+    int parallel;
+    sched_model *models;
+    int n_models;
+    int loaded, last_loaded; /* under mu; loaded -1: none */
+    int loaded_ctx;          /* under mu */
     int queue_cap;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -111,7 +130,7 @@ void sched_job_take(sched_job *j, lm_buf *out, double timeout, sched_outcome *o)
     pthread_mutex_unlock(&j->mu);
 }
 
-sched_job *sched_submit(sched *s, engine_request *req, char *const *stop, int n_stop,
+sched_job *sched_submit(sched *s, int model, engine_request *req, char *const *stop, int n_stop,
                         openai_error *err) {
     pthread_mutex_lock(&s->mu);
     bool full = s->n_waiting >= s->queue_cap, stopping = s->stopping;
@@ -129,6 +148,7 @@ sched_job *sched_submit(sched *s, engine_request *req, char *const *stop, int n_
     pthread_cond_init(&j->cv, NULL);
     j->refs = 2; /* the caller and the scheduler */
     j->s = s;
+    j->model = model >= 0 && model < s->n_models ? model : 0;
     j->req = *req;
     memset(req, 0, sizeof *req);
     for (int i = 0; i < n_stop && i < OPENAI_MAX_STOP; i++)
@@ -153,20 +173,73 @@ static int free_slot(const sched *s) {
     return -1;
 }
 
-/* Hands waiting jobs to free slots; a job cancelled while waiting ends here. */
+/* Takes j (the head of the waiting list, under mu) out of the list. */
+static void pop_head(sched *s) {
+    sched_job *j = s->wait_head;
+    s->wait_head = j->next;
+    if (!s->wait_head) s->wait_tail = NULL;
+    s->n_waiting--;
+}
+
+/* Ends every waiting job for model m: it could not be loaded. */
+static void fail_waiting_for(sched *s, int m, const char *why) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "model '%s' could not be loaded: %s", s->models[m].id, why);
+    pthread_mutex_lock(&s->mu);
+    sched_job **link = &s->wait_head, *prev = NULL;
+    while (*link) {
+        sched_job *j = *link;
+        if (j->model != m) {
+            prev = j;
+            link = &j->next;
+            continue;
+        }
+        *link = j->next;
+        if (s->wait_tail == j) s->wait_tail = prev;
+        s->n_waiting--;
+        job_fail(j, 500, "model_load_failed", msg);
+        sched_job_release(j);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int load_model(sched *s, int m, lm_error *err);
+
+/* The slots being idle: unloads the model and loads model m. Without mu. */
+static void switch_model(sched *s, int m) {
+    pthread_mutex_lock(&s->mu);
+    s->loaded = -1;
+    pthread_mutex_unlock(&s->mu);
+    engine_free(s->e);
+    lm_error err = {{0}};
+    s->e = engine_create(&err);
+    if (!s->e || load_model(s, m, &err) != 0)
+        fail_waiting_for(s, m, err.msg[0] ? err.msg : "the model did not load");
+}
+
+/* Hands waiting jobs to free slots, in order; a job for another model than
+ * the loaded one waits for the slots to be idle, then has its model loaded.
+ * A job cancelled while waiting ends here. */
 static void start_waiting(sched *s) {
     pthread_mutex_lock(&s->mu);
     int slot;
-    while (s->wait_head && (slot = free_slot(s)) >= 0) {
+    while (s->wait_head) {
         sched_job *j = s->wait_head;
-        s->wait_head = j->next;
-        if (!s->wait_head) s->wait_tail = NULL;
-        s->n_waiting--;
         if (atomic_load(&j->cancel)) {
+            pop_head(s);
             job_fail(j, 503, "cancelled", "the request was cancelled before it started");
             sched_job_release(j);
             continue;
         }
+        if (j->model != s->loaded) {
+            if (atomic_load(&s->n_active) > 0 || s->stopping) break;
+            pthread_mutex_unlock(&s->mu);
+            switch_model(s, j->model);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
+        if ((slot = free_slot(s)) < 0) break;
+        pop_head(s);
         s->active[slot] = j;
         atomic_fetch_add(&s->n_active, 1);
         j->slot = slot;
@@ -307,11 +380,11 @@ static void *sched_main(void *arg) {
         if (quit && atomic_load(&s->n_active) == 0) return NULL;
         start_waiting(s);
         stop_cancelled(s);
-        struct pollfd fds[2] = {{engine_wakeup_fd(s->e), POLLIN, 0}, {s->kick[0], POLLIN, 0}};
-        poll(fds, 2, 100);
+        struct pollfd fds[2] = {{s->kick[0], POLLIN, 0}, {s->e ? engine_wakeup_fd(s->e) : -1, POLLIN, 0}};
+        poll(fds, s->e ? 2 : 1, 100);
         drain(s->kick[0]);
         engine_event ev;
-        while (engine_poll(s->e, &ev)) {
+        while (s->e && engine_poll(s->e, &ev)) {
             on_event(s, &ev);
             engine_event_free(&ev);
         }
@@ -325,17 +398,24 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
-/* Loads the model and waits for the outcome. */
-static int load_model(sched *s, const sched_options *o, lm_error *err) {
-    engine_set_slots(s->e, o->parallel);
-    engine_load(s->e, o->model_path, &o->model);
+/* Loads model m into the (fresh) engine and waits for the outcome. */
+static int load_model(sched *s, int m, lm_error *err) {
+    engine_set_slots(s->e, s->parallel);
+    engine_load(s->e, s->models[m].path, &s->model_opt);
     for (;;) {
         engine_event ev;
         engine_wait(s->e, &ev);
         if (ev.kind == EV_LOADED) {
-            s->info.tmpl = chat_template_detect(ev.info.chat_template, ev.info.arch);
-            s->info.n_ctx = ev.info.n_ctx;
-            s->info.n_slots = ev.info.n_slots;
+            pthread_mutex_lock(&s->mu);
+            s->models[m].tmpl = chat_template_detect(ev.info.chat_template, ev.info.arch);
+            s->loaded = s->last_loaded = m;
+            s->loaded_ctx = ev.info.n_ctx;
+            pthread_mutex_unlock(&s->mu);
+            if (!s->active) { /* the first load: what the server announces */
+                s->info.tmpl = s->models[m].tmpl;
+                s->info.n_ctx = ev.info.n_ctx;
+                s->info.n_slots = ev.info.n_slots;
+            }
             engine_event_free(&ev);
             return 0;
         }
@@ -348,6 +428,47 @@ static int load_model(sched *s, const sched_options *o, lm_error *err) {
     }
 }
 
+/* The chat template a model's file names, read from its header alone (a
+ * file that cannot be read gets the default: its load will say why). */
+static enum chat_template_kind header_template(const char *path) {
+    lm_error err;
+    gguf_file *f = gguf_open(path, &err);
+    if (!f) return chat_template_detect(NULL, MODEL_ARCH_PHI3);
+    gguf_str arch = {0};
+    enum model_arch a = MODEL_ARCH_PHI3;
+    if (gguf_get_str(f, "general.architecture", &arch) && arch.len == 5 &&
+        memcmp(arch.ptr, "llama", 5) == 0)
+        a = MODEL_ARCH_LLAMA;
+    char *tmpl = gguf_get_strdup(f, "tokenizer.chat_template");
+    enum chat_template_kind k = chat_template_detect(tmpl, a);
+    free(tmpl);
+    gguf_close(f);
+    return k;
+}
+
+/* The models' list: the paths given, ids unique (a later duplicate is left out). */
+static void add_models(sched *s, const sched_options *o) {
+    int n = o->model_paths && o->n_models > 0 ? o->n_models : 1;
+    if (n > SCHED_MAX_MODELS) n = SCHED_MAX_MODELS;
+    s->models = lm_xcalloc((size_t)n, sizeof *s->models);
+    for (int i = 0; i < n; i++) {
+        const char *path = o->model_paths && o->n_models > 0 ? o->model_paths[i] : o->model_path;
+        sched_model *m = &s->models[s->n_models];
+        snprintf(m->id, sizeof m->id, "%s", base_name(path));
+        size_t len = strlen(m->id);
+        if (len > 5 && strcmp(m->id + len - 5, ".gguf") == 0) m->id[len - 5] = 0;
+        if (sched_find_model(s, m->id) >= 0) continue;
+        m->path = lm_xstrdup(path);
+        m->tmpl = i == 0 ? 0 : header_template(path); /* the first: from its load */
+        s->n_models++;
+    }
+}
+
+static void models_free(sched *s) {
+    for (int i = 0; i < s->n_models; i++) free(s->models[i].path);
+    free(s->models);
+}
+
 sched *sched_create(const sched_options *o, lm_error *err) {
     sched *s = lm_xcalloc(1, sizeof *s);
     if (pipe2(s->kick, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -358,9 +479,13 @@ sched *sched_create(const sched_options *o, lm_error *err) {
     pthread_mutex_init(&s->mu, NULL);
     s->queue_cap = o->queue;
     s->info.batched = true; /* the engine decodes its slots in one step */
-    snprintf(s->info.name, sizeof s->info.name, "%s", base_name(o->model_path));
+    s->model_opt = o->model;
+    s->parallel = o->parallel;
+    s->loaded = -1;
+    add_models(s, o);
+    snprintf(s->info.name, sizeof s->info.name, "%s", s->models[0].id);
     s->e = engine_create(err);
-    if (s->e && load_model(s, o, err) == 0)
+    if (s->e && load_model(s, 0, err) == 0)
         s->active = lm_xcalloc((size_t)s->info.n_slots, sizeof *s->active);
     if (!s->active || pthread_create(&s->thread, NULL, sched_main, s) != 0) {
         if (s->e && !err->msg[0]) lm_fail(err, "cannot start the scheduler thread");
@@ -369,10 +494,56 @@ sched *sched_create(const sched_options *o, lm_error *err) {
         close(s->kick[1]);
         pthread_mutex_destroy(&s->mu);
         free(s->active);
+        models_free(s);
         free(s);
         return NULL;
     }
     return s;
+}
+
+int sched_n_models(const sched *s) {
+    return s->n_models;
+}
+
+const char *sched_model_id(const sched *s, int model) {
+    return model >= 0 && model < s->n_models ? s->models[model].id : "";
+}
+
+int sched_find_model(const sched *s, const char *name) {
+    size_t n = strlen(name);
+    for (int i = 0; i < s->n_models; i++) {
+        const char *id = s->models[i].id;
+        size_t len = strlen(id);
+        if (strcmp(id, name) == 0 ||
+            (n == len + 5 && strncmp(name, id, len) == 0 && strcmp(name + len, ".gguf") == 0))
+            return i;
+    }
+    return -1;
+}
+
+int sched_default_model(const sched *s) {
+    sched *w = (sched *)s; /* the lock only */
+    pthread_mutex_lock(&w->mu);
+    int m = s->loaded >= 0 ? s->loaded : s->last_loaded;
+    pthread_mutex_unlock(&w->mu);
+    return m;
+}
+
+enum chat_template_kind sched_model_template(const sched *s, int model) {
+    sched *w = (sched *)s;
+    pthread_mutex_lock(&w->mu);
+    enum chat_template_kind k = s->models[model >= 0 && model < s->n_models ? model : 0].tmpl;
+    pthread_mutex_unlock(&w->mu);
+    return k;
+}
+
+int sched_loaded_model(const sched *s, int *n_ctx) {
+    sched *w = (sched *)s;
+    pthread_mutex_lock(&w->mu);
+    int m = s->loaded;
+    *n_ctx = s->loaded_ctx;
+    pthread_mutex_unlock(&w->mu);
+    return m;
 }
 
 const sched_info *sched_get_info(const sched *s) {
@@ -398,5 +569,6 @@ void sched_free(sched *s) {
     close(s->kick[1]);
     pthread_mutex_destroy(&s->mu);
     free(s->active);
+    models_free(s);
     free(s);
 }

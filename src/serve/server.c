@@ -233,18 +233,25 @@ static enum MHD_Result handle_generate(conn *c, enum openai_endpoint ep) {
     if (c->too_large)
         return fail(c, 413, "invalid_request_error", NULL, "request_too_large",
                     "the request body is larger than 8 MiB");
-    const sched_info *info = sched_get_info(s->sched);
     sampler_params defaults = s->o.sampling;
     if (s->o.seed_random) defaults.seed = fresh_number(s);
     openai_request req;
     openai_error err;
-    if (openai_parse_request(ep, c->body.data ? c->body.data : "", c->body.len, info->tmpl,
-                             &defaults, &req, &err))
+    int model = sched_default_model(s->sched);
+    if (openai_parse_request(ep, c->body.data ? c->body.data : "", c->body.len,
+                             sched_model_template(s->sched, model), &defaults, &req, &err))
         return reply_error(c, &err);
+    if (req.model && (model = sched_find_model(s->sched, req.model)) < 0) {
+        openai_fail(&err, 404, "invalid_request_error", "model", "model_not_found",
+                    "the model '%.200s' does not exist (GET /v1/models lists them)", req.model);
+        openai_request_free(&req);
+        return reply_error(c, &err);
+    }
+    req.conv.tmpl = sched_model_template(s->sched, model); /* the named model's own */
     if (req.max_tokens < 0) req.max_tokens = s->o.max_tokens;
     engine_request er;
     openai_engine_request(&req, &er);
-    c->job = sched_submit(s->sched, &er, req.stop, req.n_stop, &err);
+    c->job = sched_submit(s->sched, model, &er, req.stop, req.n_stop, &err);
     bool stream = req.stream;
     c->include_usage = req.include_usage;
     openai_request_free(&req);
@@ -252,14 +259,19 @@ static enum MHD_Result handle_generate(conn *c, enum openai_endpoint ep) {
     atomic_fetch_add(&s->in_flight, 1);
     snprintf(c->id, sizeof c->id, "%s%016llx", ep == OPENAI_CHAT ? "chatcmpl-" : "cmpl-",
              (unsigned long long)fresh_number(s));
-    c->reply = (openai_reply){ep, c->id, info->name, (long long)time(NULL)};
+    c->reply = (openai_reply){ep, c->id, sched_model_id(s->sched, model), (long long)time(NULL)};
     return stream ? answer_stream(c) : answer_whole(c);
 }
 
 static enum MHD_Result handle_models(conn *c) {
-    const sched_info *info = sched_get_info(c->srv->sched);
+    const sched *sc = c->srv->sched;
+    int n = sched_n_models(sc), n_ctx;
+    int loaded = sched_loaded_model(sc, &n_ctx);
+    const char **ids = lm_xcalloc((size_t)n, sizeof *ids);
+    for (int i = 0; i < n; i++) ids[i] = sched_model_id(sc, i);
     lm_buf b = {0};
-    openai_write_models(&b, info->name, (long long)time(NULL), info->n_ctx);
+    openai_write_models(&b, ids, n, loaded, (long long)time(NULL), n_ctx);
+    free(ids);
     return reply_buf(c, 200, &b);
 }
 

@@ -29,7 +29,8 @@ ok serve_start
 h=$(curl -s -m 10 "http://127.0.0.1:$PORT/health")
 check serve_health test "$h" = '{"status":"ok"}'
 models=$(curl -s -m 10 "http://127.0.0.1:$PORT/v1/models")
-if [ "$(jget "$models" 'd["object"] + " " + d["data"][0]["id"] + " " + d["data"][0]["object"]')" = "list ${M##*/} model" ]; then
+mid=${M##*/}
+if [ "$(jget "$models" 'd["object"] + " " + d["data"][0]["id"] + " " + d["data"][0]["object"]')" = "list ${mid%.gguf} model" ]; then
     ok serve_models
 else
     fail serve_models "$models"
