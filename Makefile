@@ -3,6 +3,7 @@
 #   make deps       install the Debian packages it needs (sudo when not root)
 #   make check      build and run every test (SAN=1: under ASan + UBSan)
 #   make bench      benchmark synthetic full-size models
+#   make bench-serve  lmterm serve's throughput with 1, 2, 4 and 8 clients
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make fuzz       FUZZ_SECONDS=N per target (clang libFuzzer)
 
@@ -144,6 +145,10 @@ check: $(BIN) $(TESTBINS)
 
 bench: lmterm
 	@tests/bench.sh
+
+.PHONY: bench-serve
+bench-serve: lmterm
+	@LMTERM_BIN=$(abspath lmterm) tests/bench_serve.sh
 
 fuzz:
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -33,7 +33,7 @@ static const char usage_text[] =
     "                                            OpenAI-compatible HTTP server\n"
     "\n"
     "options:\n"
-    "  -m, --model FILE        GGUF model file\n"
+    "  -m, --model FILE        GGUF model file (serve: more than once, each served)\n"
     "      --precision P       native, fp32, fp16, int8 or int4 (default native)\n"
     "      --cache-type T      KV cache: f16, q8_0 or f32 (default f16)\n"
     "  -t, --threads N         worker threads (default: physical cores)\n"
