@@ -51,7 +51,8 @@ const client = new OpenAI({ baseURL: process.argv[2], apiKey: "none" });
 })().catch((e) => { console.log("error: " + e); process.exit(1); });
 JS
 out=$(NODE_PATH="$mods" timeout 60 node "$TMP/client.cjs" "http://127.0.0.1:$PORT/v1" 2>&1)
-if [ "$out" = "{\"id\":\"${M##*/}\",\"same\":true,\"finish\":\"length\",\"whole_finish\":\"length\",\"usage\":16,\"whole_usage\":16}" ]; then
+mid=${M##*/}
+if [ "$out" = "{\"id\":\"${mid%.gguf}\",\"same\":true,\"finish\":\"length\",\"whole_finish\":\"length\",\"usage\":16,\"whole_usage\":16}" ]; then
     ok serve_openai_npm
 else
     fail serve_openai_npm "$out"
