@@ -35,7 +35,7 @@ note_check() {
 
 start_shell 100 30 || { fail e2e_remote_serve_shell "no shell prompt in tmux"; exit 0; }
 run_lmterm --remote "$URL" -n 100000 --temp 0 -s ""
-check_screen e2e_remote_serve_title '^ lmterm .*small-phi3.gguf .*on http://127.0.0.1:[0-9]+/v1'
+check_screen e2e_remote_serve_title '^ lmterm .*small-phi3 .*on http://127.0.0.1:[0-9]+/v1'
 if ! long_reply "the sea"; then
     fail e2e_remote_serve_long_reply "no reply lasted 2 seconds: $(status_line)"
     exit 0
@@ -60,7 +60,7 @@ note_check e2e_remote_serve_stopped '^Assistant  [0-9]+ tokens, [0-9.]+ tok/s, s
 
 keys F2
 check_screen e2e_remote_serve_model_menu "Model on http://127.0.0.1:$PORT/v1"
-check_screen e2e_remote_serve_model_row '● small-phi3.gguf'
+check_screen e2e_remote_serve_model_row '● small-phi3( |$)'
 keys Escape
 wait_gone 'Model on' 5
 
