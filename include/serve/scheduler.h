@@ -23,8 +23,8 @@
 #define SCHED_MAX_MODELS 1024
 
 typedef struct sched_options {
-    const char *model_path;          /* loaded at start; also model_paths[0] when given */
-    const char *const *model_paths;  /* every model served (NULL: model_path alone) */
+    const char *model_path;         /* loaded at start; also model_paths[0] when given */
+    const char *const *model_paths; /* every model served (NULL: model_path alone) */
     int n_models;
     model_options model; /* n_ctx is the context of each slot */
     int parallel;        /* slots */
@@ -65,11 +65,11 @@ const char *sched_model_id(const sched *s, int model);
 int sched_find_model(const sched *s, const char *name);
 /* The model a request that names none goes to: the loaded one, else the
  * last one loaded. */
-int sched_default_model(const sched *s);
+int sched_default_model(sched *s);
 /* The chat template of a model (read from its file's header at start). */
-enum chat_template_kind sched_model_template(const sched *s, int model);
+enum chat_template_kind sched_model_template(sched *s, int model);
 /* The loaded model (-1: none) and its context per slot. */
-int sched_loaded_model(const sched *s, int *n_ctx);
+int sched_loaded_model(sched *s, int *n_ctx);
 /* Queues a request for model (taking ownership of req and the stop strings'
  * copies); NULL with err (503, Retry-After worthy) when the queue is full or
  * the server is stopping. */

@@ -431,8 +431,7 @@ void openai_write_models(lm_buf *b, const char *const *ids, int n, int loaded, l
     for (int i = 0; i < n; i++) {
         lm_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
         json_write_str(b, ids[i], strlen(ids[i]));
-        lm_buf_printf(b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"lmterm\"",
-                      created);
+        lm_buf_printf(b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"lmterm\"", created);
         if (i == loaded)
             lm_buf_printf(b, ",\"meta\":{\"n_ctx\":%d,\"loaded\":true}}", n_ctx);
         else

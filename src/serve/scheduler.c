@@ -50,7 +50,7 @@ typedef struct sched_model {
 } sched_model;
 
 struct sched {
-    engine *e; /* NULL only when a fresh engine could not be made */
+    engine *e; /* written under mu (by the thread); NULL only when a fresh one could not be made */
     sched_info info;
     model_options model_opt;
     int parallel;
@@ -58,6 +58,7 @@ struct sched {
     int n_models;
     int loaded, last_loaded; /* under mu; loaded -1: none */
     int loaded_ctx;          /* under mu */
+    bool loading;            /* under mu: a switch is reading a model */
     int queue_cap;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -208,13 +209,22 @@ static int load_model(sched *s, int m, lm_error *err);
 /* The slots being idle: unloads the model and loads model m. Without mu. */
 static void switch_model(sched *s, int m) {
     pthread_mutex_lock(&s->mu);
+    engine *old = s->e;
+    s->e = NULL;
     s->loaded = -1;
     pthread_mutex_unlock(&s->mu);
-    engine_free(s->e);
+    engine_free(old);
     lm_error err = {{0}};
-    s->e = engine_create(&err);
-    if (!s->e || load_model(s, m, &err) != 0)
-        fail_waiting_for(s, m, err.msg[0] ? err.msg : "the model did not load");
+    engine *fresh = engine_create(&err);
+    pthread_mutex_lock(&s->mu);
+    s->e = fresh;
+    s->loading = fresh != NULL; /* a stop from now on cancels the load */
+    pthread_mutex_unlock(&s->mu);
+    int rc = fresh ? load_model(s, m, &err) : -1;
+    pthread_mutex_lock(&s->mu);
+    s->loading = false;
+    pthread_mutex_unlock(&s->mu);
+    if (rc != 0) fail_waiting_for(s, m, err.msg[0] ? err.msg : "the model did not load");
 }
 
 /* Hands waiting jobs to free slots, in order; a job for another model than
@@ -380,7 +390,8 @@ static void *sched_main(void *arg) {
         if (quit && atomic_load(&s->n_active) == 0) return NULL;
         start_waiting(s);
         stop_cancelled(s);
-        struct pollfd fds[2] = {{s->kick[0], POLLIN, 0}, {s->e ? engine_wakeup_fd(s->e) : -1, POLLIN, 0}};
+        struct pollfd fds[2] = {{s->kick[0], POLLIN, 0},
+                                {s->e ? engine_wakeup_fd(s->e) : -1, POLLIN, 0}};
         poll(fds, s->e ? 2 : 1, 100);
         drain(s->kick[0]);
         engine_event ev;
@@ -521,28 +532,25 @@ int sched_find_model(const sched *s, const char *name) {
     return -1;
 }
 
-int sched_default_model(const sched *s) {
-    sched *w = (sched *)s; /* the lock only */
-    pthread_mutex_lock(&w->mu);
+int sched_default_model(sched *s) {
+    pthread_mutex_lock(&s->mu);
     int m = s->loaded >= 0 ? s->loaded : s->last_loaded;
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&s->mu);
     return m;
 }
 
-enum chat_template_kind sched_model_template(const sched *s, int model) {
-    sched *w = (sched *)s;
-    pthread_mutex_lock(&w->mu);
+enum chat_template_kind sched_model_template(sched *s, int model) {
+    pthread_mutex_lock(&s->mu);
     enum chat_template_kind k = s->models[model >= 0 && model < s->n_models ? model : 0].tmpl;
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&s->mu);
     return k;
 }
 
-int sched_loaded_model(const sched *s, int *n_ctx) {
-    sched *w = (sched *)s;
-    pthread_mutex_lock(&w->mu);
+int sched_loaded_model(sched *s, int *n_ctx) {
+    pthread_mutex_lock(&s->mu);
     int m = s->loaded;
     *n_ctx = s->loaded_ctx;
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&s->mu);
     return m;
 }
 
@@ -550,9 +558,16 @@ const sched_info *sched_get_info(const sched *s) {
     return &s->info;
 }
 
+/* Under mu: stopping, and a model being loaded for a switch is given up
+ * (a big one could take longer than a graceful stop may). */
+static void set_stopping(sched *s) {
+    s->stopping = true;
+    if (s->loading && s->e) engine_stop(s->e);
+}
+
 void sched_cancel_all(sched *s) {
     pthread_mutex_lock(&s->mu);
-    s->stopping = true;
+    set_stopping(s);
     pthread_mutex_unlock(&s->mu);
     kick(s);
 }
@@ -560,7 +575,8 @@ void sched_cancel_all(sched *s) {
 void sched_free(sched *s) {
     if (!s) return;
     pthread_mutex_lock(&s->mu);
-    s->stopping = s->quit = true;
+    set_stopping(s);
+    s->quit = true;
     pthread_mutex_unlock(&s->mu);
     kick(s);
     pthread_join(s->thread, NULL);

@@ -264,7 +264,7 @@ static enum MHD_Result handle_generate(conn *c, enum openai_endpoint ep) {
 }
 
 static enum MHD_Result handle_models(conn *c) {
-    const sched *sc = c->srv->sched;
+    sched *sc = c->srv->sched;
     int n = sched_n_models(sc), n_ctx;
     int loaded = sched_loaded_model(sc, &n_ctx);
     const char **ids = lm_xcalloc((size_t)n, sizeof *ids);
