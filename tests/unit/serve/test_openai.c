@@ -257,6 +257,31 @@ static bool run_stopper(const char *const *pieces, int n, char *const *stop, int
     return stopped;
 }
 
+/* GET /v1/models: every id, in order, quoted; only the loaded one says so. */
+TEST(openai_models_list) {
+    const char *ids[] = {"phi3", "lla\"ma", "third"};
+    lm_buf b = {0};
+    openai_write_models(&b, ids, 3, 1, 1700000000, 512);
+    lm_error err;
+    json_value *v = json_parse(b.data, b.len, &err);
+    CHECK_MSG(v != NULL, "%s", b.data);
+    const json_value *d = json_get(v, "data");
+    CHECK(d && d->kind == JSON_ARRAY && d->len == 3);
+    for (size_t i = 0; d && i < d->len && i < 3; i++) {
+        CHECK_EQ_STR(json_get_str(&d->items[i], "id", NULL), ids[i]);
+        CHECK_EQ_STR(json_get_str(&d->items[i], "object", NULL), "model");
+        const json_value *loaded = json_get(json_get(&d->items[i], "meta"), "loaded");
+        CHECK(loaded && loaded->kind == JSON_BOOL && loaded->b == (i == 1));
+    }
+    if (d && d->len == 3)
+        CHECK_EQ_INT(json_get_num(json_get(&d->items[1], "meta"), "n_ctx", 0), 512);
+    json_free(v);
+    lm_buf_free(&b);
+    openai_write_models(&b, ids, 0, -1, 0, 0); /* none */
+    CHECK_EQ_STR(b.data, "{\"object\":\"list\",\"data\":[]}");
+    lm_buf_free(&b);
+}
+
 TEST(openai_stop_strings) {
     char *stop[] = {"END", "\n\n"};
     lm_buf out = {0};
