@@ -243,11 +243,11 @@ int cli_bench(cli_options *o) {
     }
     model *m = cli_load_model(&lo);
     if (!m) return CLI_ERROR;
-    if (model_n_ctx(m) < lo.n_ctx || model_n_ctx(m) < o->bench_depth + o->bench_gen) {
+    const int n_ctx = model_n_ctx(m), test = o->bench_depth + o->bench_gen;
+    if (n_ctx < lo.n_ctx || n_ctx < test) {
         model_free(m);
-        return cli_error(
-            "the model's context (%d) is shorter than the test (%d tokens)", model_n_ctx(m),
-            lo.n_ctx > o->bench_depth + o->bench_gen ? lo.n_ctx : o->bench_depth + o->bench_gen);
+        return cli_error("the model's context (%d) is shorter than the test (%d tokens)", n_ctx,
+                         lo.n_ctx > test ? lo.n_ctx : test);
     }
     bench_result r = {0};
     if (run_bench(m, o, &r)) {
