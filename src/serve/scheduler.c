@@ -223,8 +223,10 @@ static void switch_model(sched *s, int m) {
     int rc = fresh ? load_model(s, m, &err) : -1;
     pthread_mutex_lock(&s->mu);
     s->loading = false;
+    bool stopping = s->stopping; /* then the waiting jobs end as "shutting down" */
     pthread_mutex_unlock(&s->mu);
-    if (rc != 0) fail_waiting_for(s, m, err.msg[0] ? err.msg : "the model did not load");
+    if (rc != 0 && !stopping)
+        fail_waiting_for(s, m, err.msg[0] ? err.msg : "the model did not load");
 }
 
 /* Hands waiting jobs to free slots, in order; a job for another model than
