@@ -33,6 +33,7 @@ typedef struct sched_options {
 
 typedef struct sched_info {
     char name[256]; /* the id of the model loaded at start */
+    int n_models;   /* served, that one included */
     enum chat_template_kind tmpl;
     int n_ctx, n_slots;
     bool batched; /* slots share each step's pass over the weights */

@@ -77,8 +77,11 @@ static void announce(const cli_options *o, const server *s) {
     const sched_info *info = serve_info(s);
     const char *host = o->host ? o->host : "127.0.0.1";
     bool v6 = strchr(host, ':') != NULL;
-    fprintf(stderr, "lmterm: serving %s on http://%s%s%s:%d (%d slot%s of %d tokens, %s)\n",
-            info->name, v6 ? "[" : "", host, v6 ? "]" : "", serve_port(s), info->n_slots,
+    char more[48] = "";
+    if (info->n_models > 1)
+        snprintf(more, sizeof more, " (and %d more on demand)", info->n_models - 1);
+    fprintf(stderr, "lmterm: serving %s%s on http://%s%s%s:%d (%d slot%s of %d tokens, %s)\n",
+            info->name, more, v6 ? "[" : "", host, v6 ? "]" : "", serve_port(s), info->n_slots,
             info->n_slots == 1 ? "" : "s", info->n_ctx,
             info->batched ? "decoded together" : "one at a time");
 }

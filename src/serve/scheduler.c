@@ -497,6 +497,7 @@ sched *sched_create(const sched_options *o, lm_error *err) {
     s->loaded = -1;
     add_models(s, o);
     snprintf(s->info.name, sizeof s->info.name, "%s", s->models[0].id);
+    s->info.n_models = s->n_models;
     s->e = engine_create(err);
     if (s->e && load_model(s, 0, err) == 0)
         s->active = lm_xcalloc((size_t)s->info.n_slots, sizeof *s->active);

@@ -35,10 +35,11 @@ ok serve_models_start
 # /v1/models: the -m's in order, then model_dirs' files by name; the first loaded.
 models=$(curl -s -m 10 "http://127.0.0.1:$PORT/v1/models")
 if [ "$(jget "$models" '[m["id"] for m in d["data"]], [m["meta"]["loaded"] for m in d["data"]]')" = \
-    "(['$P_ID', '$L_ID', 'broken', '$D_ID'], [True, False, False, False])" ]; then
+    "(['$P_ID', '$L_ID', 'broken', '$D_ID'], [True, False, False, False])" ] &&
+    grep -q "serving $P_ID (and 3 more on demand) on http://127.0.0.1:$PORT " "$TMP/log"; then
     ok serve_models_list
 else
-    fail serve_models_list "$models"
+    fail serve_models_list "$models" "$(head -1 "$TMP/log")"
 fi
 
 # complete ID PROMPT: the text of /v1/completions at temperature 0 on model ID.
