@@ -24,7 +24,8 @@ SAN     ?=
 # calls). `make deps` installs them all, with sudo only when not root.
 DEPS := openblas:libopenblas-dev ncursesw:libncurses-dev readline:libreadline-dev \
         yaml-0.1:libyaml-dev libcurl:libcurl4-openssl-dev libmicrohttpd:libmicrohttpd-dev
-DEB_PACKAGES := build-essential pkg-config $(foreach d,$(DEPS),$(word 2,$(subst :, ,$(d)))) tmux man-db
+DEB_PACKAGES := build-essential pkg-config $(foreach d,$(DEPS),$(word 2,$(subst :, ,$(d)))) \
+                tmux man-db groff-base python3 curl
 ifeq ($(filter deps clean format uninstall,$(MAKECMDGOALS)),)
   ifeq ($(shell command -v pkg-config),)
     $(error pkg-config is not installed: apt-get install pkg-config, or `make deps` for everything)
