@@ -43,8 +43,12 @@ enum { KERNELS_ROWS = 0, KERNELS_SPLIT = 1 };
  * this process (a read-only file mapping, which the page cache keeps). */
 enum { KERNELS_REPACK_IN_PLACE = 1, KERNELS_REPACK_DROP_SOURCE = 2 };
 
+/* Whether a model's matrices should be repacked at load: LMTERM_REPACK=0/1
+ * when set, else on Intel processors (where it measured faster). */
+bool kernels_repack_wanted(void);
+
 /* Puts w in the layout its generation kernels read fastest, where that is
- * not the stored one (Q4_0 and Q8_0; LMTERM_REPACK=0 turns it off): new
+ * not the stored one (Q4_0 and Q8_0): new
  * memory starts at a 2 MiB boundary, advised for large pages, and is freed by
  * kernels_release. Returns 1 when w was rearranged, 0 when it is
  * kept as it is (also when memory runs out). Rows of a repacked matrix read

@@ -266,7 +266,7 @@ static int bind_matrix(loader *L, const char *name, int64_t cols, int64_t rows, 
     if (converted && convert_matrix(L, w, to)) return -1;
     /* the embedding's rows are read one by one, as stored; the rest only
      * through kernels_matmul, which reads its own layout faster */
-    if (strcmp(name, "token_embd.weight") != 0)
+    if (strcmp(name, "token_embd.weight") != 0 && kernels_repack_wanted())
         kernels_repack(w, L->m->pool,
                        converted ? KERNELS_REPACK_IN_PLACE : KERNELS_REPACK_DROP_SOURCE);
     L->m->weight_bytes += w->row_bytes * (uint64_t)rows;
@@ -391,7 +391,8 @@ model_seq *model_seq_create(model *m, int n_ctx, enum model_cache_type type, lm_
         return NULL;
     }
     if (type == MODEL_CACHE_Q8_0 && hp->head_dim % 32) {
-        lm_fail(err, "a q8_0 KV cache needs a head size that is a multiple of 32 (this model's is %d)",
+        lm_fail(err,
+                "a q8_0 KV cache needs a head size that is a multiple of 32 (this model's is %d)",
                 hp->head_dim);
         return NULL;
     }
