@@ -376,13 +376,11 @@ static kernels_gemv_fn gemv_of(const kernels_type_fns *fns, const kernels_matrix
     return w->layout == KERNELS_SPLIT && fns->gemv_split ? fns->gemv_split : fns->gemv;
 }
 
-void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, int n_tok, float *y,
-                    void *scratch) {
-    const kernels_type_fns *fns = type_fns(w);
-    if (blas_serves(fns, w, n_tok)) {
-        threadpool_run(pool, blas_rows, &(blas_task){w, x, n_tok, y});
-        return;
-    }
+/* Runs the product: activations converted once, then each thread claims
+ * chunks of rows and runs the batch kernel (gemm) or the one-token kernel
+ * (gemv) over them. */
+static void run_product(threadpool *pool, const kernels_type_fns *fns, const kernels_matrix *w,
+                        const float *x, int n_tok, float *y, void *scratch, bool allow_gemm) {
     matmul_task t = {.fns = fns, .gemv = gemv_of(fns, w), .x = x, .act = fns->act, .pool = pool};
     t.job = (kernels_job){.w = w,
                           .act = scratch,
@@ -390,14 +388,24 @@ void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, i
                           .y = y,
                           .act_stride = kernels_act_row_bytes(fns->act, w->type, w->cols),
                           .zero = kernels_zero_point(w->type)};
-    t.batched =
-        n_tok >= GEMM_MIN_TOKENS && fns->gemm && panels_ready(pool, fns->panel_bytes(w->cols));
+    t.batched = allow_gemm && n_tok >= GEMM_MIN_TOKENS && fns->gemm &&
+                panels_ready(pool, fns->panel_bytes(w->cols));
     plan_runs(&t, threadpool_size(pool));
     if (n_tok == 1)
         convert_activations(&t, 0, 1); /* one row: not worth waking the workers */
     else
         threadpool_run(pool, convert_activations, &t);
     threadpool_run(pool, compute_rows, &t);
+}
+
+void kernels_matmul(threadpool *pool, const kernels_matrix *w, const float *x, int n_tok, float *y,
+                    void *scratch) {
+    const kernels_type_fns *fns = type_fns(w);
+    if (blas_serves(fns, w, n_tok)) {
+        threadpool_run(pool, blas_rows, &(blas_task){w, x, n_tok, y});
+        return;
+    }
+    run_product(pool, fns, w, x, n_tok, y, scratch, true);
 }
 
 /* ---- weight memory ---- */
@@ -619,25 +627,7 @@ static const kernels_ops scalar_ops = {
  * of weight rows is read from memory once for all tokens. */
 void kernels_matvec_batch(threadpool *pool, const kernels_matrix *w, const float *x, int n_tok,
                           float *y, void *scratch) {
-    const kernels_type_fns *fns = type_fns(w);
-    matmul_task t = {.fns = fns,
-                     .gemv = gemv_of(fns, w),
-                     .x = x,
-                     .act = fns->act,
-                     .pool = pool,
-                     .batched = false};
-    t.job = (kernels_job){.w = w,
-                          .act = scratch,
-                          .n_tok = n_tok,
-                          .y = y,
-                          .act_stride = kernels_act_row_bytes(fns->act, w->type, w->cols),
-                          .zero = kernels_zero_point(w->type)};
-    plan_runs(&t, threadpool_size(pool));
-    if (n_tok == 1)
-        convert_activations(&t, 0, 1);
-    else
-        threadpool_run(pool, convert_activations, &t);
-    threadpool_run(pool, compute_rows, &t);
+    run_product(pool, type_fns(w), w, x, n_tok, y, scratch, false);
 }
 
 /* ---- read bandwidth ---- */

@@ -482,6 +482,17 @@ static void models_free(sched *s) {
     free(s->models);
 }
 
+/* Everything sched_create made, once the thread has ended (or never ran). */
+static void release(sched *s) {
+    engine_free(s->e);
+    close(s->kick[0]);
+    close(s->kick[1]);
+    pthread_mutex_destroy(&s->mu);
+    free(s->active);
+    models_free(s);
+    free(s);
+}
+
 sched *sched_create(const sched_options *o, lm_error *err) {
     sched *s = lm_xcalloc(1, sizeof *s);
     if (pipe2(s->kick, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -503,13 +514,7 @@ sched *sched_create(const sched_options *o, lm_error *err) {
         s->active = lm_xcalloc((size_t)s->info.n_slots, sizeof *s->active);
     if (!s->active || pthread_create(&s->thread, NULL, sched_main, s) != 0) {
         if (s->e && !err->msg[0]) lm_fail(err, "cannot start the scheduler thread");
-        engine_free(s->e);
-        close(s->kick[0]);
-        close(s->kick[1]);
-        pthread_mutex_destroy(&s->mu);
-        free(s->active);
-        models_free(s);
-        free(s);
+        release(s);
         return NULL;
     }
     return s;
@@ -583,11 +588,5 @@ void sched_free(sched *s) {
     pthread_mutex_unlock(&s->mu);
     kick(s);
     pthread_join(s->thread, NULL);
-    engine_free(s->e);
-    close(s->kick[0]);
-    close(s->kick[1]);
-    pthread_mutex_destroy(&s->mu);
-    free(s->active);
-    models_free(s);
-    free(s);
+    release(s);
 }
