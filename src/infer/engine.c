@@ -14,11 +14,10 @@
  * prompt chunk); engine_stop also cancels commands still queued, by id. */
 #include "engine.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "queue.h"
+
 #include <pthread.h>
 #include <stdio.h>
-#include <sys/select.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,11 +37,6 @@ typedef struct command {
     engine_request req;
     struct command *next;
 } command;
-
-typedef struct event_node {
-    engine_event ev;
-    struct event_node *next;
-} event_node;
 
 typedef struct rate_window {
     double t[RATE_WINDOW];
@@ -73,8 +67,7 @@ struct engine {
     pthread_mutex_t mu;
     pthread_cond_t cmd_ready;
     command *cmd_head, *cmd_tail;
-    event_node *ev_head, *ev_tail;
-    int wake[2];
+    lm_queue events; /* engine_event *, heap copies */
     int next_id, stop_upto;
     atomic_bool cancel;     /* a load in progress */
     int running[MAX_SLOTS]; /* under mu: the request id each slot works on, 0: none */
@@ -141,19 +134,9 @@ void engine_request_free(engine_request *r) {
 /* ---- events ---- */
 
 static void push_event(engine *e, const engine_event *ev) {
-    event_node *n = lm_xmalloc(sizeof *n);
-    n->ev = *ev;
-    n->next = NULL;
-    pthread_mutex_lock(&e->mu);
-    if (e->ev_tail)
-        e->ev_tail->next = n;
-    else
-        e->ev_head = n;
-    e->ev_tail = n;
-    char byte = 1;
-    ssize_t w = write(e->wake[1], &byte, 1); /* a full pipe is fine: it is readable already */
-    (void)w;
-    pthread_mutex_unlock(&e->mu);
+    engine_event *copy = lm_xmalloc(sizeof *copy);
+    *copy = *ev;
+    lm_queue_push(&e->events, copy);
 }
 
 static void push_simple(engine *e, enum engine_event_kind kind, int id, const char *text) {
@@ -162,33 +145,19 @@ static void push_simple(engine *e, enum engine_event_kind kind, int id, const ch
     push_event(e, &ev);
 }
 
+static void take_event(engine_event *item, engine_event *ev) {
+    *ev = *item;
+    free(item);
+}
+
 bool engine_poll(engine *e, engine_event *ev) {
-    pthread_mutex_lock(&e->mu);
-    event_node *n = e->ev_head;
-    if (n) {
-        e->ev_head = n->next;
-        if (!e->ev_head) e->ev_tail = NULL;
-    }
-    if (!e->ev_head) { /* drain the wake-up bytes while no event can slip in */
-        char buf[256];
-        while (read(e->wake[0], buf, sizeof buf) > 0) {
-        }
-    }
-    pthread_mutex_unlock(&e->mu);
-    if (!n) return false;
-    *ev = n->ev;
-    free(n);
-    return true;
+    engine_event *item = lm_queue_pop(&e->events);
+    if (item) take_event(item, ev);
+    return item != NULL;
 }
 
 void engine_wait(engine *e, engine_event *ev) {
-    for (;;) {
-        if (engine_poll(e, ev)) return;
-        fd_set fds;
-        FD_ZERO(&fds);
-        FD_SET(e->wake[0], &fds);
-        select(e->wake[0] + 1, &fds, NULL, NULL, NULL);
-    }
+    take_event(lm_queue_wait(&e->events), ev);
 }
 
 void engine_event_free(engine_event *ev) {
@@ -199,7 +168,7 @@ void engine_event_free(engine_event *ev) {
 }
 
 int engine_wakeup_fd(const engine *e) {
-    return e->wake[0];
+    return lm_queue_fd(&e->events);
 }
 
 /* ---- statistics ---- */
@@ -783,9 +752,8 @@ static int enqueue(engine *e, command *c) {
 
 engine *engine_create(lm_error *err) {
     engine *e = lm_xcalloc(1, sizeof *e);
-    if (pipe2(e->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+    if (lm_queue_init(&e->events, err) != 0) {
         free(e);
-        lm_fail(err, "cannot create a pipe: %s", strerror(errno));
         return NULL;
     }
     e->want_slots = 1;
@@ -793,8 +761,7 @@ engine *engine_create(lm_error *err) {
     pthread_mutex_init(&e->stats_mu, NULL);
     pthread_cond_init(&e->cmd_ready, NULL);
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
-        close(e->wake[0]);
-        close(e->wake[1]);
+        lm_queue_destroy(&e->events, NULL);
         free(e);
         lm_fail(err, "cannot start the engine thread");
         return NULL;
@@ -820,8 +787,7 @@ void engine_free(engine *e) {
     model_free(e->m);
     free(e->batch_logits);
     lm_tokens_free(&e->last_prompt);
-    close(e->wake[0]);
-    close(e->wake[1]);
+    lm_queue_destroy(&e->events, NULL);
     pthread_mutex_destroy(&e->mu);
     pthread_mutex_destroy(&e->stats_mu);
     pthread_cond_destroy(&e->cmd_ready);
