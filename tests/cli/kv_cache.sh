@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The KV cache's type (--cache-type, config cache_type; f16 by default) and
-# bench --depth (generation after D tokens of context).
+# bench --depth (generation after D tokens of context), and bench's -p 0 / -n 0
+# (one test left out, as llama-bench does).
 source "$(dirname "$0")/../lib.sh"
-plan 11
+plan 13
 
 m=$TMP/small-llama.gguf # head size 32: every cache type fits
 "$LM" synth --arch llama --shape small --type q8_0 -o "$m" >/dev/null || { fail kv_synth; exit 0; }
@@ -56,3 +57,15 @@ out=$("$LM" bench -m "$m" -c 256 -p 16 -n 4 --reps 1 --depth 300 2>&1)
 rc=$?
 if [ $rc -eq 1 ] && grep -q "shorter than the test (304 tokens)" <<<"$out"; then ok bench_depth_beyond_context
 else fail bench_depth_beyond_context "exit $rc" "$out"; fi
+json=$("$LM" bench -m "$m" -p 16 -n 0 --reps 1 --json 2>&1)
+if grep -Eq '"prompt_tps": [0-9.]+,' <<<"$json" && grep -q '"gen_tps": null' <<<"$json" &&
+    ! "$LM" bench -m "$m" -p 16 -n 0 --reps 1 | grep -q '^generation:'; then
+    ok bench_prompt_only
+else fail bench_prompt_only "$json"; fi
+json=$("$LM" bench -m "$m" -p 0 -n 4 --reps 1 --json 2>&1)
+out=$("$LM" bench -m "$m" -p 0 -n 0 2>&1)
+rc=$?
+if grep -q '"prompt_tps": null' <<<"$json" && grep -Eq '"gen_tps": [0-9.]+,' <<<"$json" &&
+    [ $rc -eq 1 ] && grep -q "bench needs -p or -n above 0" <<<"$out"; then
+    ok bench_gen_only
+else fail bench_gen_only "$json" "exit $rc: $out"; fi
