@@ -189,39 +189,37 @@ static int run_bench(model *m, const cli_options *o, bench_result *r) {
 
 /* ---- output ---- */
 
-/* ", "key": value' for each figure of a test; null when the test was left out. */
-static void json_stats(lm_buf *b, const char *key, bool ran, const bench_stats *st) {
-    const double v[3] = {st->median, st->min, st->max};
-    const char *suffix[3] = {"", "_min", "_max"};
-    for (int i = 0; i < 3; i++) {
-        if (ran)
-            lm_buf_printf(b, ", \"%s%s\": %.3f", key, suffix[i], v[i]);
-        else
-            lm_buf_printf(b, ", \"%s%s\": null", key, suffix[i]);
-    }
+/* A test's figure as JSON: null when the test was left out (-p 0, -n 0). */
+static const char *json_figure(char buf[32], bool ran, double v) {
+    if (!ran) return "null";
+    snprintf(buf, 32, "%.3f", v);
+    return buf;
 }
 
 static void print_json(const cli_options *o, const model *m, const bench_result *r) {
     lm_buf b = {0};
-    double gb = r->bandwidth / 1e9;
+    char f[6][32];
+    const bool p = o->bench_prompt > 0, g = o->bench_gen > 0;
     lm_buf_puts(&b, "{\"model\": ");
     json_write_str(&b, o->model_path, strlen(o->model_path));
-    lm_buf_printf(&b,
-                  ", \"type\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
-                  "\"kernels\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"depth\": %d, "
-                  "\"cache_type\": \"%s\", \"reps\": %d",
-                  quant_info(model_main_type(m))->name,
-                  model_precision_name(model_get_precision(m)), model_n_threads(m),
-                  kernels_backend(), o->bench_prompt, o->bench_gen, o->bench_depth,
-                  model_cache_type_name(model_cache_type(m)), o->bench_reps);
-    json_stats(&b, "prompt_tps", o->bench_prompt > 0, &r->prompt);
-    json_stats(&b, "gen_tps", o->bench_gen > 0, &r->gen);
-    lm_buf_printf(&b,
-                  ", \"peak_rss_bytes\": %llu, \"weight_bytes\": %llu, \"bytes_per_token\": %llu, "
-                  "\"bandwidth_gbps\": %.2f, \"bandwidth_fraction\": %.3f, "
-                  "\"large_page_fraction\": %.3f}\n",
-                  (unsigned long long)r->peak_rss, (unsigned long long)model_weight_bytes(m),
-                  (unsigned long long)r->bytes_per_token, gb, r->fraction, r->large_pages);
+    lm_buf_printf(
+        &b,
+        ", \"type\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
+        "\"kernels\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"depth\": %d, "
+        "\"cache_type\": \"%s\", \"reps\": %d, "
+        "\"prompt_tps\": %s, \"prompt_tps_min\": %s, \"prompt_tps_max\": %s, "
+        "\"gen_tps\": %s, \"gen_tps_min\": %s, \"gen_tps_max\": %s, "
+        "\"peak_rss_bytes\": %llu, \"weight_bytes\": %llu, \"bytes_per_token\": %llu, "
+        "\"bandwidth_gbps\": %.2f, \"bandwidth_fraction\": %.3f, "
+        "\"large_page_fraction\": %.3f}\n",
+        quant_info(model_main_type(m))->name, model_precision_name(model_get_precision(m)),
+        model_n_threads(m), kernels_backend(), o->bench_prompt, o->bench_gen, o->bench_depth,
+        model_cache_type_name(model_cache_type(m)), o->bench_reps,
+        json_figure(f[0], p, r->prompt.median), json_figure(f[1], p, r->prompt.min),
+        json_figure(f[2], p, r->prompt.max), json_figure(f[3], g, r->gen.median),
+        json_figure(f[4], g, r->gen.min), json_figure(f[5], g, r->gen.max),
+        (unsigned long long)r->peak_rss, (unsigned long long)model_weight_bytes(m),
+        (unsigned long long)r->bytes_per_token, r->bandwidth / 1e9, r->fraction, r->large_pages);
     fputs(lm_buf_cstr(&b), stdout);
     lm_buf_free(&b);
 }
