@@ -352,7 +352,7 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
         case 'p':
             o->prompt = optarg;
             long v;
-            if (parse_long(optarg, 1, 1 << 20, &v)) o->bench_prompt = (int)v;
+            if (parse_long(optarg, 0, 1 << 20, &v)) o->bench_prompt = (int)v;
             break;
         case 's':
             o->system_prompt = optarg;
