@@ -1,6 +1,7 @@
 /* cli: option parsing and the helpers the subcommands share. */
 #include "catalog.h"
 #include "cli.h"
+#include "model.h"
 
 #include <errno.h>
 #include <getopt.h>

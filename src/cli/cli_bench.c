@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "json.h"
 #include "measure.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>
