@@ -102,6 +102,61 @@ static inline const uint8_t *act_of(const kernels_job *j, int t) {
                 j->y[(size_t)t * w->rows + r] = dot(row_of(w, r), act_of(j, t), w->cols);          \
     }
 
+/* Several sequences decoded together (kernels_matvec_batch) are computed
+ * GEMV_TOKENS tokens at a time: each block of weights is loaded and
+ * unpacked once and applied to every token of the group, with one
+ * accumulator per row and token. The work a token adds is then its integer
+ * dot products and its scaling, not the loads and the unpacking. Each
+ * accumulator goes through exactly the operations, in the order, of a token
+ * alone (a group of one is the one-token kernel), so every token's row of y
+ * is bit for bit what it gets alone. */
+#define GEMV_TOKENS 4
+
+/* A tile: rows [r, min(r + R, end)) by tokens [t0, t0 + T), R and T fixed
+ * by the function; ctx is the kernel's own. */
+typedef void (*gemv_tile_fn)(const kernels_job *j, int64_t r, int64_t end, int t0, const void *ctx);
+typedef struct gemv_tiles {
+    int rows[GEMV_TOKENS + 1];        /* R of the tile for T tokens */
+    gemv_tile_fn fn[GEMV_TOKENS + 1]; /* by T */
+} gemv_tiles;
+
+/* GEMV_TILES(name, tile, R1, RT, extra...) makes the tile functions
+ * tile(extra..., R, T, j, r, end, t0, ctx) for T = 1 (R1 rows) and T = 2..4
+ * (RT rows each), and their table `name`. */
+#define GEMV_TILES(name, tile, R1, RT, ...)                                                        \
+    static void name##_1(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
+        tile(__VA_ARGS__ R1, 1, j, r, e, t0, c);                                                   \
+    }                                                                                              \
+    static void name##_2(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
+        tile(__VA_ARGS__ RT, 2, j, r, e, t0, c);                                                   \
+    }                                                                                              \
+    static void name##_3(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
+        tile(__VA_ARGS__ RT, 3, j, r, e, t0, c);                                                   \
+    }                                                                                              \
+    static void name##_4(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
+        tile(__VA_ARGS__ RT, 4, j, r, e, t0, c);                                                   \
+    }                                                                                              \
+    static const gemv_tiles name = {{0, R1, RT, RT, RT},                                           \
+                                    {NULL, name##_1, name##_2, name##_3, name##_4}};
+
+/* Rows [r0, r1) by every token: the tokens GEMV_TOKENS at a time (the rest
+ * in one smaller group), each group over the rows in tiles of its size
+ * (within groups of the one-token tile's rows). Groups of tokens outside:
+ * a group's activations stay in the L1 cache, and the chunk of rows, read
+ * again for the next group, in L2. */
+static void run_gemv_tiles(const kernels_job *j, int64_t r0, int64_t r1, const gemv_tiles *tiles,
+                           const void *ctx) {
+    const int R = tiles->rows[1];
+    for (int t0 = 0; t0 < j->n_tok;) {
+        const int T = j->n_tok - t0 < GEMV_TOKENS ? j->n_tok - t0 : GEMV_TOKENS;
+        for (int64_t r = r0; r < r1; r += R) {
+            const int64_t end = r + R < r1 ? r + R : r1;
+            for (int64_t rr = r; rr < end; rr += tiles->rows[T]) tiles->fn[T](j, rr, end, t0, ctx);
+        }
+        t0 += T;
+    }
+}
+
 /* ==== 32-weight blocks: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 ==== */
 
 enum q32_kind { Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 };
@@ -176,27 +231,41 @@ INLINE void q32_codes(enum q32_kind kind, const __m512i z[4], const quad_index *
     }
 }
 
-/* Four blocks times four activation blocks: the exact integer sums, scaled
- * per block and added to acc's lanes (block k owns lanes 4k..4k+3); the
- * offset term m * s of the affine types goes to accm. */
-INLINE void q32_quad(enum q32_kind kind, const __m512i z[4], const quad_index *ix,
-                     const kernels_q8x4 *a, __m512 *acc, __m128 *accm) {
+/* The weight side of four blocks, unpacked once for every token: the codes
+ * (kernels_q8x4's halves, plus the zero point) and the fp16 scales (then the
+ * mins) as floats. */
+typedef struct q32_quad_w {
+    __m512i lo, hi;
+    __m256 dm;
+} q32_quad_w;
+
+INLINE q32_quad_w q32_unpack(enum q32_kind kind, const __m512i z[4], const quad_index *ix) {
     /* Q4's scales all lie in z0: a one-source permute is cheaper */
     const __m512i dmh = kind == Q4_0 || kind == Q4_1
                             ? _mm512_permutexvar_epi16(ix->dm, z[0])
                             : _mm512_permutex2var_epi16(z[0], ix->dm, z[1]);
-    const __m256 dm = _mm256_cvtph_ps(_mm512_castsi512_si128(dmh));
-    const __m128 scale = _mm_mul_ps(_mm256_castps256_ps128(dm), _mm_load_ps(a->d));
-    __m512i lo, hi;
-    q32_codes(kind, z, ix, &lo, &hi);
+    q32_quad_w w;
+    w.dm = _mm256_cvtph_ps(_mm512_castsi512_si128(dmh));
+    q32_codes(kind, z, ix, &w.lo, &w.hi);
+    return w;
+}
+
+/* Four unpacked blocks times four activation blocks: the exact integer sums,
+ * scaled per block and added to acc's lanes (block k owns lanes 4k..4k+3);
+ * the offset term m * s of the affine types goes to accm. Every token of a
+ * group goes through exactly these operations, in this order, as it would
+ * alone. */
+INLINE void q32_apply(enum q32_kind kind, const q32_quad_w *w, const kernels_q8x4 *a, __m512 *acc,
+                      __m128 *accm) {
+    const __m128 scale = _mm_mul_ps(_mm256_castps256_ps128(w->dm), _mm_load_ps(a->d));
     __m512i isum = _mm512_load_si512(a->bias);
-    isum = _mm512_dpbusd_epi32(isum, lo, _mm512_load_si512(a->qs));
-    isum = _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(a->qs + 64));
+    isum = _mm512_dpbusd_epi32(isum, w->lo, _mm512_load_si512(a->qs));
+    isum = _mm512_dpbusd_epi32(isum, w->hi, _mm512_load_si512(a->qs + 64));
     const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
                            _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)), *acc);
     if (q32_has_min(kind))
-        *accm = _mm_fmadd_ps(_mm256_extractf128_ps(dm, 1), _mm_load_ps(a->s), *accm);
+        *accm = _mm_fmadd_ps(_mm256_extractf128_ps(w->dm, 1), _mm_load_ps(a->s), *accm);
 }
 
 /* Loads the bytes of four blocks (or of the n_bytes < 4B that remain). */
@@ -223,17 +292,26 @@ INLINE void q32_load(enum q32_kind kind, const uint8_t *p, int n_bytes, __m512i 
 /* The activations of a row take two bytes a weight (kernels_q8x4): past
  * 8192 columns they no longer share the 32 KiB L1 cache with the stream of
  * weights, and each row would fetch them again from L2. So long rows are
- * read four at a time, each activation load serving four rows. */
+ * read several at a time, each activation load serving them all: Q32_ROWS
+ * rows for one token, 4 for a group of tokens (Q32_GEMV), so that the rows
+ * x tokens accumulators stay in registers. */
 #define Q32_ROWS 8
 
-/* y[r] = dot(rows[r], a) for r < R (1 or Q32_ROWS). */
-INLINE void q32_dot_rows(enum q32_kind kind, int R, const uint8_t *const rows[],
-                         const kernels_q8x4 *a, int64_t nb, const quad_index *ix, float y[]) {
+/* y[t * R + r] = dot(rows[r], a[t]) for r < R, t < T (R <= Q32_ROWS,
+ * T <= GEMV_TOKENS, R * T <= 16 accumulators). The accumulator of each (row, token) goes through
+ * the same operations in the same order whatever R and T are, so every token's result is bit for
+ * bit the one it gets alone (T = 1). */
+INLINE void q32_dot_tile(enum q32_kind kind, int R, int T, const uint8_t *const rows[],
+                         const kernels_q8x4 *const a[], int64_t nb, const quad_index *ix,
+                         float y[]) {
     const int B = q32_block_bytes[kind];
-    __m512 acc[Q32_ROWS];
-    __m128 accm[Q32_ROWS];
+    __m512 acc[Q32_ROWS][GEMV_TOKENS];
+    __m128 accm[Q32_ROWS][GEMV_TOKENS];
     UNROLL
-    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps(), accm[r] = _mm_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        UNROLL
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps(), accm[r][t] = _mm_setzero_ps();
+    }
     __m512i z[4];
     int64_t q = 0;
     const int pf = kernels_gemv_prefetch;
@@ -242,42 +320,51 @@ INLINE void q32_dot_rows(enum q32_kind kind, int R, const uint8_t *const rows[],
         for (int r = 0; r < R; r++) {
             if (pf) prefetch_span(rows[r] + q * 4 * B + pf, 4 * B);
             q32_load(kind, rows[r] + q * 4 * B, 4 * B, z);
-            q32_quad(kind, z, ix, a + q, &acc[r], &accm[r]);
+            const q32_quad_w w = q32_unpack(kind, z, ix);
+            UNROLL
+            for (int t = 0; t < T; t++) q32_apply(kind, &w, a[t] + q, &acc[r][t], &accm[r][t]);
         }
     }
     if (nb % 4) {
         UNROLL
         for (int r = 0; r < R; r++) {
             q32_load(kind, rows[r] + q * 4 * B, (int)(nb % 4) * B, z);
-            q32_quad(kind, z, ix, a + q, &acc[r], &accm[r]);
+            const q32_quad_w w = q32_unpack(kind, z, ix);
+            UNROLL
+            for (int t = 0; t < T; t++) q32_apply(kind, &w, a[t] + q, &acc[r][t], &accm[r][t]);
         }
     }
     UNROLL
-    for (int r = 0; r < R; r++) y[r] = _mm512_reduce_add_ps(acc[r]) + hsum128(accm[r]);
-}
-
-INLINE void q32_gemv(enum q32_kind kind, const kernels_job *j, int64_t r0, int64_t r1) {
-    const kernels_matrix *w = j->w;
-    const quad_index ix = make_quad_index(kind);
-    const int64_t nb = w->cols / 32;
-    const int R = w->cols > kernels_gemv_multi_cols ? Q32_ROWS : 1;
-    for (int64_t r = r0; r < r1; r += R) {
-        const uint8_t *rows[Q32_ROWS];
-        const int n = row_group(w, r, r1, R, rows);
-        for (int t = 0; t < j->n_tok; t++) {
-            float y[Q32_ROWS];
-            if (R == 1)
-                q32_dot_rows(kind, 1, rows, (const kernels_q8x4 *)act_of(j, t), nb, &ix, y);
-            else
-                q32_dot_rows(kind, Q32_ROWS, rows, (const kernels_q8x4 *)act_of(j, t), nb, &ix, y);
-            for (int k = 0; k < n; k++) j->y[(size_t)t * w->rows + r + k] = y[k];
-        }
+    for (int r = 0; r < R; r++) {
+        UNROLL
+        for (int t = 0; t < T; t++)
+            y[t * R + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum128(accm[r][t]);
     }
 }
 
+/* Rows [r, min(r + R, end)) by tokens [t0, t0 + T); ix: the quad_index. */
+INLINE void q32_gemv_tile(enum q32_kind kind, int R, int T, const kernels_job *j, int64_t r,
+                          int64_t end, int t0, const void *ix) {
+    const kernels_matrix *w = j->w;
+    const uint8_t *rows[Q32_ROWS];
+    const int n = row_group(w, r, end, R, rows);
+    const kernels_q8x4 *a[GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
+    float y[Q32_ROWS * GEMV_TOKENS];
+    q32_dot_tile(kind, R, T, rows, a, w->cols / 32, ix, y);
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < n; k++) j->y[(size_t)(t0 + t) * w->rows + r + k] = y[t * R + k];
+}
+
+/* Per type, the tiles of short rows (one at a time) and of long ones. */
 #define Q32_GEMV(name, kind)                                                                       \
+    GEMV_TILES(name##_short, q32_gemv_tile, 1, 1, kind, )                                          \
+    GEMV_TILES(name##_long, q32_gemv_tile, Q32_ROWS, 4, kind, )                                    \
     static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
-        q32_gemv(kind, j, r0, r1);                                                                 \
+        const quad_index ix = make_quad_index(kind);                                               \
+        const bool long_rows = j->w->cols > kernels_gemv_multi_cols;                               \
+        run_gemv_tiles(j, r0, r1, long_rows ? &name##_long : &name##_short, &ix);                  \
     }
 
 Q32_GEMV(gemv_q4_0, Q4_0)
