@@ -4,7 +4,9 @@
  * Generation (one token): each weight row is streamed once and unpacked in
  * registers, four 32-weight blocks or one 256-weight super-block at a time;
  * VNNI's vpdpbusd multiplies unsigned weight codes by signed activation codes
- * and sums each four products into a 32-bit lane.
+ * and sums each four products into a 32-bit lane. Several sequences decoded
+ * together share each unpacked block, up to four tokens at a time (see
+ * GEMV_TOKENS), each with the arithmetic it would have alone.
  *
  * Prompts (a batch): a chunk of rows is packed into panels of 16 rows in
  * which each 64-byte vector holds four consecutive codes of every row. One
@@ -91,16 +93,6 @@ static inline int row_group(const kernels_matrix *w, int64_t r, int64_t r1, int 
 static inline const uint8_t *act_of(const kernels_job *j, int t) {
     return (const uint8_t *)j->act + (size_t)t * j->act_stride;
 }
-
-/* y[t][r] = dot(row r, token t) for rows [r0, r1) and every token. */
-#define GEMV_ROWS(name, dot, ...)                                                                  \
-    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
-        const kernels_matrix *w = j->w;                                                            \
-        __VA_ARGS__;                                                                               \
-        for (int64_t r = r0; r < r1; r++)                                                          \
-            for (int t = 0; t < j->n_tok; t++)                                                     \
-                j->y[(size_t)t * w->rows + r] = dot(row_of(w, r), act_of(j, t), w->cols);          \
-    }
 
 /* Several sequences decoded together (kernels_matvec_batch) are computed
  * GEMV_TOKENS tokens at a time: each block of weights is loaded and
@@ -761,23 +753,30 @@ static inline __m512i pick_words(__m512i idx, __m512i v) {
  * 2c + 2 of the 128 weights, the high nibbles 2c + 1 and 2c + 3; kernels_q8k
  * orders the activations to match. maddubs makes 16-bit pair sums (at most
  * 2 * 31 * 127), which vpdpwssd multiplies by the sub-block scale. */
-INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
+INLINE void k4_dot_tile(bool five, int T, const uint8_t *row, const kernels_q8k *const a[],
+                        int64_t nsb, float y[]) {
     const size_t B = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
     const __m512i m4 = _mm512_set1_epi8(0x0F), c16 = _mm512_set1_epi8(16);
-    __m512 acc = _mm512_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
+    __m512 acc[GEMV_TOKENS];
+    __m128 accm[GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps(), accm[t] = _mm_setzero_ps();
     const int pf = kernels_gemv_prefetch;
-    for (int64_t i = 0; i < nsb; i++, row += B, a++) {
+    for (int64_t i = 0; i < nsb; i++, row += B) {
         if (pf) prefetch_span(row + pf, B);
         uint64_t sc, mins;
         k4_scales(row + 4, &sc, &mins);
         const __m512i scw =
             _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mins));
         const uint8_t *qs = row + (five ? 48 : 16);
         const __m512i qh =
             five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(row + 16)))
                  : _mm512_setzero_si512();
-        __m512i isum = _mm512_setzero_si512();
+        __m512i isum[GEMV_TOKENS];
+        UNROLL
+        for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+        UNROLL
         for (int c = 0; c < 2; c++) {
             const __m512i q = _mm512_loadu_si512(qs + 64 * c);
             __m512i lo = _mm512_and_si512(q, m4),
@@ -788,33 +787,51 @@ INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t
                 hi = _mm512_mask_add_epi8(
                     hi, _mm512_test_epi8_mask(qh, halves_epi8(2 << 4 * c, 8 << 4 * c)), hi, c16);
             }
-            const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(a->qs + 128 * c));
-            const __m512i phi = _mm512_maddubs_epi16(hi, _mm512_load_si512(a->qs + 128 * c + 64));
-            isum = _mm512_dpwssd_epi32(isum, plo, pick_words(halves_epi16(4 * c, 4 * c + 2), scw));
-            isum =
-                _mm512_dpwssd_epi32(isum, phi, pick_words(halves_epi16(4 * c + 1, 4 * c + 3), scw));
+            const __m512i slo = pick_words(halves_epi16(4 * c, 4 * c + 2), scw);
+            const __m512i shi = pick_words(halves_epi16(4 * c + 1, 4 * c + 3), scw);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const int8_t *qa = a[t][i].qs + 128 * c;
+                const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(qa));
+                const __m512i phi = _mm512_maddubs_epi16(hi, _mm512_load_si512(qa + 64));
+                isum[t] = _mm512_dpwssd_epi32(isum[t], plo, slo);
+                isum[t] = _mm512_dpwssd_epi32(isum[t], phi, shi);
+            }
         }
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(half(row) * a->d), acc);
-        const __m128i msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mins)),
-                                            _mm_loadu_si128((const __m128i *)a->bsum32));
-        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_set1_ps(half(row + 2) * a->d), accm);
+        const float d = half(row), dmin = half(row + 2);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8k *at = &a[t][i];
+            acc[t] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_set1_ps(d * at->d), acc[t]);
+            const __m128i msum =
+                _mm_madd_epi16(mins16, _mm_loadu_si128((const __m128i *)at->bsum32));
+            accm[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_set1_ps(dmin * at->d), accm[t]);
+        }
     }
-    return _mm512_reduce_add_ps(acc) - hsum128(accm);
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = _mm512_reduce_add_ps(acc[t]) - hsum128(accm[t]);
 }
 
 /* Q6_K: codes 0..63 (the stored value plus 32) from 4 low bits in ql and 2
  * high bits in qh; the 32 comes back out as -32 * sum(scale * bsum). */
-static float q6k_dot(const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
+INLINE void q6k_dot_tile(int T, const uint8_t *row, const kernels_q8k *const a[], int64_t nsb,
+                         float y[]) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i shl = halves_epi16(4, 2), shr = halves_epi16(0, 2);
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     const int pf = kernels_gemv_prefetch;
-    for (int64_t i = 0; i < nsb; i++, row += sizeof(block_q6_K), a++) {
+    for (int64_t i = 0; i < nsb; i++, row += sizeof(block_q6_K)) {
         if (pf) prefetch_span(row + pf, sizeof(block_q6_K));
         const block_q6_K *b = (const block_q6_K *)row;
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
         const __m512i scw = _mm512_castsi256_si512(sc16);
-        __m512i isum = _mm512_setzero_si512();
+        __m512i isum[GEMV_TOKENS];
+        UNROLL
+        for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+        UNROLL
         for (int h = 0; h < 2; h++) {
             const __m512i ql = _mm512_loadu_si512(b->ql + 64 * h);
             const __m512i qh =
@@ -823,31 +840,57 @@ static float q6k_dot(const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
                                                _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m30));
             const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
                                                _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m30));
-            const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(a->qs + 128 * h));
-            const __m512i phi = _mm512_maddubs_epi16(hi, _mm512_load_si512(a->qs + 128 * h + 64));
-            isum = _mm512_dpwssd_epi32(isum, plo, pick_words(quarters_epi16(8 * h), scw));
-            isum = _mm512_dpwssd_epi32(isum, phi, pick_words(quarters_epi16(8 * h + 4), scw));
+            const __m512i slo = pick_words(quarters_epi16(8 * h), scw);
+            const __m512i shi = pick_words(quarters_epi16(8 * h + 4), scw);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const int8_t *qa = a[t][i].qs + 128 * h;
+                const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(qa));
+                const __m512i phi = _mm512_maddubs_epi16(hi, _mm512_load_si512(qa + 64));
+                isum[t] = _mm512_dpwssd_epi32(isum[t], plo, slo);
+                isum[t] = _mm512_dpwssd_epi32(isum[t], phi, shi);
+            }
         }
-        const __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a->bsums));
-        isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(_mm256_slli_epi32(bias, 5)));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(half(&b->d) * a->d), acc);
+        const float d = half(&b->d);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8k *at = &a[t][i];
+            const __m256i bias =
+                _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)at->bsums));
+            isum[t] = _mm512_sub_epi32(isum[t], _mm512_zextsi256_si512(_mm256_slli_epi32(bias, 5)));
+            acc[t] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_set1_ps(d * at->d), acc[t]);
+        }
     }
-    return _mm512_reduce_add_ps(acc);
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
-static float q4k_dot(const uint8_t *row, const void *act, int64_t cols) {
-    return k4_dot(false, row, act, cols / QK_K);
-}
-static float q5k_dot(const uint8_t *row, const void *act, int64_t cols) {
-    return k4_dot(true, row, act, cols / QK_K);
-}
-static float q6k_row_dot(const uint8_t *row, const void *act, int64_t cols) {
-    return q6k_dot(row, act, cols / QK_K);
+/* One row (R = 1) by tokens [t0, t0 + T) of a super-block type. */
+INLINE void k_gemv_tile(enum quant_type type, int R, int T, const kernels_job *j, int64_t r,
+                        int64_t end, int t0, const void *ctx) {
+    (void)R, (void)end, (void)ctx;
+    const kernels_matrix *w = j->w;
+    const kernels_q8k *a[GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8k *)act_of(j, t0 + t);
+    float y[GEMV_TOKENS];
+    if (type == QT_Q6_K)
+        q6k_dot_tile(T, row_of(w, r), a, w->cols / QK_K, y);
+    else
+        k4_dot_tile(type == QT_Q5_K, T, row_of(w, r), a, w->cols / QK_K, y);
+    for (int t = 0; t < T; t++) j->y[(size_t)(t0 + t) * w->rows + r] = y[t];
 }
 
-GEMV_ROWS(gemv_q4_k, q4k_dot)
-GEMV_ROWS(gemv_q5_k, q5k_dot)
-GEMV_ROWS(gemv_q6_k, q6k_row_dot)
+#define K_GEMV(name, type)                                                                         \
+    GEMV_TILES(name##_tiles, k_gemv_tile, 1, 1, type, )                                            \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        run_gemv_tiles(j, r0, r1, &name##_tiles, NULL);                                            \
+    }
+
+K_GEMV(gemv_q4_k, QT_Q4_K)
+K_GEMV(gemv_q5_k, QT_Q5_K)
+K_GEMV(gemv_q6_k, QT_Q6_K)
 
 /* ---- super-blocks: packed panels ----
  * Per super-block of 16 rows: codes[64 groups][16 rows][4] (4096 bytes),
