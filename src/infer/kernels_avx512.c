@@ -6,7 +6,7 @@
  * VNNI's vpdpbusd multiplies unsigned weight codes by signed activation codes
  * and sums each four products into a 32-bit lane. Several sequences decoded
  * together share each unpacked block, up to four tokens at a time (see
- * GEMV_TOKENS), each with the arithmetic it would have alone.
+ * KERNELS_GEMV_TOKENS), each with the arithmetic it would have alone.
  *
  * Prompts (a batch): a chunk of rows is packed into panels of 16 rows in
  * which each 64-byte vector holds four consecutive codes of every row. One
@@ -92,61 +92,6 @@ static inline int row_group(const kernels_matrix *w, int64_t r, int64_t r1, int 
 
 static inline const uint8_t *act_of(const kernels_job *j, int t) {
     return (const uint8_t *)j->act + (size_t)t * j->act_stride;
-}
-
-/* Several sequences decoded together (kernels_matvec_batch) are computed
- * GEMV_TOKENS tokens at a time: each block of weights is loaded and
- * unpacked once and applied to every token of the group, with one
- * accumulator per row and token. The work a token adds is then its integer
- * dot products and its scaling, not the loads and the unpacking. Each
- * accumulator goes through exactly the operations, in the order, of a token
- * alone (a group of one is the one-token kernel), so every token's row of y
- * is bit for bit what it gets alone. */
-#define GEMV_TOKENS 4
-
-/* A tile: rows [r, min(r + R, end)) by tokens [t0, t0 + T), R and T fixed
- * by the function; ctx is the kernel's own. */
-typedef void (*gemv_tile_fn)(const kernels_job *j, int64_t r, int64_t end, int t0, const void *ctx);
-typedef struct gemv_tiles {
-    int rows[GEMV_TOKENS + 1];        /* R of the tile for T tokens */
-    gemv_tile_fn fn[GEMV_TOKENS + 1]; /* by T */
-} gemv_tiles;
-
-/* GEMV_TILES(name, tile, R1, RT, extra...) makes the tile functions
- * tile(extra..., R, T, j, r, end, t0, ctx) for T = 1 (R1 rows) and T = 2..4
- * (RT rows each), and their table `name`. */
-#define GEMV_TILES(name, tile, R1, RT, ...)                                                        \
-    static void name##_1(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
-        tile(__VA_ARGS__ R1, 1, j, r, e, t0, c);                                                   \
-    }                                                                                              \
-    static void name##_2(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
-        tile(__VA_ARGS__ RT, 2, j, r, e, t0, c);                                                   \
-    }                                                                                              \
-    static void name##_3(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
-        tile(__VA_ARGS__ RT, 3, j, r, e, t0, c);                                                   \
-    }                                                                                              \
-    static void name##_4(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
-        tile(__VA_ARGS__ RT, 4, j, r, e, t0, c);                                                   \
-    }                                                                                              \
-    static const gemv_tiles name = {{0, R1, RT, RT, RT},                                           \
-                                    {NULL, name##_1, name##_2, name##_3, name##_4}};
-
-/* Rows [r0, r1) by every token: the tokens GEMV_TOKENS at a time (the rest
- * in one smaller group), each group over the rows in tiles of its size
- * (within groups of the one-token tile's rows). Groups of tokens outside:
- * a group's activations stay in the L1 cache, and the chunk of rows, read
- * again for the next group, in L2. */
-static void run_gemv_tiles(const kernels_job *j, int64_t r0, int64_t r1, const gemv_tiles *tiles,
-                           const void *ctx) {
-    const int R = tiles->rows[1];
-    for (int t0 = 0; t0 < j->n_tok;) {
-        const int T = j->n_tok - t0 < GEMV_TOKENS ? j->n_tok - t0 : GEMV_TOKENS;
-        for (int64_t r = r0; r < r1; r += R) {
-            const int64_t end = r + R < r1 ? r + R : r1;
-            for (int64_t rr = r; rr < end; rr += tiles->rows[T]) tiles->fn[T](j, rr, end, t0, ctx);
-        }
-        t0 += T;
-    }
 }
 
 /* ==== 32-weight blocks: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 ==== */
@@ -290,15 +235,16 @@ INLINE void q32_load(enum q32_kind kind, const uint8_t *p, int n_bytes, __m512i 
 #define Q32_ROWS 8
 
 /* y[t * R + r] = dot(rows[r], a[t]) for r < R, t < T (R <= Q32_ROWS,
- * T <= GEMV_TOKENS, R * T <= 16 accumulators). The accumulator of each (row, token) goes through
- * the same operations in the same order whatever R and T are, so every token's result is bit for
- * bit the one it gets alone (T = 1). */
+ * T <= KERNELS_GEMV_TOKENS, R * T <= 16 accumulators). The accumulator of
+ * each (row, token) goes through the same operations in the same order
+ * whatever R and T are, so every token's result is bit for bit the one it
+ * gets alone (T = 1). */
 INLINE void q32_dot_tile(enum q32_kind kind, int R, int T, const uint8_t *const rows[],
                          const kernels_q8x4 *const a[], int64_t nb, const quad_index *ix,
                          float y[]) {
     const int B = q32_block_bytes[kind];
-    __m512 acc[Q32_ROWS][GEMV_TOKENS];
-    __m128 accm[Q32_ROWS][GEMV_TOKENS];
+    __m512 acc[Q32_ROWS][KERNELS_GEMV_TOKENS];
+    __m128 accm[Q32_ROWS][KERNELS_GEMV_TOKENS];
     UNROLL
     for (int r = 0; r < R; r++) {
         UNROLL
@@ -340,10 +286,10 @@ INLINE void q32_gemv_tile(enum q32_kind kind, int R, int T, const kernels_job *j
     const kernels_matrix *w = j->w;
     const uint8_t *rows[Q32_ROWS];
     const int n = row_group(w, r, end, R, rows);
-    const kernels_q8x4 *a[GEMV_TOKENS];
+    const kernels_q8x4 *a[KERNELS_GEMV_TOKENS];
     UNROLL
     for (int t = 0; t < T; t++) a[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
-    float y[Q32_ROWS * GEMV_TOKENS];
+    float y[Q32_ROWS * KERNELS_GEMV_TOKENS];
     q32_dot_tile(kind, R, T, rows, a, w->cols / 32, ix, y);
     for (int t = 0; t < T; t++)
         for (int k = 0; k < n; k++) j->y[(size_t)(t0 + t) * w->rows + r + k] = y[t * R + k];
@@ -351,12 +297,12 @@ INLINE void q32_gemv_tile(enum q32_kind kind, int R, int T, const kernels_job *j
 
 /* Per type, the tiles of short rows (one at a time) and of long ones. */
 #define Q32_GEMV(name, kind)                                                                       \
-    GEMV_TILES(name##_short, q32_gemv_tile, 1, 1, kind, )                                          \
-    GEMV_TILES(name##_long, q32_gemv_tile, Q32_ROWS, 4, kind, )                                    \
+    KERNELS_GEMV_TILES(name##_short, q32_gemv_tile, 1, 1, kind, )                                  \
+    KERNELS_GEMV_TILES(name##_long, q32_gemv_tile, Q32_ROWS, 4, kind, )                            \
     static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
         const quad_index ix = make_quad_index(kind);                                               \
         const bool long_rows = j->w->cols > kernels_gemv_multi_cols;                               \
-        run_gemv_tiles(j, r0, r1, long_rows ? &name##_long : &name##_short, &ix);                  \
+        kernels_run_gemv_tiles(j, r0, r1, long_rows ? &name##_long : &name##_short, &ix);          \
     }
 
 Q32_GEMV(gemv_q4_0, Q4_0)
@@ -757,8 +703,8 @@ INLINE void k4_dot_tile(bool five, int T, const uint8_t *row, const kernels_q8k 
                         int64_t nsb, float y[]) {
     const size_t B = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
     const __m512i m4 = _mm512_set1_epi8(0x0F), c16 = _mm512_set1_epi8(16);
-    __m512 acc[GEMV_TOKENS];
-    __m128 accm[GEMV_TOKENS];
+    __m512 acc[KERNELS_GEMV_TOKENS];
+    __m128 accm[KERNELS_GEMV_TOKENS];
     UNROLL
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps(), accm[t] = _mm_setzero_ps();
     const int pf = kernels_gemv_prefetch;
@@ -773,7 +719,7 @@ INLINE void k4_dot_tile(bool five, int T, const uint8_t *row, const kernels_q8k 
         const __m512i qh =
             five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(row + 16)))
                  : _mm512_setzero_si512();
-        __m512i isum[GEMV_TOKENS];
+        __m512i isum[KERNELS_GEMV_TOKENS];
         UNROLL
         for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
         UNROLL
@@ -819,7 +765,7 @@ INLINE void q6k_dot_tile(int T, const uint8_t *row, const kernels_q8k *const a[]
                          float y[]) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i shl = halves_epi16(4, 2), shr = halves_epi16(0, 2);
-    __m512 acc[GEMV_TOKENS];
+    __m512 acc[KERNELS_GEMV_TOKENS];
     UNROLL
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     const int pf = kernels_gemv_prefetch;
@@ -828,7 +774,7 @@ INLINE void q6k_dot_tile(int T, const uint8_t *row, const kernels_q8k *const a[]
         const block_q6_K *b = (const block_q6_K *)row;
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
         const __m512i scw = _mm512_castsi256_si512(sc16);
-        __m512i isum[GEMV_TOKENS];
+        __m512i isum[KERNELS_GEMV_TOKENS];
         UNROLL
         for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
         UNROLL
@@ -871,10 +817,10 @@ INLINE void k_gemv_tile(enum quant_type type, int R, int T, const kernels_job *j
                         int64_t end, int t0, const void *ctx) {
     (void)R, (void)end, (void)ctx;
     const kernels_matrix *w = j->w;
-    const kernels_q8k *a[GEMV_TOKENS];
+    const kernels_q8k *a[KERNELS_GEMV_TOKENS];
     UNROLL
     for (int t = 0; t < T; t++) a[t] = (const kernels_q8k *)act_of(j, t0 + t);
-    float y[GEMV_TOKENS];
+    float y[KERNELS_GEMV_TOKENS];
     if (type == QT_Q6_K)
         q6k_dot_tile(T, row_of(w, r), a, w->cols / QK_K, y);
     else
@@ -883,9 +829,9 @@ INLINE void k_gemv_tile(enum quant_type type, int R, int T, const kernels_job *j
 }
 
 #define K_GEMV(name, type)                                                                         \
-    GEMV_TILES(name##_tiles, k_gemv_tile, 1, 1, type, )                                            \
+    KERNELS_GEMV_TILES(name##_tiles, k_gemv_tile, 1, 1, type, )                                    \
     static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
-        run_gemv_tiles(j, r0, r1, &name##_tiles, NULL);                                            \
+        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL);                                    \
     }
 
 K_GEMV(gemv_q4_k, QT_Q4_K)
