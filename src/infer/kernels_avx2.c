@@ -87,16 +87,12 @@ static inline const uint8_t *act_of(const kernels_job *j, int t) {
 
 enum q32_kind { Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 };
 
-/* One block's codes as [codes 0..15 | codes 16..31] (kernels_q8x4's halves)
- * times the activation block: 8 int32 lanes whose sum is the exact dot
- * (the zero point's correction in lane 0). */
-INLINE __m256i q32_block_isum(enum q32_kind kind, const uint8_t *blk, const kernels_q8x4 *a,
-                              int k) {
-    const __m256i act = _mm256_set_m128i(load128(a->qs + 64 + 16 * k), load128(a->qs + 16 * k));
-    if (kind == Q8_0) { /* |w| times a with w's sign: pairs stay below 2 * 128 * 127 */
-        const __m256i w = load256(blk + 2);
-        return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(act, w));
-    }
+static const int q32_block_bytes[] = {18, 20, 22, 24, 34};
+
+/* One block's codes as [codes 0..15 | codes 16..31] (kernels_q8x4's halves);
+ * Q8_0's signed codes as stored. */
+INLINE __m256i q32_gemv_codes(enum q32_kind kind, const uint8_t *blk) {
+    if (kind == Q8_0) return load256(blk + 2);
     const int qs_at = kind == Q4_0 ? 2 : kind == Q4_1 ? 4 : kind == Q5_0 ? 6 : 8;
     const __m128i qs = load128(blk + qs_at), m4 = _mm_set1_epi8(0x0F);
     __m256i codes =
@@ -105,81 +101,123 @@ INLINE __m256i q32_block_isum(enum q32_kind kind, const uint8_t *blk, const kern
         codes = _mm256_or_si256(codes,
                                 _mm256_and_si256(bits_to_bytes(kernels_load_u32(blk + qs_at - 4)),
                                                  _mm256_set1_epi8(16)));
+    return codes;
+}
+
+/* A block's codes (q32_gemv_codes) times activation block k: 8 int32 lanes
+ * whose sum is the exact dot (the zero point's correction in lane 0). */
+INLINE __m256i q32_block_isum(enum q32_kind kind, __m256i codes, const kernels_q8x4 *a, int k) {
+    const __m256i act = _mm256_set_m128i(load128(a->qs + 64 + 16 * k), load128(a->qs + 16 * k));
+    if (kind == Q8_0) /* |w| times a with w's sign: pairs stay below 2 * 128 * 127 */
+        return dot_u8s8(_mm256_sign_epi8(codes, codes), _mm256_sign_epi8(act, codes));
     const __m256i isum = dot_u8s8(codes, act);
     if (kind == Q4_1 || kind == Q5_1) return isum; /* no zero point */
     return _mm256_add_epi32(isum, _mm256_zextsi128_si256(_mm_cvtsi32_si128(a->bias[4 * k])));
 }
 
-static const int q32_block_bytes[] = {18, 20, 22, 24, 34};
-
 /* Blocks k and k + 1 (k even) of the 4- and 5-bit types together: their low
  * halves, and their high halves, are adjacent in kernels_q8x4, so each pair
- * of activation halves is one load. Lanes 0..3 sum block k, 4..7 block k + 1. */
-INLINE __m256i q32_pair_isum(enum q32_kind kind, const uint8_t *blk, int B, const kernels_q8x4 *a,
-                             int k) {
+ * of activation halves is one load. lo, hi: the two blocks' codes 0..15 and
+ * 16..31. */
+INLINE void q32_pair_codes(enum q32_kind kind, const uint8_t *blk, int B, __m256i *lo,
+                           __m256i *hi) {
     const int qs_at = kind == Q4_0 ? 2 : kind == Q4_1 ? 4 : kind == Q5_0 ? 6 : 8;
     const __m256i qs = _mm256_set_m128i(load128(blk + B + qs_at), load128(blk + qs_at));
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256i lo = _mm256_and_si256(qs, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), m4);
+    *lo = _mm256_and_si256(qs, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), m4);
     if (kind == Q5_0 || kind == Q5_1) {
         const __m256i b0 = bits_to_bytes(kernels_load_u32(blk + qs_at - 4));
         const __m256i b1 = bits_to_bytes(kernels_load_u32(blk + B + qs_at - 4));
         const __m256i c16 = _mm256_set1_epi8(16);
-        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_permute2x128_si256(b0, b1, 0x20), c16));
-        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_permute2x128_si256(b0, b1, 0x31), c16));
+        *lo = _mm256_or_si256(*lo, _mm256_and_si256(_mm256_permute2x128_si256(b0, b1, 0x20), c16));
+        *hi = _mm256_or_si256(*hi, _mm256_and_si256(_mm256_permute2x128_si256(b0, b1, 0x31), c16));
     }
+}
+
+/* The pair's codes times activation blocks k, k + 1: lanes 0..3 sum block
+ * k, 4..7 block k + 1. */
+INLINE __m256i q32_pair_isum(__m256i lo, __m256i hi, const kernels_q8x4 *a, int k) {
     const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, load256(a->qs + 16 * k)),
                                        _mm256_maddubs_epi16(hi, load256(a->qs + 64 + 16 * k)));
     return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), load256(a->bias + 4 * k));
 }
 
-/* Per block: sum += (dw * da) * isum (+ mw * s for the affine types). */
-INLINE float q32_dot(enum q32_kind kind, const uint8_t *row, const kernels_q8x4 *a, int64_t nb) {
+/* y[t] = dot(row, a[t]) for t < T (KERNELS_GEMV_TOKENS at most): per block,
+ * sum += (dw * da) * isum (+ mw * s for the affine types). Each block's
+ * codes are unpacked once for the T tokens, and each token's sums go
+ * through the operations of a token alone (T = 1). */
+INLINE void q32_dot_tile(enum q32_kind kind, int T, const uint8_t *row,
+                         const kernels_q8x4 *const a[], int64_t nb, float y[]) {
     const int B = q32_block_bytes[kind];
+    const bool affine = kind == Q4_1 || kind == Q5_1;
     const int pf = kernels_gemv_prefetch;
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0;
+    __m256 acc[KERNELS_GEMV_TOKENS];
+    float mins[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps(), mins[t] = 0;
     int64_t b = 0;
     if (kind != Q8_0)
         for (; b + 2 <= nb; b += 2) {
             const uint8_t *blk = row + b * B;
             if (pf) prefetch_span(blk + pf, 2 * B);
-            const kernels_q8x4 *q = a + b / 4;
             const int k = (int)(b % 4);
-            const __m256 scale = _mm256_set_m128(_mm_set1_ps(half(blk + B) * q->d[k + 1]),
-                                                 _mm_set1_ps(half(blk) * q->d[k]));
-            acc =
-                _mm256_fmadd_ps(_mm256_cvtepi32_ps(q32_pair_isum(kind, blk, B, q, k)), scale, acc);
-            if (kind == Q4_1 || kind == Q5_1)
-                mins += half(blk + 2) * q->s[k] + half(blk + B + 2) * q->s[k + 1];
+            __m256i lo, hi;
+            q32_pair_codes(kind, blk, B, &lo, &hi);
+            const float d0 = half(blk), d1 = half(blk + B);
+            const float m0 = affine ? half(blk + 2) : 0, m1 = affine ? half(blk + B + 2) : 0;
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const kernels_q8x4 *q = a[t] + b / 4;
+                const __m256 scale =
+                    _mm256_set_m128(_mm_set1_ps(d1 * q->d[k + 1]), _mm_set1_ps(d0 * q->d[k]));
+                acc[t] =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(q32_pair_isum(lo, hi, q, k)), scale, acc[t]);
+                if (affine) mins[t] += m0 * q->s[k] + m1 * q->s[k + 1];
+            }
         }
     for (; b < nb; b++) {
         const uint8_t *blk = row + b * B;
         if (pf) prefetch_span(blk + pf, B);
-        const kernels_q8x4 *q = a + b / 4;
         const int k = (int)(b % 4);
-        const __m256 isum = _mm256_cvtepi32_ps(q32_block_isum(kind, blk, q, k));
-        acc = _mm256_fmadd_ps(isum, _mm256_set1_ps(half(blk) * q->d[k]), acc);
-        if (kind == Q4_1 || kind == Q5_1) mins += half(blk + 2) * q->s[k];
+        const __m256i codes = q32_gemv_codes(kind, blk);
+        const float d0 = half(blk), m0 = affine ? half(blk + 2) : 0;
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8x4 *q = a[t] + b / 4;
+            const __m256 isum = _mm256_cvtepi32_ps(q32_block_isum(kind, codes, q, k));
+            acc[t] = _mm256_fmadd_ps(isum, _mm256_set1_ps(d0 * q->d[k]), acc[t]);
+            if (affine) mins[t] += m0 * q->s[k];
+        }
     }
-    return hsum256(acc) + mins;
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = hsum256(acc[t]) + mins[t];
 }
 
-static float q4_0_dot(const uint8_t *w, const void *a, int64_t n) {
-    return q32_dot(Q4_0, w, a, n / 32);
+/* One row (R = 1) by tokens [t0, t0 + T). */
+INLINE void q32_gemv_tile(enum q32_kind kind, int R, int T, const kernels_job *j, int64_t r,
+                          int64_t end, int t0, const void *ctx) {
+    (void)R, (void)end, (void)ctx;
+    const kernels_matrix *w = j->w;
+    const kernels_q8x4 *a[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
+    float y[KERNELS_GEMV_TOKENS];
+    q32_dot_tile(kind, T, row_of(w, r), a, w->cols / 32, y);
+    for (int t = 0; t < T; t++) j->y[(size_t)(t0 + t) * w->rows + r] = y[t];
 }
-static float q4_1_dot(const uint8_t *w, const void *a, int64_t n) {
-    return q32_dot(Q4_1, w, a, n / 32);
-}
-static float q5_0_dot(const uint8_t *w, const void *a, int64_t n) {
-    return q32_dot(Q5_0, w, a, n / 32);
-}
-static float q5_1_dot(const uint8_t *w, const void *a, int64_t n) {
-    return q32_dot(Q5_1, w, a, n / 32);
-}
-static float q8_0_dot(const uint8_t *w, const void *a, int64_t n) {
-    return q32_dot(Q8_0, w, a, n / 32);
-}
+
+#define Q32_GEMV(name, kind)                                                                       \
+    KERNELS_GEMV_TILES(name##_tiles, q32_gemv_tile, 1, 1, kind, )                                  \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL);                                    \
+    }
+
+Q32_GEMV(gemv_q4_0, Q4_0)
+Q32_GEMV(gemv_q4_1, Q4_1)
+Q32_GEMV(gemv_q5_0, Q5_0)
+Q32_GEMV(gemv_q5_1, Q5_1)
+Q32_GEMV(gemv_q8_0, Q8_0)
 
 /* ---- split rows (KERNELS_SPLIT): Q4_0 Q8_0 ----
  * Blocks k and k + 1 of a group of four: Q4_0's codes are 32 bytes at c, in
@@ -254,12 +292,6 @@ static float q8_0_split_dot(const uint8_t *w, const void *a, int64_t n) {
 
 GEMV_ROWS(gemv_q4_0_split, q4_0_split_dot)
 GEMV_ROWS(gemv_q8_0_split, q8_0_split_dot)
-
-GEMV_ROWS(gemv_q4_0, q4_0_dot)
-GEMV_ROWS(gemv_q4_1, q4_1_dot)
-GEMV_ROWS(gemv_q5_0, q5_0_dot)
-GEMV_ROWS(gemv_q5_1, q5_1_dot)
-GEMV_ROWS(gemv_q8_0, q8_0_dot)
 
 /* ==== 256-weight super-blocks ==== */
 
