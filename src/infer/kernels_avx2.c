@@ -330,38 +330,49 @@ INLINE void k4_codes(bool five, const uint8_t *qs, __m256i qh, int c, __m256i *l
     }
 }
 
-INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
+/* y[t] = dot(row, a[t]) for t < T: each sub-block's codes unpacked once for
+ * the T tokens, each token's sums as it would have them alone. */
+INLINE void k4_dot_tile(bool five, int T, const uint8_t *row, const kernels_q8k *const a[],
+                        int64_t nsb, float y[]) {
     const size_t B = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
-    __m256 acc = _mm256_setzero_ps();
-    float mins_sum = 0;
+    __m256 acc[KERNELS_GEMV_TOKENS];
+    float mins_sum[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps(), mins_sum[t] = 0;
     const int pf = kernels_gemv_prefetch;
-    for (int64_t i = 0; i < nsb; i++, row += B, a++) {
+    for (int64_t i = 0; i < nsb; i++, row += B) {
         if (pf) prefetch_span(row + pf, (int)B);
         uint8_t sc[8], m[8];
         k4_scales(row + 4, sc, m);
         const uint8_t *qs = row + (five ? 48 : 16);
         const __m256i qh = five ? load256(row + 16) : _mm256_setzero_si256();
-        __m256i isum = _mm256_setzero_si256();
+        __m256i isum[KERNELS_GEMV_TOKENS];
+        UNROLL
+        for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i lo, hi;
             k4_codes(five, qs, qh, c, &lo, &hi);
             const int j = 2 * c;
-            isum = k4_sub(lo, a->qs + kernels_q8k_k4_pos(32 * j), sc[j], isum);
-            isum = k4_sub(hi, a->qs + kernels_q8k_k4_pos(32 * (j + 1)), sc[j + 1], isum);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                isum[t] = k4_sub(lo, a[t][i].qs + kernels_q8k_k4_pos(32 * j), sc[j], isum[t]);
+                isum[t] =
+                    k4_sub(hi, a[t][i].qs + kernels_q8k_k4_pos(32 * (j + 1)), sc[j + 1], isum[t]);
+            }
         }
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(half(row) * a->d), acc);
-        int msum = 0;
-        for (int j = 0; j < 8; j++) msum += m[j] * a->bsum32[j];
-        mins_sum += half(row + 2) * a->d * (float)msum;
+        const float d = half(row), dmin = half(row + 2);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8k *at = &a[t][i];
+            acc[t] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * at->d), acc[t]);
+            int msum = 0;
+            for (int j = 0; j < 8; j++) msum += m[j] * at->bsum32[j];
+            mins_sum[t] += dmin * at->d * (float)msum;
+        }
     }
-    return hsum256(acc) - mins_sum;
-}
-
-static float q4k_dot(const uint8_t *w, const void *a, int64_t n) {
-    return k4_dot(false, w, a, n / QK_K);
-}
-static float q5k_dot(const uint8_t *w, const void *a, int64_t n) {
-    return k4_dot(true, w, a, n / QK_K);
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = hsum256(acc[t]) - mins_sum[t];
 }
 
 /* Q6_K's codes 0..63 (value + 32) of half h: c[k] = the 32 codes of quarter
@@ -380,37 +391,74 @@ INLINE void q6k_codes(const block_q6_K *b, int h, __m256i c[4]) {
                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
 }
 
-/* Q6_K: the 32 added to each code comes back out as -32 * sum(scale * bsum). */
-static float q6k_dot(const uint8_t *row, const void *act, int64_t n) {
-    const kernels_q8k *a = act;
-    __m256 acc = _mm256_setzero_ps();
+/* Q6_K: the 32 added to each code comes back out as -32 * sum(scale * bsum).
+ * As k4_dot_tile, T tokens at a time. */
+INLINE void q6k_dot_tile(int T, const uint8_t *row, const kernels_q8k *const a[], int64_t nsb,
+                         float y[]) {
+    __m256 acc[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const int pf = kernels_gemv_prefetch;
-    for (int64_t i = 0; i < n / QK_K; i++, row += sizeof(block_q6_K), a++) {
+    for (int64_t i = 0; i < nsb; i++, row += sizeof(block_q6_K)) {
         if (pf) prefetch_span(row + pf, sizeof(block_q6_K));
         const block_q6_K *b = (const block_q6_K *)row;
-        __m256i isum = _mm256_setzero_si256();
+        __m256i isum[KERNELS_GEMV_TOKENS];
+        UNROLL
+        for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i codes[4];
             q6k_codes(b, h, codes);
             for (int c = 0; c < 4; c++) { /* 32 codes: sub-blocks g and g + 1 */
                 const int g = 8 * h + 2 * c;
-                const __m256i p = _mm256_maddubs_epi16(codes[c], load256(a->qs + 16 * g));
                 const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(b->scales[g + 1]),
                                                     _mm_set1_epi16(b->scales[g]));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc));
+                UNROLL
+                for (int t = 0; t < T; t++) {
+                    const __m256i p = _mm256_maddubs_epi16(codes[c], load256(a[t][i].qs + 16 * g));
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, sc));
+                }
             }
         }
-        int bias = 0;
-        for (int g = 0; g < 16; g++) bias += b->scales[g] * a->bsums[g];
-        isum = _mm256_sub_epi32(isum, _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, 32 * bias));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(half(&b->d) * a->d), acc);
+        const float d = half(&b->d);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8k *at = &a[t][i];
+            int bias = 0;
+            for (int g = 0; g < 16; g++) bias += b->scales[g] * at->bsums[g];
+            isum[t] = _mm256_sub_epi32(isum[t], _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, 32 * bias));
+            acc[t] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * at->d), acc[t]);
+        }
     }
-    return hsum256(acc);
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = hsum256(acc[t]);
 }
 
-GEMV_ROWS(gemv_q4_k, q4k_dot)
-GEMV_ROWS(gemv_q5_k, q5k_dot)
-GEMV_ROWS(gemv_q6_k, q6k_dot)
+/* One row (R = 1) by tokens [t0, t0 + T) of a super-block type. */
+INLINE void k_gemv_tile(enum quant_type type, int R, int T, const kernels_job *j, int64_t r,
+                        int64_t end, int t0, const void *ctx) {
+    (void)R, (void)end, (void)ctx;
+    const kernels_matrix *w = j->w;
+    const kernels_q8k *a[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8k *)act_of(j, t0 + t);
+    float y[KERNELS_GEMV_TOKENS];
+    if (type == QT_Q6_K)
+        q6k_dot_tile(T, row_of(w, r), a, w->cols / QK_K, y);
+    else
+        k4_dot_tile(type == QT_Q5_K, T, row_of(w, r), a, w->cols / QK_K, y);
+    for (int t = 0; t < T; t++) j->y[(size_t)(t0 + t) * w->rows + r] = y[t];
+}
+
+#define K_GEMV(name, type)                                                                         \
+    KERNELS_GEMV_TILES(name##_tiles, k_gemv_tile, 1, 1, type, )                                    \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL);                                    \
+    }
+
+K_GEMV(gemv_q4_k, QT_Q4_K)
+K_GEMV(gemv_q5_k, QT_Q5_K)
+K_GEMV(gemv_q6_k, QT_Q6_K)
 
 /* ---- 32-weight blocks: packed panels for batches ----
  * As in kernels_avx512.c, with 8 rows to a panel: codes[b][g][i][4] = codes
