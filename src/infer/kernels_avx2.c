@@ -210,7 +210,7 @@ INLINE void q32_gemv_tile(enum q32_kind kind, int R, int T, const kernels_job *j
 #define Q32_GEMV(name, kind)                                                                       \
     KERNELS_GEMV_TILES(name##_tiles, q32_gemv_tile, 1, 1, kind, )                                  \
     static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
-        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL);                                    \
+        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL, NULL);                              \
     }
 
 Q32_GEMV(gemv_q4_0, Q4_0)
@@ -453,7 +453,7 @@ INLINE void k_gemv_tile(enum quant_type type, int R, int T, const kernels_job *j
 #define K_GEMV(name, type)                                                                         \
     KERNELS_GEMV_TILES(name##_tiles, k_gemv_tile, 1, 1, type, )                                    \
     static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
-        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL);                                    \
+        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL, NULL);                              \
     }
 
 K_GEMV(gemv_q4_k, QT_Q4_K)

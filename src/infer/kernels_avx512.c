@@ -302,7 +302,8 @@ INLINE void q32_gemv_tile(enum q32_kind kind, int R, int T, const kernels_job *j
     static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
         const quad_index ix = make_quad_index(kind);                                               \
         const bool long_rows = j->w->cols > kernels_gemv_multi_cols;                               \
-        kernels_run_gemv_tiles(j, r0, r1, long_rows ? &name##_long : &name##_short, &ix);          \
+        kernels_run_gemv_tiles(j, r0, r1, long_rows ? &name##_long : &name##_short, (void *)&ix,   \
+                               NULL);                                                              \
     }
 
 Q32_GEMV(gemv_q4_0, Q4_0)
@@ -317,125 +318,156 @@ Q32_GEMV(gemv_q8_0, Q8_0)
  * byte is shuffled, and the one permute left (the scales to their lanes)
  * is a cheap one. */
 
-/* n (1..4) blocks of a split row: codes at c, fp16 scales at d. */
-INLINE void split_quad(bool q8, const uint8_t *c, const uint8_t *d, int n, const kernels_q8x4 *a,
-                       __m512 *acc) {
+/* The codes of n (1..4) blocks of a split group at c: kernels_q8x4's halves. */
+INLINE void split_codes(bool q8, const uint8_t *c, int n, __m512i *lo, __m512i *hi) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512i lo, hi;
-    __m128 dw;
     if (n == 4) {
         const __m512i q = _mm512_loadu_si512(c);
-        lo = q8 ? q : _mm512_and_si512(q, m4);
-        hi = q8 ? _mm512_loadu_si512(c + 64) : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-        dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d));
+        *lo = q8 ? q : _mm512_and_si512(q, m4);
+        *hi = q8 ? _mm512_loadu_si512(c + 64) : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
     } else { /* a row's last, short group: 16 n bytes of each half */
         const __mmask64 m = first_bytes(16 * n);
         const __m512i q = _mm512_maskz_loadu_epi8(m, c);
-        lo = q8 ? q : _mm512_and_si512(q, m4);
-        hi = q8 ? _mm512_maskz_loadu_epi8(m, c + 16 * n)
-                : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-        dw = _mm_cvtph_ps(_mm_maskz_loadu_epi16((__mmask8)((1u << n) - 1), d));
+        *lo = q8 ? q : _mm512_and_si512(q, m4);
+        *hi = q8 ? _mm512_maskz_loadu_epi8(m, c + 16 * n)
+                 : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
     }
-    __m512i isum = _mm512_load_si512(a->bias);
-    isum = _mm512_dpbusd_epi32(isum, lo, _mm512_load_si512(a->qs));
-    isum = _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(a->qs + 64));
-    const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    const __m128 scale = _mm_mul_ps(dw, _mm_load_ps(a->d));
-    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
-                           _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)), *acc);
 }
 
-/* The integer sums of four blocks of a split group (codes at c). */
-INLINE __m512i split_isum4(bool q8, const uint8_t *c, const kernels_q8x4 *a) {
-    const __m512i q = _mm512_loadu_si512(c), m4 = _mm512_set1_epi8(0x0F);
-    const __m512i lo = q8 ? q : _mm512_and_si512(q, m4);
-    const __m512i hi =
-        q8 ? _mm512_loadu_si512(c + 64) : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+/* The integer sums of four blocks (codes lo, hi) with a token's. */
+INLINE __m512i split_isum4(__m512i lo, __m512i hi, const kernels_q8x4 *a) {
     __m512i isum = _mm512_load_si512(a->bias);
     isum = _mm512_dpbusd_epi32(isum, lo, _mm512_load_si512(a->qs));
     return _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(a->qs + 64));
 }
 
+/* A short group's blocks (codes lo, hi; scales dw) times a token, into acc. */
+INLINE void split_quad(__m512i lo, __m512i hi, __m128 dw, const kernels_q8x4 *a, __m512 *acc) {
+    const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m128 scale = _mm_mul_ps(dw, _mm_load_ps(a->d));
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(split_isum4(lo, hi, a)),
+                           _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)), *acc);
+}
+
 /* Blocks per row up to which the scales are taken 16 at a time (below). */
 #define SPLIT_MAX_BLOCKS 2048
 
-/* y[r] = dot(rows[r], a) for r < R (1 or Q32_ROWS) split rows of nb blocks;
- * ad: the nb activation scales in a row. Sixteen blocks at a time, their
+/* What the split tiles of a group of tokens read: each token's activation
+ * scales, contiguous (by16 only). */
+typedef struct split_ctx {
+    bool by16;
+    float ad[KERNELS_GEMV_TOKENS][SPLIT_MAX_BLOCKS + 4];
+} split_ctx;
+
+/* y[t * R + r] = dot(rows[r], a[t]) for split rows of nb blocks; ad[t]: the
+ * nb activation scales of token t in a row. Sixteen blocks at a time, their
  * sixteen weight scales are one load and one conversion, times ad's
  * sixteen: per group of four blocks only the permute that spreads its four
  * scales to the lanes is left (three vector operations fewer a group, a
  * fifth of the work on Intel cores, whose one shuffle port the old
- * per-group conversion kept busy). Two sums a row, so that one chain of
- * additions does not set the pace. */
-INLINE void split_dot_rows(bool q8, int R, const uint8_t *const rows[], const kernels_q8x4 *a,
-                           const float *ad, bool by16, int64_t nb, float y[]) {
+ * per-group conversion kept busy). Two sums a row and token, so that one
+ * chain of additions does not set the pace. Each block's codes serve the T
+ * tokens; each (row, token) sum has the operations of a token alone. */
+INLINE void split_dot_tile(bool q8, int R, int T, const uint8_t *const rows[],
+                           const kernels_q8x4 *const a[], const split_ctx *ctx, int64_t nb,
+                           float y[]) {
     const int G = q8 ? 128 : 64; /* code bytes of four blocks */
     const size_t at_d = (size_t)nb * (q8 ? 32 : 16);
     const int pf = kernels_gemv_prefetch;
-    const __m512i four = _mm512_set1_epi32(4);
     const __m512i idx0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    __m512 acc[Q32_ROWS][2];
+    __m512 acc[Q32_ROWS][KERNELS_GEMV_TOKENS][2];
     UNROLL
-    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        UNROLL
+        for (int t = 0; t < T; t++) acc[r][t][0] = acc[r][t][1] = _mm512_setzero_ps();
+    }
     int64_t q = 0;
-    for (; by16 && q + 4 <= nb / 4; q += 4) {
-        const __m512 sa = _mm512_loadu_ps(ad + 4 * q);
+    for (; ctx->by16 && q + 4 <= nb / 4; q += 4) {
         UNROLL
         for (int r = 0; r < R; r++) {
             if (pf) prefetch_span(rows[r] + q * G + pf, 4 * G);
-            const __m512 s = _mm512_mul_ps(
-                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rows[r] + at_d + 8 * q))), sa);
-            __m512i idx = idx0;
+            const __m512 dw =
+                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rows[r] + at_d + 8 * q)));
+            __m512 s[KERNELS_GEMV_TOKENS];
             UNROLL
-            for (int k = 0; k < 4; k++, idx = _mm512_add_epi32(idx, four))
-                acc[r][k & 1] = _mm512_fmadd_ps(
-                    _mm512_cvtepi32_ps(split_isum4(q8, rows[r] + (q + k) * G, a + q + k)),
-                    _mm512_permutexvar_ps(idx, s), acc[r][k & 1]);
+            for (int t = 0; t < T; t++)
+                s[t] = _mm512_mul_ps(dw, _mm512_loadu_ps(ctx->ad[t] + 4 * q));
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                const __m512i idx = _mm512_add_epi32(idx0, _mm512_set1_epi32(4 * k));
+                __m512i lo, hi;
+                split_codes(q8, rows[r] + (q + k) * G, 4, &lo, &hi);
+                UNROLL
+                for (int t = 0; t < T; t++)
+                    acc[r][t][k & 1] =
+                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(split_isum4(lo, hi, a[t] + q + k)),
+                                        _mm512_permutexvar_ps(idx, s[t]), acc[r][t][k & 1]);
+            }
         }
     }
     for (; q < (nb + 3) / 4; q++) {
         const int n = nb - 4 * q < 4 ? (int)(nb - 4 * q) : 4;
         UNROLL
-        for (int r = 0; r < R; r++)
-            split_quad(q8, rows[r] + q * G, rows[r] + at_d + 8 * q, n, a + q, &acc[r][0]);
-    }
-    UNROLL
-    for (int r = 0; r < R; r++) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
-}
-
-/* The activation scales of a row, contiguous. */
-static void act_scales(const kernels_q8x4 *a, int64_t nb, float *ad) {
-    for (int64_t q = 0; q < (nb + 3) / 4; q++) _mm_storeu_ps(ad + 4 * q, _mm_load_ps(a[q].d));
-}
-
-INLINE void split_gemv(bool q8, const kernels_job *j, int64_t r0, int64_t r1) {
-    const kernels_matrix *w = j->w;
-    const int64_t nb = w->cols / 32;
-    const int R = w->cols > kernels_gemv_multi_cols ? Q32_ROWS : 1;
-    float ad[SPLIT_MAX_BLOCKS + 4];
-    const bool by16 = nb <= SPLIT_MAX_BLOCKS; /* beyond: one group at a time */
-    for (int t = 0; t < j->n_tok; t++) {
-        const kernels_q8x4 *a = (const kernels_q8x4 *)act_of(j, t);
-        if (by16) act_scales(a, nb, ad);
-        for (int64_t r = r0; r < r1; r += R) {
-            const uint8_t *rows[Q32_ROWS];
-            const int n = row_group(w, r, r1, R, rows);
-            float y[Q32_ROWS];
-            if (R == 1)
-                split_dot_rows(q8, 1, rows, a, ad, by16, nb, y);
-            else
-                split_dot_rows(q8, Q32_ROWS, rows, a, ad, by16, nb, y);
-            for (int k = 0; k < n; k++) j->y[(size_t)t * w->rows + r + k] = y[k];
+        for (int r = 0; r < R; r++) {
+            __m512i lo, hi;
+            split_codes(q8, rows[r] + q * G, n, &lo, &hi);
+            const uint8_t *d = rows[r] + at_d + 8 * q;
+            const __m128 dw =
+                n == 4 ? _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d))
+                       : _mm_cvtph_ps(_mm_maskz_loadu_epi16((__mmask8)((1u << n) - 1), d));
+            UNROLL
+            for (int t = 0; t < T; t++) split_quad(lo, hi, dw, a[t] + q, &acc[r][t][0]);
         }
     }
+    UNROLL
+    for (int r = 0; r < R; r++) {
+        UNROLL
+        for (int t = 0; t < T; t++)
+            y[t * R + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]));
+    }
 }
 
-static void gemv_q4_0_split(const kernels_job *j, int64_t r0, int64_t r1) {
-    split_gemv(false, j, r0, r1);
+/* Before each group of tokens: their activation scales, contiguous. */
+static void split_group(const kernels_job *j, int t0, int T, void *arg) {
+    split_ctx *ctx = arg;
+    const int64_t nb = j->w->cols / 32;
+    if (!ctx->by16) return;
+    for (int t = 0; t < T; t++) {
+        const kernels_q8x4 *a = (const kernels_q8x4 *)act_of(j, t0 + t);
+        for (int64_t q = 0; q < (nb + 3) / 4; q++)
+            _mm_storeu_ps(ctx->ad[t] + 4 * q, _mm_load_ps(a[q].d));
+    }
 }
-static void gemv_q8_0_split(const kernels_job *j, int64_t r0, int64_t r1) {
-    split_gemv(true, j, r0, r1);
+
+/* Rows [r, min(r + R, end)) by tokens [t0, t0 + T) of split rows. */
+INLINE void split_gemv_tile(bool q8, int R, int T, const kernels_job *j, int64_t r, int64_t end,
+                            int t0, const void *ctx) {
+    const kernels_matrix *w = j->w;
+    const uint8_t *rows[Q32_ROWS];
+    const int n = row_group(w, r, end, R, rows);
+    const kernels_q8x4 *a[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
+    float y[Q32_ROWS * KERNELS_GEMV_TOKENS];
+    split_dot_tile(q8, R, T, rows, a, ctx, w->cols / 32, y);
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < n; k++) j->y[(size_t)(t0 + t) * w->rows + r + k] = y[t * R + k];
 }
+
+/* Long rows: Q32_ROWS rows for one token, 2 for a group (two sums each). */
+#define SPLIT_GEMV(name, q8)                                                                       \
+    KERNELS_GEMV_TILES(name##_short, split_gemv_tile, 1, 1, q8, )                                  \
+    KERNELS_GEMV_TILES(name##_long, split_gemv_tile, Q32_ROWS, 2, q8, )                            \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        split_ctx ctx;                                                                             \
+        ctx.by16 = j->w->cols / 32 <= SPLIT_MAX_BLOCKS; /* beyond: one group at a time */          \
+        const bool long_rows = j->w->cols > kernels_gemv_multi_cols;                               \
+        kernels_run_gemv_tiles(j, r0, r1, long_rows ? &name##_long : &name##_short, &ctx,          \
+                               split_group);                                                       \
+    }
+
+SPLIT_GEMV(gemv_q4_0_split, false)
+SPLIT_GEMV(gemv_q8_0_split, true)
 
 /* ---- 32-weight blocks: packed panels for batches ----
  * A panel holds 16 rows: codes[b][g][i][4] = codes 4g..4g+3 of row i's block
@@ -831,7 +863,7 @@ INLINE void k_gemv_tile(enum quant_type type, int R, int T, const kernels_job *j
 #define K_GEMV(name, type)                                                                         \
     KERNELS_GEMV_TILES(name##_tiles, k_gemv_tile, 1, 1, type, )                                    \
     static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
-        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL);                                    \
+        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL, NULL);                              \
     }
 
 K_GEMV(gemv_q4_k, QT_Q4_K)

@@ -119,14 +119,18 @@ typedef struct kernels_gemv_tiles {
 
 /* Rows [r0, r1) by every token: the tokens KERNELS_GEMV_TOKENS at a time
  * (the rest in one smaller group), each group over the rows in tiles of its
- * size (within groups of the one-token tile's rows). Groups of tokens outside:
- * a group's activations stay in the L1 cache, and the chunk of rows, read
- * again for the next group, in L2. */
+ * size (within groups of the one-token tile's rows). Groups of tokens
+ * outside: a group's activations stay in the L1 cache, and the chunk of
+ * rows, read again for the next group, in L2. group (may be NULL) is called
+ * before each group of tokens, with ctx, to prepare what its tiles read. */
 static inline void kernels_run_gemv_tiles(const kernels_job *j, int64_t r0, int64_t r1,
-                                          const kernels_gemv_tiles *tiles, const void *ctx) {
+                                          const kernels_gemv_tiles *tiles, void *ctx,
+                                          void (*group)(const kernels_job *j, int t0, int T,
+                                                        void *ctx)) {
     const int R = tiles->rows[1];
     for (int t0 = 0; t0 < j->n_tok;) {
         const int T = j->n_tok - t0 < KERNELS_GEMV_TOKENS ? j->n_tok - t0 : KERNELS_GEMV_TOKENS;
+        if (group) group(j, t0, T, ctx);
         for (int64_t r = r0; r < r1; r += R) {
             const int64_t end = r + R < r1 ? r + R : r1;
             for (int64_t rr = r; rr < end; rr += tiles->rows[T]) tiles->fn[T](j, rr, end, t0, ctx);
