@@ -222,76 +222,122 @@ Q32_GEMV(gemv_q8_0, Q8_0)
 /* ---- split rows (KERNELS_SPLIT): Q4_0 Q8_0 ----
  * Blocks k and k + 1 of a group of four: Q4_0's codes are 32 bytes at c, in
  * kernels_q8x4's order; Q8_0's low halves are 32 bytes at c and the high
- * ones 64 bytes on, plus 128, so they are flipped back to signed ones for
- * the sign trick. Lanes 0..3 sum block k, 4..7 block k + 1. */
-INLINE __m256i split_pair_isum(bool q8, const uint8_t *c, int n, const kernels_q8x4 *a, int k) {
-    const __m256i alo = load256(a->qs + 16 * k), ahi = load256(a->qs + 64 + 16 * k);
+ * ones 16 n bytes on, plus 128, so they are flipped back to signed ones for
+ * the sign trick. */
+typedef struct split_pair {
+    __m256i lo, hi;   /* Q4_0: the codes; Q8_0: the signed codes */
+    __m256i alo, ahi; /* Q8_0: their magnitudes */
+} split_pair;
+
+INLINE split_pair split_pair_codes(bool q8, const uint8_t *c, int n) {
+    split_pair p;
     if (q8) {
         const __m256i flip = _mm256_set1_epi8((char)0x80);
-        const __m256i wl = _mm256_xor_si256(load256(c), flip);
-        const __m256i wh = _mm256_xor_si256(load256(c + 16 * n), flip);
-        return _mm256_add_epi32(dot_u8s8(_mm256_sign_epi8(wl, wl), _mm256_sign_epi8(alo, wl)),
-                                dot_u8s8(_mm256_sign_epi8(wh, wh), _mm256_sign_epi8(ahi, wh)));
+        p.lo = _mm256_xor_si256(load256(c), flip);
+        p.hi = _mm256_xor_si256(load256(c + 16 * n), flip);
+        p.alo = _mm256_sign_epi8(p.lo, p.lo);
+        p.ahi = _mm256_sign_epi8(p.hi, p.hi);
+        return p;
     }
     const __m256i q = load256(c), m4 = _mm256_set1_epi8(0x0F);
-    const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-    const __m256i p =
-        _mm256_add_epi16(_mm256_maddubs_epi16(lo, alo), _mm256_maddubs_epi16(hi, ahi));
-    return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), load256(a->bias + 4 * k));
+    p.lo = _mm256_and_si256(q, m4);
+    p.hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    p.alo = p.ahi = _mm256_setzero_si256();
+    return p;
+}
+
+/* The pair's codes times a token's blocks k, k + 1: lanes 0..3 sum block k,
+ * 4..7 block k + 1. */
+INLINE __m256i split_pair_isum(bool q8, const split_pair *p, const kernels_q8x4 *a, int k) {
+    const __m256i alo = load256(a->qs + 16 * k), ahi = load256(a->qs + 64 + 16 * k);
+    if (q8)
+        return _mm256_add_epi32(dot_u8s8(p->alo, _mm256_sign_epi8(alo, p->lo)),
+                                dot_u8s8(p->ahi, _mm256_sign_epi8(ahi, p->hi)));
+    const __m256i s =
+        _mm256_add_epi16(_mm256_maddubs_epi16(p->lo, alo), _mm256_maddubs_epi16(p->hi, ahi));
+    return _mm256_add_epi32(_mm256_madd_epi16(s, _mm256_set1_epi16(1)), load256(a->bias + 4 * k));
 }
 
 /* One block k of a group of n blocks: for a row's last, short group. */
-INLINE __m256i split_one_isum(bool q8, const uint8_t *c, int n, const kernels_q8x4 *a, int k) {
-    const __m256i act = _mm256_set_m128i(load128(a->qs + 64 + 16 * k), load128(a->qs + 16 * k));
-    if (q8) {
-        const __m256i w = _mm256_xor_si256(_mm256_set_m128i(load128(c + 16 * n), load128(c)),
-                                           _mm256_set1_epi8((char)0x80));
-        return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(act, w));
-    }
+INLINE __m256i split_one_codes(bool q8, const uint8_t *c, int n) {
+    if (q8)
+        return _mm256_xor_si256(_mm256_set_m128i(load128(c + 16 * n), load128(c)),
+                                _mm256_set1_epi8((char)0x80));
     const __m128i q = load128(c), m4 = _mm_set1_epi8(0x0F);
-    const __m256i codes =
-        _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
-    return _mm256_add_epi32(dot_u8s8(codes, act),
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+}
+
+INLINE __m256i split_one_isum(bool q8, __m256i w, const kernels_q8x4 *a, int k) {
+    const __m256i act = _mm256_set_m128i(load128(a->qs + 64 + 16 * k), load128(a->qs + 16 * k));
+    if (q8) return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(act, w));
+    return _mm256_add_epi32(dot_u8s8(w, act),
                             _mm256_zextsi128_si256(_mm_cvtsi32_si128(a->bias[4 * k])));
 }
 
-/* A split row of nb blocks times one token. Two sums, as in the AVX-512 kernel. */
-INLINE float split_dot(bool q8, const uint8_t *row, const kernels_q8x4 *a, int64_t nb) {
+/* A split row of nb blocks times T tokens, two sums each, as in the AVX-512
+ * kernel; each group's codes serve the T tokens. */
+INLINE void split_dot_tile(bool q8, int T, const uint8_t *row, const kernels_q8x4 *const a[],
+                           int64_t nb, float y[]) {
     const int G = q8 ? 128 : 64;
     const uint8_t *d = row + (size_t)nb * (q8 ? 32 : 16);
     const int pf = kernels_gemv_prefetch;
     const __m256i lanes01 = _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0);
     const __m256i lanes23 = _mm256_set_epi32(3, 3, 3, 3, 2, 2, 2, 2);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc0[KERNELS_GEMV_TOKENS], acc1[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc0[t] = acc1[t] = _mm256_setzero_ps();
     int64_t q = 0;
-    for (; q < nb / 4; q++, a++) {
+    for (; q < nb / 4; q++) {
         const uint8_t *c = row + q * G;
         if (pf) prefetch_span(c + pf, G);
-        const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(
-            _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(d + 8 * q))), _mm_load_ps(a->d)));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_pair_isum(q8, c, 4, a, 0)),
-                               _mm256_permutevar8x32_ps(s, lanes01), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_pair_isum(q8, c + 32, 4, a, 2)),
-                               _mm256_permutevar8x32_ps(s, lanes23), acc1);
+        const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(d + 8 * q)));
+        const split_pair p0 = split_pair_codes(q8, c, 4), p1 = split_pair_codes(q8, c + 32, 4);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8x4 *at = a[t] + q;
+            const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(dw, _mm_load_ps(at->d)));
+            acc0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_pair_isum(q8, &p0, at, 0)),
+                                      _mm256_permutevar8x32_ps(s, lanes01), acc0[t]);
+            acc1[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_pair_isum(q8, &p1, at, 2)),
+                                      _mm256_permutevar8x32_ps(s, lanes23), acc1[t]);
+        }
     }
     const int n = (int)(nb - 4 * q); /* a last, short group */
     for (int k = 0; k < n; k++) {
-        const __m256i isum = split_one_isum(q8, row + q * G + 16 * k, n, a, k);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
-                               _mm256_set1_ps(half(d + 8 * q + 2 * k) * a->d[k]), acc0);
+        const __m256i w = split_one_codes(q8, row + q * G + 16 * k, n);
+        const float dk = half(d + 8 * q + 2 * k);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8x4 *at = a[t] + q;
+            acc0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_one_isum(q8, w, at, k)),
+                                      _mm256_set1_ps(dk * at->d[k]), acc0[t]);
+        }
     }
-    return hsum256(_mm256_add_ps(acc0, acc1));
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = hsum256(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
-static float q4_0_split_dot(const uint8_t *w, const void *a, int64_t n) {
-    return split_dot(false, w, a, n / 32);
-}
-static float q8_0_split_dot(const uint8_t *w, const void *a, int64_t n) {
-    return split_dot(true, w, a, n / 32);
+/* One split row (R = 1) by tokens [t0, t0 + T). */
+INLINE void split_gemv_tile(bool q8, int R, int T, const kernels_job *j, int64_t r, int64_t end,
+                            int t0, const void *ctx) {
+    (void)R, (void)end, (void)ctx;
+    const kernels_matrix *w = j->w;
+    const kernels_q8x4 *a[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
+    float y[KERNELS_GEMV_TOKENS];
+    split_dot_tile(q8, T, row_of(w, r), a, w->cols / 32, y);
+    for (int t = 0; t < T; t++) j->y[(size_t)(t0 + t) * w->rows + r] = y[t];
 }
 
-GEMV_ROWS(gemv_q4_0_split, q4_0_split_dot)
-GEMV_ROWS(gemv_q8_0_split, q8_0_split_dot)
+#define SPLIT_GEMV(name, q8)                                                                       \
+    KERNELS_GEMV_TILES(name##_tiles, split_gemv_tile, 1, 1, q8, )                                  \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL, NULL);                              \
+    }
+
+SPLIT_GEMV(gemv_q4_0_split, false)
+SPLIT_GEMV(gemv_q8_0_split, true)
 
 /* ==== 256-weight super-blocks ==== */
 
