@@ -4,9 +4,10 @@
  * AVX2 has no VNNI: vpmaddubsw multiplies unsigned weight codes by signed
  * activation codes into 16-bit pair sums (which cannot overflow for codes
  * below 32, nor for Q8_0 with the sign trick below), and vpmaddwd widens
- * them to 32-bit lanes. One 32-weight block fills a 256-bit vector. Batches
- * run these same kernels row by row: each row, read once, stays in the L1
- * cache while every token's activations pass over it. */
+ * them to 32-bit lanes. One 32-weight block fills a 256-bit vector.
+ * Sequences decoded together go through the generation kernels up to four
+ * tokens at a time, each block of weights unpacked once for all of them
+ * (KERNELS_GEMV_TOKENS); prompts go through packed panels (below). */
 #include "kernels_impl.h"
 
 #include <immintrin.h>
