@@ -290,6 +290,7 @@ static void fake_init(fake *f, threadpool *pool, int n_head, int n_kv, int hd, i
     m->pool = pool;
     m->s.max_batch = n_tok;
     m->s.qkv = lm_xcalloc((size_t)n_tok * (m->q_dim + 2 * m->kv_dim), sizeof(float));
+    m->s.q_stride = m->q_dim + 2 * m->kv_dim; /* phi3's q | k | v rows */
     m->s.att = lm_xcalloc((size_t)n_tok * m->q_dim, sizeof(float));
     m->s.pos = lm_xcalloc((size_t)n_tok, sizeof(int));
     m->s.seq = lm_xcalloc((size_t)n_tok, sizeof(model_seq *));
