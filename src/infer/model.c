@@ -164,10 +164,11 @@ static void rope_store_heads(const step *st, int u0, int u1) {
 /* Columns of 16 (a cache line) of the feed-forward's hidden values, every
  * token: ffn = silu(gate) * up. Phi-3's product leaves [gate | up] per
  * token, 2F apart, and token t's result goes to t * F, in place (issue 15:
- * the batch scratch is part of the peak memory). That write lands on token
- * t/2's gate or up, which an earlier token computed from, and in the same
- * column: so slots that own columns never touch each other's values, and
- * each goes through the tokens in order, as one thread does. */
+ * the batch scratch is part of the peak memory). That write lands on the
+ * gate or up of token t/2 <= t, in the same column: so a slot that owns
+ * columns touches only its own values, and going through the tokens in
+ * order, as one thread does, it reads each of them before it is overwritten.
+ * (Slots owning tokens would overwrite each other's inputs.) */
 #define SWIGLU_COLS 16
 static void swiglu_columns(const step *st, int c0, int c1) {
     const model *m = st->m;
