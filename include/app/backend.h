@@ -38,6 +38,31 @@ typedef struct backend_stats {
     enum model_cache_type kv_type;              /* local: how the KV cache stores keys */
 } backend_stats;
 
+#define BACKEND_N_PRECISIONS 5 /* enum model_precision: native, fp32, fp16, int8, int4 */
+
+/* What the model menu shows of a model before it loads: for a local file,
+ * what its header says (catalog.h reads it); for a server's model, nothing
+ * but that it is one (arch "remote"). */
+typedef struct backend_model_meta {
+    bool ok;
+    char error[512]; /* !ok: why the file cannot be read */
+    char name[128];  /* general.name, may be empty */
+    char arch[24];   /* general.architecture; "remote" */
+    uint64_t params; /* elements of the matrices */
+    uint64_t file_bytes;
+    enum quant_type type; /* the type most layer matrices are stored as */
+    int n_ctx_train;
+    uint64_t weight_bytes[BACKEND_N_PRECISIONS]; /* the matrices at each precision */
+} backend_model_meta;
+
+/* A model the engine offers, as the model menu lists it. */
+typedef struct backend_model {
+    char name[192];  /* configured name, a store's label, a file's stem; remote: the id */
+    char id[4096];   /* what backend_select takes: a file's path, a server's model id */
+    bool configured; /* listed under models: in the configuration */
+    const backend_model_meta *meta; /* never NULL */
+} backend_model;
+
 /* What the UI shows about the selected model. */
 typedef struct backend_model_info {
     char path[1024]; /* local: the file; remote: the model id */
@@ -54,7 +79,7 @@ typedef struct backend_model_info {
 
 /* What an engine can do, for the menus and the status bar. */
 typedef struct backend_caps {
-    bool local_files;   /* models are GGUF files (the catalog describes them) */
+    bool local_files;   /* models are GGUF files (backend_describe reads their headers) */
     bool precisions;    /* can switch precision (else: the server decides) */
     bool memory;        /* stats carry RSS, weights and KV sizes */
     bool prompt_tokens; /* counts prompt tokens and reuses cached ones */
@@ -102,7 +127,8 @@ typedef struct backend_ops {
     void (*stop)(backend *b);
     int (*reset)(backend *b);
     backend_stats (*stats)(backend *b);
-    size_t (*models)(backend *b, const char *const **ids);
+    size_t (*models)(backend *b, const backend_model **rows, char notice[256]);
+    const backend_model_meta *(*describe)(backend *b, const char *model);
 } backend_ops;
 
 /* Every engine's struct starts with this. */
@@ -130,16 +156,24 @@ void backend_stop(backend *b);
 int backend_reset(backend *b);
 /* A snapshot of the statistics, safe from any thread. */
 backend_stats backend_get_stats(backend *b);
-/* The models the engine knows by id (remote: the server's list from the
- * last select; local: none, the catalog lists files). Valid until the next
- * call on b. */
-size_t backend_models(backend *b, const char *const **ids);
+/* The models the engine offers. Local: the configured models, the GGUF
+ * files of the configured model folders (rescanned each call), pulled files
+ * and other tools' stores (ollama, the Hugging Face cache, llama.cpp's), each
+ * file once; remote: the server's list from the last select. notice gets
+ * one line about entries that could not be read, or "". Valid until the
+ * next call on b. */
+size_t backend_models(backend *b, const backend_model **rows, char notice[256]);
+/* What is known of a model before it loads (local: the file's header, read
+ * again only when the file changes; remote: arch "remote"). Never NULL;
+ * valid until backend_close. */
+const backend_model_meta *backend_describe(backend *b, const char *model);
 const backend_caps *backend_get_caps(const backend *b);
 
 /* ---- the engines ---- */
 
-/* lmterm's own engine. cfg (kept, may be NULL) gives templates set per model. */
-backend *backend_local_create(const config *cfg, lm_error *err);
+/* lmterm's own engine. cfg (kept, may be NULL) gives the models to list and
+ * templates set per model; backend_models rescans its model folders. */
+backend *backend_local_create(config *cfg, lm_error *err);
 /* The demo model: $XDG_CACHE_HOME/lmterm/demo-model.gguf. Caller frees. */
 char *backend_local_demo_path(void);
 /* Writes the demo model (a tiny Llama with random weights) at path. */

@@ -1,11 +1,12 @@
-/* chat: a conversation (system prompt, user and assistant messages), the
- * chat templates that turn it into a prompt, and the request the engine
- * evaluates. Templates are llama.cpp's built-in formatters for Phi-3 and
- * Llama-3, recognised from the GGUF tokenizer.chat_template. */
+/* chat: a conversation (system prompt, user and assistant messages) and
+ * the chat templates that turn it into a prompt, turn by turn. Templates are
+ * llama.cpp's built-in formatters for Phi-3 and Llama-3. Nothing here knows
+ * an engine: chat_request.h turns a chat into lmterm's own engine's request
+ * (for backend_local, `lmterm serve` and the tests, not for the session). */
 #ifndef LMTERM_CHAT_H
 #define LMTERM_CHAT_H
 
-#include "engine.h"
+#include "util.h"
 
 enum chat_template_kind { CHAT_TEMPLATE_PHI3, CHAT_TEMPLATE_LLAMA3 };
 
@@ -30,8 +31,6 @@ typedef struct chat {
     enum chat_template_kind tmpl;
 } chat;
 
-/* By content, as llama.cpp detects it; falls back on the architecture. */
-enum chat_template_kind chat_template_detect(const char *tmpl, enum model_arch arch);
 const char *chat_template_name(enum chat_template_kind k); /* "phi3", "llama3" */
 int chat_template_from_name(const char *name);             /* -1 when unknown */
 
@@ -53,14 +52,22 @@ void chat_forget_ids(chat *c);
 void chat_render(enum chat_template_kind k, const chat_message *msgs, size_t n, bool add_assistant,
                  lm_buf *out);
 
-/* The engine request for the conversation followed by the assistant's
- * generation prompt: one block for the system prompt (kept; none when the
- * prompt is empty), one droppable block per earlier turn (a user message and
- * the reply after it), and the last user message's block (kept). Template
- * markup is parsed for special tokens; message text never is; a reply with
- * ids goes in as those ids. Sets add_bos (BOS comes from the engine, never
- * from the template), max_tokens -1 and the default sampling: the caller
- * adjusts those and reply_reserve. *r is overwritten, not freed. */
-void chat_build_request(const chat *c, engine_request *r);
+/* The pieces a template writes a conversation as, handed to whoever puts
+ * them together: the template's own text (markup), a message's content, a
+ * reply's token ids, and where each turn starts. */
+typedef struct chat_sink {
+    void (*block)(void *ctx, bool droppable); /* a new turn starts */
+    void (*markup)(void *ctx, const char *text, size_t len);
+    void (*content)(void *ctx, const char *text, size_t len);
+    void (*ids)(void *ctx, const int32_t *ids, size_t n);
+    bool use_ids; /* a reply with known ids goes out as ids, not as text */
+    void *ctx;
+} chat_sink;
+
+/* Writes the conversation followed by the assistant's generation prompt, in
+ * turns: one for the system prompt (none when it is empty), one droppable
+ * turn per earlier exchange (a user message and the replies after it), and
+ * the last user message's turn (kept). */
+void chat_write_turns(const chat *c, const chat_sink *s);
 
 #endif

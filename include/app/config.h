@@ -18,7 +18,7 @@
 #ifndef LMTERM_CONFIG_H
 #define LMTERM_CONFIG_H
 
-#include "model.h"
+#include "model_options.h"
 #include "sampler.h"
 #include "util.h"
 

@@ -16,9 +16,16 @@
 #ifndef LMTERM_MEASURE_H
 #define LMTERM_MEASURE_H
 
-#include "model.h"
+#include "model_options.h"
+#include "util.h"
 
 #include <stdatomic.h>
+
+/* The scoring functions take a model and tokens (model.h, tokenizer.h):
+ * declared here, not included, so that the precision menu, which uses the
+ * rows and the job alone, sees no model file. */
+typedef struct model model;
+typedef struct lm_tokens lm_tokens;
 
 #define MEASURE_DEFAULT_TEXT "/usr/share/common-licenses/GPL-3"
 #define MEASURE_N_PRECISIONS 5

@@ -7,16 +7,16 @@
 #ifndef LMTERM_SESSION_H
 #define LMTERM_SESSION_H
 
-#include "catalog.h"
+#include "backend.h"
 #include "chat.h"
 #include "config.h"
-#include "backend.h"
-#include "measure.h"
+#include "conversations.h"
 #include "download.h"
+#include "measure.h"
 
 #include <time.h>
 
-#define SESSION_N_PRECISIONS CATALOG_N_PRECISIONS
+#define SESSION_N_PRECISIONS BACKEND_N_PRECISIONS
 
 typedef struct session_options {
     const char *model_path; /* NULL: the demo model (made on first use) */
@@ -147,16 +147,17 @@ typedef struct session_model {
     char name[128];
     char path[1024];
     bool current, demo, configured;
-    bool remote;            /* a model id of the server: meta says nothing */
-    const model_meta *meta; /* never NULL */
+    bool remote;                    /* a model id of the server: meta says nothing */
+    const backend_model_meta *meta; /* never NULL */
 } session_model;
 
 /* The server's name (its URL unless configured) when the session talks to
  * one; NULL for lmterm's own engine. */
 const char *session_server_name(const session *s);
 
-/* Configured models, the files the model folders hold, and the model in use
- * (marked current). Rescans the folders; valid until the next call. */
+/* The models the backend offers (backend_models: configured models, the
+ * files the model folders hold, found ones; a server's ids) and the model
+ * in use (marked current). Rescans the folders; valid until the next call. */
 size_t session_models(session *s, const session_model **rows);
 /* Loads a model file in place of the current one (which stays until the new
  * one is ready). The conversation stays. -1 with err when refused: busy,

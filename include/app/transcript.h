@@ -5,6 +5,7 @@
 #define LMTERM_TRANSCRIPT_H
 
 #include "chat.h"
+#include "sampler.h"
 
 typedef struct transcript_meta {
     char model_path[1024]; /* local: the file; remote: the server's model id */

@@ -91,5 +91,11 @@ double lm_now(void);
 
 /* Human-readable size: "1.5 GiB". buf must hold 16 bytes. */
 const char *lm_format_size(uint64_t bytes, char buf[16]);
+/* A count, of parameters say: "1.05 M", "3.82 B". buf must hold 16 bytes. */
+const char *lm_format_count(uint64_t n, char buf[16]);
+
+/* Whether two paths name the same file (through links); paths that do not
+ * resolve are compared as written. */
+bool lm_same_file(const char *a, const char *b);
 
 #endif

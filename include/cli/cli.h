@@ -6,7 +6,7 @@
 
 #include "backend.h"
 #include "config.h"
-#include "model.h"
+#include "model_options.h"
 #include "sampler.h"
 
 #include <stdatomic.h>
@@ -14,6 +14,10 @@
 #include <stdio.h>
 
 #define CLI_MAX_MODELS 16
+
+/* cli_load_model's (model.h): declared, not included, so that the plain
+ * chat, which talks to a backend, sees no model file. */
+typedef struct model model;
 
 typedef struct cli_options {
     const char *command; /* "chat", "run", ... */

@@ -19,23 +19,10 @@
 
 #include "gguf.h"
 #include "kernels.h"
+#include "model_options.h"
 #include "tokenizer.h"
 
 #include <stdatomic.h>
-
-enum model_arch { MODEL_ARCH_LLAMA, MODEL_ARCH_PHI3 };
-
-/* Run-time storage of the weight matrices (the menu's "precision"). */
-enum model_precision {
-    MODEL_PRECISION_NATIVE, /* as stored in the file, zero-copy */
-    MODEL_PRECISION_FP32,
-    MODEL_PRECISION_FP16,
-    MODEL_PRECISION_INT8, /* Q8_0 */
-    MODEL_PRECISION_INT4, /* Q4_0 */
-};
-
-const char *model_precision_name(enum model_precision p); /* "native", "fp32", ... */
-int model_precision_from_name(const char *name);          /* -1 when unknown */
 
 typedef struct model_hparams {
     enum model_arch arch;
@@ -48,25 +35,6 @@ typedef struct model_hparams {
     float norm_eps;
     int sliding_window; /* 0: none */
 } model_hparams;
-
-/* Storage of cached keys and values. F16 is the default (as llama.cpp's);
- * Q8_0 halves it again (head sizes that are multiples of 32 only). */
-enum model_cache_type { MODEL_CACHE_F16, MODEL_CACHE_Q8_0, MODEL_CACHE_F32 };
-
-const char *model_cache_type_name(enum model_cache_type t); /* "f16", "q8_0", "f32" */
-int model_cache_type_from_name(const char *name);           /* -1 when unknown */
-
-typedef void (*model_progress_fn)(void *ctx, float fraction);
-
-typedef struct model_options {
-    int n_ctx;     /* context in use; 0: min(training context, 4096) */
-    int n_threads; /* 0: physical cores */
-    enum model_precision precision;
-    enum model_cache_type cache_type; /* of the default sequence; 0: f16 */
-    model_progress_fn progress;       /* may be NULL; called while converting weights */
-    void *progress_ctx;
-    const atomic_bool *cancel; /* may be NULL; checked while loading */
-} model_options;
 
 typedef struct model model;
 
@@ -145,7 +113,5 @@ int model_decode(model *m, model_seq *const *seqs, const int32_t *tokens, int n_
 
 /* Bytes the weight matrices of f would take at precision p (for menus and info). */
 uint64_t model_estimate_weight_bytes(const gguf_file *f, enum model_precision p);
-/* The storage type a matrix stored as `stored` gets at precision p. */
-enum quant_type model_precision_type(enum model_precision p, enum quant_type stored);
 
 #endif

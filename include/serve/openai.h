@@ -8,7 +8,7 @@
 #ifndef LMTERM_OPENAI_H
 #define LMTERM_OPENAI_H
 
-#include "chat.h"
+#include "chat_request.h"
 
 #define OPENAI_MAX_BODY ((size_t)8 << 20) /* bytes of a request body */
 #define OPENAI_MAX_MESSAGES 4096

@@ -40,8 +40,13 @@ backend_stats backend_get_stats(backend *b) {
     return b->ops->stats(b);
 }
 
-size_t backend_models(backend *b, const char *const **ids) {
-    return b->ops->models(b, ids);
+size_t backend_models(backend *b, const backend_model **rows, char notice[256]) {
+    notice[0] = 0;
+    return b->ops->models(b, rows, notice);
+}
+
+const backend_model_meta *backend_describe(backend *b, const char *model) {
+    return b->ops->describe(b, model);
 }
 
 const backend_caps *backend_get_caps(const backend *b) {

@@ -1,11 +1,15 @@
 /* backend_local: lmterm's own engine behind include/app/backend.h. The
  * engine thread does the work; this file turns a chat into an engine request
- * in the model's template, and engine events into backend events. The
- * engine keeps the tokens of the last prompt in its KV cache, and a chat
- * whose replies carry their token ids gives back the same tokens, so only
- * what is new gets evaluated. */
+ * in the model's template (chat_request.h), and engine events into backend
+ * events. The engine keeps the tokens of the last prompt in its KV cache,
+ * and a chat whose replies carry their token ids gives back the same
+ * tokens, so only what is new gets evaluated. Its models are GGUF files:
+ * the configured ones and those the catalog finds, described from their
+ * headers (catalog.h). */
 #include "backend.h"
 
+#include "catalog.h"
+#include "chat_request.h"
 #include "engine.h"
 #include "paths.h"
 #include "synth.h"
@@ -17,8 +21,11 @@
 typedef struct local_backend {
     backend base;
     engine *eng;
-    const config *cfg;
+    config *cfg;                  /* may be NULL */
     enum chat_template_kind tmpl; /* the loaded model's */
+    model_catalog *catalog;
+    backend_model *rows; /* the last backend_models answer */
+    size_t n_rows;
 } local_backend;
 
 static local_backend *local_of(backend *b) {
@@ -48,15 +55,12 @@ int backend_local_make_demo(const char *path, lm_error *err) {
 /* The template a model's conversation is written in: the configured
  * override, else what the file's metadata says. */
 static enum chat_template_kind template_for(const local_backend *lb, const engine_model_info *in) {
-    char *real = realpath(in->path, NULL);
     int kind = -1;
-    for (size_t i = 0; lb->cfg && real && kind < 0 && i < lb->cfg->n_models; i++) {
+    for (size_t i = 0; lb->cfg && kind < 0 && i < lb->cfg->n_models; i++) {
         const config_model *m = &lb->cfg->models[i];
-        char *other = m->template_name ? realpath(m->path, NULL) : NULL;
-        if (other && strcmp(other, real) == 0) kind = chat_template_from_name(m->template_name);
-        free(other);
+        if (m->template_name && lm_same_file(m->path, in->path))
+            kind = chat_template_from_name(m->template_name);
     }
-    free(real);
     return kind >= 0 ? (enum chat_template_kind)kind
                      : chat_template_detect(in->chat_template, in->arch);
 }
@@ -140,6 +144,8 @@ static bool local_poll(backend *b, backend_event *out) {
 static void local_close(backend *b) {
     local_backend *lb = local_of(b);
     engine_free(lb->eng);
+    catalog_free(lb->catalog);
+    free(lb->rows);
     free(lb);
 }
 
@@ -176,10 +182,49 @@ static backend_stats local_stats(backend *b) {
     return stats_from(&s);
 }
 
-static size_t local_models(backend *b, const char *const **ids) {
-    (void)b;
-    *ids = NULL;
-    return 0;
+/* ---- models ---- */
+
+static void add_row(local_backend *lb, const char *name, const char *path, bool configured) {
+    lb->rows = lm_xrealloc(lb->rows, (lb->n_rows + 1) * sizeof *lb->rows);
+    backend_model *r = memset(&lb->rows[lb->n_rows++], 0, sizeof *lb->rows);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    snprintf(r->id, sizeof r->id, "%s", path);
+    r->configured = configured;
+    r->meta = catalog_model(lb->catalog, path);
+}
+
+/* Pulled files and other tools' stores not listed yet. */
+static void add_found_rows(local_backend *lb, char notice[256]) {
+    catalog_found *found;
+    size_t n = catalog_found_models(&found, notice), first = lb->n_rows;
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < first && !dup; k++)
+            dup = lm_same_file(lb->rows[k].id, found[i].path);
+        if (!dup) add_row(lb, found[i].name, found[i].path, false);
+    }
+    free(found);
+}
+
+/* Configured models first, in the configuration's order, then the files of
+ * the model folders, then the stores. */
+static size_t local_models(backend *b, const backend_model **rows, char notice[256]) {
+    local_backend *lb = local_of(b);
+    free(lb->rows);
+    lb->rows = NULL;
+    lb->n_rows = 0;
+    if (lb->cfg) config_scan_models(lb->cfg);
+    for (size_t i = 0; lb->cfg && i < lb->cfg->n_models; i++) {
+        const config_model *m = &lb->cfg->models[i];
+        add_row(lb, m->name, m->path, !m->scanned);
+    }
+    add_found_rows(lb, notice);
+    *rows = lb->rows;
+    return lb->n_rows;
+}
+
+static const backend_model_meta *local_describe(backend *b, const char *model) {
+    return catalog_model(local_of(b)->catalog, model);
 }
 
 static const backend_ops local_ops = {
@@ -192,9 +237,10 @@ static const backend_ops local_ops = {
     .reset = local_reset,
     .stats = local_stats,
     .models = local_models,
+    .describe = local_describe,
 };
 
-backend *backend_local_create(const config *cfg, lm_error *err) {
+backend *backend_local_create(config *cfg, lm_error *err) {
     local_backend *lb = lm_xcalloc(1, sizeof *lb);
     lb->base = (backend){.ops = &local_ops,
                          .kind = "local",
@@ -209,5 +255,6 @@ backend *backend_local_create(const config *cfg, lm_error *err) {
         free(lb);
         return NULL;
     }
+    lb->catalog = catalog_create();
     return &lb->base;
 }

@@ -56,7 +56,7 @@ typedef struct openai_backend {
     char *model; /* the selected id */
 
     /* the main thread's copy of the list, for backend_models */
-    char **shown;
+    backend_model *shown;
     size_t n_shown;
 } openai_backend;
 
@@ -464,16 +464,30 @@ static backend_stats openai_stats(backend *b) {
     return s;
 }
 
-static size_t openai_models(backend *b, const char *const **ids) {
+/* All a client knows of a server's model before using it: that it is one. */
+static const backend_model_meta on_server = {.ok = true, .arch = "remote"};
+
+static size_t openai_models(backend *b, const backend_model **rows, char notice[256]) {
+    (void)notice;
     openai_backend *ob = ob_of(b);
     pthread_mutex_lock(&ob->mu);
-    for (size_t i = 0; i < ob->n_shown; i++) free(ob->shown[i]);
     ob->shown = lm_xrealloc(ob->shown, (ob->n_listed + 1) * sizeof *ob->shown);
-    for (size_t i = 0; i < ob->n_listed; i++) ob->shown[i] = lm_xstrdup(ob->listed[i]);
+    for (size_t i = 0; i < ob->n_listed; i++) {
+        backend_model *r = memset(&ob->shown[i], 0, sizeof *ob->shown);
+        snprintf(r->name, sizeof r->name, "%s", ob->listed[i]);
+        snprintf(r->id, sizeof r->id, "%s", ob->listed[i]);
+        r->meta = &on_server;
+    }
     ob->n_shown = ob->n_listed;
     pthread_mutex_unlock(&ob->mu);
-    *ids = (const char *const *)ob->shown;
+    *rows = ob->shown;
     return ob->n_shown;
+}
+
+static const backend_model_meta *openai_describe(backend *b, const char *model) {
+    (void)b;
+    (void)model;
+    return &on_server;
 }
 
 /* What create allocates before the thread starts. */
@@ -497,7 +511,6 @@ static void openai_close(backend *b) {
     lm_queue_destroy(&ob->commands, free_command);
     lm_queue_destroy(&ob->events, free_event);
     set_listed(ob, NULL, 0);
-    for (size_t i = 0; i < ob->n_shown; i++) free(ob->shown[i]);
     free(ob->shown);
     pthread_mutex_destroy(&ob->mu);
     free_fields(ob);
@@ -513,6 +526,7 @@ static const backend_ops openai_ops = {
     .reset = openai_reset,
     .stats = openai_stats,
     .models = openai_models,
+    .describe = openai_describe,
 };
 
 /* The key from its variable; 0 when none is asked for. */

@@ -1,10 +1,10 @@
-/* chat: see include/chat.h.
+/* chat: see include/app/chat.h.
  *
  * One writer walks a conversation through a template and hands each piece to
  * a sink: the template's own text (markup), a message's content, or a reply's
  * token ids. chat_render's sink joins everything into one string;
- * chat_build_request's sink cuts the same pieces into engine segments and
- * blocks. Both come from the same walk, so they cannot disagree. */
+ * chat_build_request's (chat_request.c) cuts the same pieces into engine
+ * segments and blocks. Both come from the same walk, so they cannot disagree. */
 #include "chat.h"
 
 #include <stdlib.h>
@@ -24,19 +24,6 @@ int chat_template_from_name(const char *name) {
     if (strcmp(name, "phi3") == 0) return CHAT_TEMPLATE_PHI3;
     if (strcmp(name, "llama3") == 0) return CHAT_TEMPLATE_LLAMA3;
     return -1;
-}
-
-/* llama.cpp's llm_chat_detect_template: a bare template name first, then
- * marker strings, Phi-3's before Llama-3's. */
-enum chat_template_kind chat_template_detect(const char *tmpl, enum model_arch arch) {
-    if (tmpl) {
-        int named = chat_template_from_name(tmpl);
-        if (named >= 0) return (enum chat_template_kind)named;
-        if (strstr(tmpl, "<|assistant|>") && strstr(tmpl, "<|end|>")) return CHAT_TEMPLATE_PHI3;
-        if (strstr(tmpl, "<|start_header_id|>") && strstr(tmpl, "<|end_header_id|>"))
-            return CHAT_TEMPLATE_LLAMA3;
-    }
-    return arch == MODEL_ARCH_PHI3 ? CHAT_TEMPLATE_PHI3 : CHAT_TEMPLATE_LLAMA3;
 }
 
 /* ---- the conversation ---- */
@@ -109,15 +96,6 @@ void chat_forget_ids(chat *c) {
 
 /* ---- the template walk ---- */
 
-typedef struct sink {
-    void (*block)(void *ctx, bool droppable);
-    void (*markup)(void *ctx, const char *text, size_t len);
-    void (*content)(void *ctx, const char *text, size_t len);
-    void (*ids)(void *ctx, const int32_t *ids, size_t n);
-    bool use_ids; /* a reply with known ids goes out as ids, not as text */
-    void *ctx;
-} sink;
-
 static const char *role_name(enum chat_role r) {
     switch (r) {
     case CHAT_ROLE_SYSTEM:
@@ -130,7 +108,7 @@ static const char *role_name(enum chat_role r) {
     return "user";
 }
 
-static void put_markup(const sink *s, const char *text) {
+static void put_markup(const chat_sink *s, const char *text) {
     s->markup(s->ctx, text, strlen(text));
 }
 
@@ -148,12 +126,12 @@ static const char *content_of(const chat_message *m) {
     return m->content ? m->content : "";
 }
 
-static bool has_ids(const sink *s, const chat_message *m) {
+static bool has_ids(const chat_sink *s, const chat_message *m) {
     return s->use_ids && m->role == CHAT_ROLE_ASSISTANT && m->ids != NULL;
 }
 
 /* Phi-3: <|role|>\n content <|end|>\n, nothing trimmed. */
-static void phi3_message(const sink *s, const chat_message *m) {
+static void phi3_message(const chat_sink *s, const chat_message *m) {
     put_markup(s, "<|");
     put_markup(s, role_name(m->role));
     put_markup(s, "|>\n");
@@ -166,7 +144,7 @@ static void phi3_message(const sink *s, const chat_message *m) {
 
 /* Llama-3: a header, then the content without ASCII whitespace at its ends.
  * A reply's ids are what the model generated: they go in untrimmed. */
-static void llama3_message(const sink *s, const chat_message *m) {
+static void llama3_message(const chat_sink *s, const chat_message *m) {
     put_markup(s, "<|start_header_id|>");
     put_markup(s, role_name(m->role));
     put_markup(s, "<|end_header_id|>\n\n");
@@ -181,14 +159,14 @@ static void llama3_message(const sink *s, const chat_message *m) {
     put_markup(s, "<|eot_id|>");
 }
 
-static void write_message(enum chat_template_kind k, const sink *s, const chat_message *m) {
+static void write_message(enum chat_template_kind k, const chat_sink *s, const chat_message *m) {
     if (k == CHAT_TEMPLATE_LLAMA3)
         llama3_message(s, m);
     else
         phi3_message(s, m);
 }
 
-static void write_generation_prompt(enum chat_template_kind k, const sink *s) {
+static void write_generation_prompt(enum chat_template_kind k, const chat_sink *s) {
     put_markup(s, k == CHAT_TEMPLATE_LLAMA3 ? "<|start_header_id|>assistant<|end_header_id|>\n\n"
                                             : "<|assistant|>\n");
 }
@@ -212,63 +190,28 @@ static void buf_ids(void *ctx, const int32_t *ids, size_t n) {
 
 void chat_render(enum chat_template_kind k, const chat_message *msgs, size_t n, bool add_assistant,
                  lm_buf *out) {
-    sink s = {buf_block, buf_text, buf_text, buf_ids, false, out};
+    chat_sink s = {buf_block, buf_text, buf_text, buf_ids, false, out};
     for (size_t i = 0; i < n; i++) write_message(k, &s, &msgs[i]);
     if (add_assistant) write_generation_prompt(k, &s);
     lm_buf_cstr(out);
 }
 
-/* ---- rendering to an engine request ---- */
+/* ---- the turns ---- */
 
-static void req_block(void *ctx, bool droppable) {
-    engine_request_add_block(ctx, droppable);
-}
-
-/* Consecutive markup joins one segment; empty text makes none. */
-static void req_markup(void *ctx, const char *text, size_t len) {
-    engine_request *r = ctx;
-    engine_block *b = &r->blocks[r->n_blocks - 1];
-    engine_segment *last = b->n_segs ? &b->segs[b->n_segs - 1] : NULL;
-    if (last && last->kind == SEG_MARKUP) {
-        last->text = lm_xrealloc(last->text, last->len + len + 1);
-        memcpy(last->text + last->len, text, len);
-        last->len += len;
-        last->text[last->len] = 0;
-    } else if (len > 0) {
-        engine_request_add_text(r, SEG_MARKUP, text, len);
-    }
-}
-
-static void req_content(void *ctx, const char *text, size_t len) {
-    if (len > 0) engine_request_add_text(ctx, SEG_TEXT, text, len);
-}
-
-static void req_ids(void *ctx, const int32_t *ids, size_t n) {
-    if (n > 0) engine_request_add_tokens(ctx, ids, n);
-}
-
-/* Blocks: the system prompt (kept), each earlier turn (droppable: a user
- * message and the replies after it), and the last turn with the generation
- * prompt (kept). */
-void chat_build_request(const chat *c, engine_request *r) {
-    memset(r, 0, sizeof *r);
-    r->add_bos = true;
-    r->max_tokens = -1;
-    r->sampling = sampler_default_params();
-    sink s = {req_block, req_markup, req_content, req_ids, true, r};
+void chat_write_turns(const chat *c, const chat_sink *s) {
     if (c->system_prompt && *c->system_prompt) {
         chat_message sys = {.role = CHAT_ROLE_SYSTEM, .content = c->system_prompt};
-        s.block(r, false);
-        write_message(c->tmpl, &s, &sys);
+        s->block(s->ctx, false);
+        write_message(c->tmpl, s, &sys);
     }
     size_t last_turn = c->n;
     while (last_turn > 0 && c->msgs[last_turn - 1].role != CHAT_ROLE_USER) last_turn--;
     if (last_turn > 0) last_turn--; /* the last user message starts the last turn */
     for (size_t i = 0; i < c->n; i++) {
         bool starts_turn = i == 0 || c->msgs[i].role == CHAT_ROLE_USER;
-        if (starts_turn) s.block(r, i < last_turn);
-        write_message(c->tmpl, &s, &c->msgs[i]);
+        if (starts_turn) s->block(s->ctx, i < last_turn);
+        write_message(c->tmpl, s, &c->msgs[i]);
     }
-    if (c->n == 0) s.block(r, false);
-    write_generation_prompt(c->tmpl, &s);
+    if (c->n == 0) s->block(s->ctx, false);
+    write_generation_prompt(c->tmpl, s);
 }

@@ -28,7 +28,7 @@ uint64_t session_memory_available(session *s) {
     const char *fake = getenv("LMTERM_TEST_MEM_AVAILABLE");
     uint64_t avail = fake && *fake ? strtoull(fake, NULL, 10) : lm_mem_available_bytes();
     if (!avail || !s->loaded) return avail;
-    const model_meta *m = catalog_model(s->catalog, s->model_path);
+    const backend_model_meta *m = backend_describe(s->be, s->model_path);
     /* weights used from the file's mapping are page cache, which
      * MemAvailable counts already; a converted copy is ours to free */
     if (m->ok && model_precision_type(s->info.precision, m->type) != m->type)
@@ -38,82 +38,43 @@ uint64_t session_memory_available(session *s) {
 
 /* ---- models ---- */
 
-static bool same_file(const char *a, const char *b) {
-    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
-    bool same = ra && rb ? strcmp(ra, rb) == 0 : strcmp(a, b) == 0;
-    free(ra);
-    free(rb);
-    return same;
+static bool is_current(const session *s, const char *id) {
+    if (s->be->caps.local_files) return lm_same_file(id, s->model_path);
+    return s->loaded && strcmp(id, s->info.path) == 0;
 }
 
-static session_model *add_model_row(session *s, const char *name, const char *path) {
+static session_model *add_model_row(session *s, const char *name, const char *id,
+                                    const backend_model_meta *meta) {
     s->models = lm_xrealloc(s->models, (s->n_models + 1) * sizeof *s->models);
     session_model *r = &s->models[s->n_models++];
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", name);
-    snprintf(r->path, sizeof r->path, "%s", path);
-    r->current = same_file(path, s->model_path);
-    r->meta = catalog_model(s->catalog, path);
+    snprintf(r->path, sizeof r->path, "%s", id);
+    r->current = is_current(s, id);
+    r->remote = !s->be->caps.local_files;
+    r->meta = meta ? meta : backend_describe(s->be, id);
     return r;
 }
 
-/* The model in use when no row names it (-m FILE, the demo model). */
+/* The model in use when no row names it: a file given with -m, the demo
+ * model (first, where the cursor starts), or a model the server no longer
+ * lists (last). */
 static void add_current_row(session *s) {
+    if (!s->be->caps.local_files) {
+        if (s->loaded) add_model_row(s, s->info.path, s->info.path, NULL)->current = true;
+        return;
+    }
     const char *slash = strrchr(s->model_path, '/');
     const char *name = s->demo                        ? "demo model (random weights)"
                        : s->loaded && s->info.name[0] ? s->info.name
                        : slash                        ? slash + 1
                                                       : s->model_path;
-    session_model *r = add_model_row(s, name, s->model_path);
+    session_model *r = add_model_row(s, name, s->model_path, NULL);
     r->current = true;
     r->demo = s->demo;
-}
-
-/* Pulled files and other tools' stores (catalog_found_models) not listed
- * yet; true when one of them is the model in use. */
-static bool add_found_rows(session *s) {
-    catalog_found *found;
-    char notice[256];
-    size_t n = catalog_found_models(&found, notice), first = s->n_models;
-    bool listed = false;
-    for (size_t i = 0; i < n; i++) {
-        bool dup = false;
-        for (size_t k = 0; k < first && !dup; k++) dup = same_file(s->models[k].path, found[i].path);
-        if (!dup) listed |= add_model_row(s, found[i].name, found[i].path)->current;
-    }
-    if (notice[0] && !s->stores_told) session_notice(s, NOTICE_WARNING, "%s", notice);
-    s->stores_told |= notice[0] != 0;
-    free(found);
-    return listed;
-}
-
-/* A server's models: its ids, under its name. */
-static size_t remote_models(session *s, const session_model **rows) {
-    static const model_meta on_server = {.ok = true, .arch = "remote"};
-    const char *const *ids;
-    size_t n = backend_models(s->be, &ids);
-    s->models = lm_xcalloc(n ? n : 1, sizeof *s->models);
-    bool listed = false;
-    for (size_t i = 0; i < n; i++) {
-        session_model *r = &s->models[i];
-        snprintf(r->name, sizeof r->name, "%s", ids[i]);
-        snprintf(r->path, sizeof r->path, "%s", ids[i]);
-        r->current = s->loaded && strcmp(ids[i], s->info.path) == 0;
-        r->remote = true;
-        r->meta = &on_server;
-        listed |= r->current;
-    }
-    s->n_models = n;
-    if (!listed && s->loaded) { /* the server no longer lists it */
-        s->models = lm_xrealloc(s->models, (n + 1) * sizeof *s->models);
-        session_model *r = memset(&s->models[s->n_models++], 0, sizeof *s->models);
-        snprintf(r->name, sizeof r->name, "%.127s", s->info.path);
-        snprintf(r->path, sizeof r->path, "%s", s->info.path);
-        r->current = r->remote = true;
-        r->meta = &on_server;
-    }
-    *rows = s->models;
-    return s->n_models;
+    session_model cur = *r;
+    memmove(s->models + 1, s->models, (s->n_models - 1) * sizeof *s->models);
+    s->models[0] = cur;
 }
 
 const char *session_server_name(const session *s) {
@@ -121,30 +82,22 @@ const char *session_server_name(const session *s) {
 }
 
 size_t session_models(session *s, const session_model **rows) {
-    if (!s->be->caps.local_files) {
-        free(s->models);
-        s->models = NULL;
-        s->n_models = 0;
-        return remote_models(s, rows);
-    }
-    config_scan_models(s->cfg);
     free(s->models);
     s->models = NULL;
     s->n_models = 0;
+    const backend_model *offered;
+    char notice[256];
+    size_t n = backend_models(s->be, &offered, notice);
     bool listed = false;
-    for (size_t i = 0; i < s->cfg->n_models; i++) {
-        const config_model *m = &s->cfg->models[i];
-        session_model *r = add_model_row(s, m->name, m->path);
-        r->configured = !m->scanned;
+    for (size_t i = 0; i < n; i++) {
+        session_model *r = add_model_row(s, offered[i].name, offered[i].id, offered[i].meta);
+        r->configured = offered[i].configured;
         listed |= r->current;
     }
-    listed |= add_found_rows(s);
-    if (!listed) { /* first, where the cursor starts */
-        add_current_row(s);
-        session_model cur = s->models[s->n_models - 1];
-        memmove(s->models + 1, s->models, (s->n_models - 1) * sizeof *s->models);
-        s->models[0] = cur;
-    }
+    /* unreadable store entries: said once, not at each opening of the menu */
+    if (notice[0] && !s->stores_told) session_notice(s, NOTICE_WARNING, "%s", notice);
+    s->stores_told |= notice[0] != 0;
+    if (!listed) add_current_row(s);
     *rows = s->models;
     return s->n_models;
 }
@@ -154,7 +107,7 @@ int session_load_model(session *s, const char *path, lm_error *err) {
     if (!s->be->caps.local_files) return session_begin_load(s, path, &opt, err);
     for (size_t i = 0; i < s->cfg->n_models; i++) { /* a configured model's own settings */
         const config_model *m = &s->cfg->models[i];
-        if (!same_file(m->path, path)) continue;
+        if (!lm_same_file(m->path, path)) continue;
         if (m->precision >= 0) opt.precision = (enum model_precision)m->precision;
         if (m->n_ctx > 0) opt.n_ctx = m->n_ctx;
         break;
@@ -168,7 +121,7 @@ size_t session_precisions(session *s, session_precision rows[SESSION_N_PRECISION
                           uint64_t *available) {
     *available = 0;
     if (!s->loaded || !s->be->caps.precisions) return 0;
-    const model_meta *m = catalog_model(s->catalog, s->model_path);
+    const backend_model_meta *m = backend_describe(s->be, s->model_path);
     if (!m->ok) return 0;
     uint64_t avail = session_memory_available(s);
     for (int p = 0; p < SESSION_N_PRECISIONS; p++) {

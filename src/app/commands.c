@@ -31,14 +31,14 @@ static void list_models(session *s) {
     }
     session_notice(s, NOTICE_OUTPUT, "Models (/model N loads one; * is in use):");
     for (size_t i = 0; i < n; i++) {
-        const model_meta *m = rows[i].meta;
+        const backend_model_meta *m = rows[i].meta;
         char params[16], size[16];
         if (!m->ok) {
             session_notice(s, NOTICE_OUTPUT, " %c%zu. %s: %s", rows[i].current ? '*' : ' ', i + 1,
                            rows[i].name, m->error);
             continue;
         }
-        catalog_count_text(m->params, params);
+        lm_format_count(m->params, params);
         const quant_type_info *qi = quant_info(m->type);
         session_notice(s, NOTICE_OUTPUT, " %c%zu. %s: %s, %s parameters, %s, %s, context %d",
                        rows[i].current ? '*' : ' ', i + 1, rows[i].name, m->arch, params,

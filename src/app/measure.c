@@ -4,6 +4,8 @@
  * double, the error of the estimate from the spread of the per-token values. */
 #include "measure.h"
 
+#include "model.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -6,6 +6,7 @@
 #include "measure.h"
 
 #include "json.h"
+#include "model.h"
 #include "paths.h"
 
 #include <libgen.h>

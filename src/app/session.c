@@ -93,7 +93,7 @@ static void queue_load(session *s, const char *path, const model_options *opt) {
     } else {
         s->pending.demo = is_demo_path(path);
         s->pending.same_file = s->loaded && strcmp(path, s->model_path) == 0;
-        const model_meta *m = catalog_model(s->catalog, path);
+        const backend_model_meta *m = backend_describe(s->be, path);
         snprintf(s->pending.name, sizeof s->pending.name, "%s",
                  s->pending.demo       ? "the demo model"
                  : m->ok && m->name[0] ? m->name
@@ -185,7 +185,7 @@ int session_begin_load(session *s, const char *path, const model_options *opt, l
         return 0;
     }
     if (access(path, R_OK) != 0) return lm_fail(err, "%s: %s", path, strerror(errno));
-    const model_meta *m = catalog_model(s->catalog, path);
+    const backend_model_meta *m = backend_describe(s->be, path);
     if (!m->ok) return lm_fail(err, "%s", m->error);
     uint64_t avail = session_memory_available(s), need = m->weight_bytes[opt->precision];
     if (avail && need > avail) {
@@ -462,7 +462,6 @@ session *session_create(const session_options *o, const session_view *v, lm_erro
     if (v) s->view = *v;
     if (!o->cfg) config_init_defaults(&s->own_cfg);
     s->cfg = o->cfg ? o->cfg : &s->own_cfg;
-    s->catalog = catalog_create();
     chat_init(&s->conv, CHAT_TEMPLATE_LLAMA3);
     char *path = NULL;
     if (open_resume(s, o, &path, err)) goto fail;
@@ -504,8 +503,7 @@ void session_free(session *s) {
     lm_buf_free(&s->reply);
     free(s->ids);
     free(s->models);
-    catalog_conversations_free(s->convs, s->n_convs);
-    catalog_free(s->catalog);
+    conversations_free(s->convs, s->n_convs);
     free(s->transcript_base);
     if (s->cfg == &s->own_cfg) config_free(&s->own_cfg);
     free(s);
@@ -576,12 +574,12 @@ void session_set_system(session *s, const char *text) {
 }
 
 size_t session_conversations(session *s, const saved_conversation **rows) {
-    catalog_conversations_free(s->convs, s->n_convs);
+    conversations_free(s->convs, s->n_convs);
     s->convs = NULL;
     s->n_convs = 0;
     lm_error err;
     char *dir = session_transcripts_dir(s, &err);
-    if (dir) s->n_convs = catalog_conversations(dir, MAX_CONVERSATIONS, &s->convs);
+    if (dir) s->n_convs = conversations_list(dir, MAX_CONVERSATIONS, &s->convs);
     free(dir);
     *rows = s->convs;
     return s->n_convs;

@@ -45,7 +45,6 @@ struct session {
     int n_dropped_told;
 
     /* menus */
-    model_catalog *catalog;
     session_model *models;
     size_t n_models;
     saved_conversation *convs;

@@ -20,6 +20,7 @@
 #include "transcript.h"
 
 #include "json.h"
+#include "model.h"
 #include "paths.h"
 
 #include <errno.h>

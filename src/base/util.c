@@ -399,3 +399,21 @@ const char *lm_format_size(uint64_t bytes, char buf[16]) {
         snprintf(buf, 16, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
     return buf;
 }
+
+const char *lm_format_count(uint64_t n, char buf[16]) {
+    if (n >= 1000000000)
+        snprintf(buf, 16, "%.2f B", (double)n / 1e9);
+    else if (n >= 1000000)
+        snprintf(buf, 16, "%.2f M", (double)n / 1e6);
+    else
+        snprintf(buf, 16, "%.1f K", (double)n / 1e3);
+    return buf;
+}
+
+bool lm_same_file(const char *a, const char *b) {
+    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+    bool same = ra && rb ? strcmp(ra, rb) == 0 : strcmp(a, b) == 0;
+    free(ra);
+    free(rb);
+    return same;
+}

@@ -1,6 +1,7 @@
 /* cli: option parsing and the helpers the subcommands share. */
 #include "catalog.h"
 #include "cli.h"
+#include "model.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -352,7 +353,7 @@ int cli_parse(int argc, char **argv, config *cfg, cli_options *o) {
         case 'p':
             o->prompt = optarg;
             long v;
-            if (parse_long(optarg, 1, 1 << 20, &v)) o->bench_prompt = (int)v;
+            if (parse_long(optarg, 0, 1 << 20, &v)) o->bench_prompt = (int)v;
             break;
         case 's':
             o->system_prompt = optarg;

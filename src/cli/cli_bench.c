@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "json.h"
 #include "measure.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -160,21 +161,25 @@ static int run_bench(model *m, const cli_options *o, bench_result *r) {
     double *fraction = lm_xmalloc((size_t)reps * sizeof(double));
     /* the peak before the probe's buffer: the model's own, which generation
      * does not raise past the prompt's */
-    int rc = measure(m, o, NULL, NULL, prompt_tps);
+    int rc = o->bench_prompt > 0 ? measure(m, o, NULL, NULL, prompt_tps) : 0;
     r->peak_rss = lm_peak_rss_bytes();
-    bandwidth_probe probe;
-    probe_open(&probe, m);
-    rc = rc || measure(m, o, &probe, bw, gen_tps);
-    probe_close(&probe);
+    if (rc == 0 && o->bench_gen > 0) {
+        bandwidth_probe probe;
+        probe_open(&probe, m);
+        rc = measure(m, o, &probe, bw, gen_tps);
+        probe_close(&probe);
+    }
     if (rc == 0) {
         r->bytes_per_token = bytes_per_token(m);
+        r->large_pages = large_page_fraction(m);
+    }
+    if (rc == 0 && o->bench_prompt > 0) r->prompt = stats_of(prompt_tps, reps);
+    if (rc == 0 && o->bench_gen > 0) {
         for (int i = 0; i < reps; i++)
             fraction[i] = bw[i] > 0 ? gen_tps[i] * (double)r->bytes_per_token / bw[i] : 0;
-        r->prompt = stats_of(prompt_tps, reps);
         r->gen = stats_of(gen_tps, reps);
         r->bandwidth = stats_of(bw, reps).median;
         r->fraction = stats_of(fraction, reps).median;
-        r->large_pages = large_page_fraction(m);
     }
     free(prompt_tps);
     free(gen_tps);
@@ -185,27 +190,37 @@ static int run_bench(model *m, const cli_options *o, bench_result *r) {
 
 /* ---- output ---- */
 
+/* A test's figure as JSON: null when the test was left out (-p 0, -n 0). */
+static const char *json_figure(char buf[32], bool ran, double v) {
+    if (!ran) return "null";
+    snprintf(buf, 32, "%.3f", v);
+    return buf;
+}
+
 static void print_json(const cli_options *o, const model *m, const bench_result *r) {
     lm_buf b = {0};
-    double gb = r->bandwidth / 1e9;
+    char f[6][32];
+    const bool p = o->bench_prompt > 0, g = o->bench_gen > 0;
     lm_buf_puts(&b, "{\"model\": ");
     json_write_str(&b, o->model_path, strlen(o->model_path));
-    lm_buf_printf(&b,
-                  ", \"type\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
-                  "\"kernels\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"depth\": %d, "
-                  "\"cache_type\": \"%s\", \"reps\": %d, "
-                  "\"prompt_tps\": %.3f, \"prompt_tps_min\": %.3f, \"prompt_tps_max\": %.3f, "
-                  "\"gen_tps\": %.3f, \"gen_tps_min\": %.3f, \"gen_tps_max\": %.3f, "
-                  "\"peak_rss_bytes\": %llu, \"weight_bytes\": %llu, \"bytes_per_token\": %llu, "
-                  "\"bandwidth_gbps\": %.2f, \"bandwidth_fraction\": %.3f, "
-                  "\"large_page_fraction\": %.3f}\n",
-                  quant_info(model_main_type(m))->name,
-                  model_precision_name(model_get_precision(m)), model_n_threads(m),
-                  kernels_backend(), o->bench_prompt, o->bench_gen, o->bench_depth,
-                  model_cache_type_name(model_cache_type(m)), o->bench_reps, r->prompt.median,
-                  r->prompt.min, r->prompt.max, r->gen.median, r->gen.min, r->gen.max,
-                  (unsigned long long)r->peak_rss, (unsigned long long)model_weight_bytes(m),
-                  (unsigned long long)r->bytes_per_token, gb, r->fraction, r->large_pages);
+    lm_buf_printf(
+        &b,
+        ", \"type\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
+        "\"kernels\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"depth\": %d, "
+        "\"cache_type\": \"%s\", \"reps\": %d, "
+        "\"prompt_tps\": %s, \"prompt_tps_min\": %s, \"prompt_tps_max\": %s, "
+        "\"gen_tps\": %s, \"gen_tps_min\": %s, \"gen_tps_max\": %s, "
+        "\"peak_rss_bytes\": %llu, \"weight_bytes\": %llu, \"bytes_per_token\": %llu, "
+        "\"bandwidth_gbps\": %.2f, \"bandwidth_fraction\": %.3f, "
+        "\"large_page_fraction\": %.3f}\n",
+        quant_info(model_main_type(m))->name, model_precision_name(model_get_precision(m)),
+        model_n_threads(m), kernels_backend(), o->bench_prompt, o->bench_gen, o->bench_depth,
+        model_cache_type_name(model_cache_type(m)), o->bench_reps,
+        json_figure(f[0], p, r->prompt.median), json_figure(f[1], p, r->prompt.min),
+        json_figure(f[2], p, r->prompt.max), json_figure(f[3], g, r->gen.median),
+        json_figure(f[4], g, r->gen.min), json_figure(f[5], g, r->gen.max),
+        (unsigned long long)r->peak_rss, (unsigned long long)model_weight_bytes(m),
+        (unsigned long long)r->bytes_per_token, r->bandwidth / 1e9, r->fraction, r->large_pages);
     fputs(lm_buf_cstr(&b), stdout);
     lm_buf_free(&b);
 }
@@ -215,14 +230,17 @@ static void print_text(const cli_options *o, const model *m, const bench_result 
     printf("model:      %s (%s, %s weights, %s), %d threads, %s kernels\n", o->model_path,
            quant_info(model_main_type(m))->name, lm_format_size(model_weight_bytes(m), w),
            model_precision_name(model_get_precision(m)), model_n_threads(m), kernels_backend());
-    printf("prompt:     %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)\n", o->bench_prompt,
-           r->prompt.median, r->prompt.min, r->prompt.max, o->bench_reps);
-    printf("generation: %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)", o->bench_gen,
-           r->gen.median, r->gen.min, r->gen.max, o->bench_reps);
-    if (o->bench_depth > 0)
-        printf(" after %d tokens of context (%s KV cache)", o->bench_depth,
-               model_cache_type_name(model_cache_type(m)));
-    printf("\n");
+    if (o->bench_prompt > 0)
+        printf("prompt:     %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)\n",
+               o->bench_prompt, r->prompt.median, r->prompt.min, r->prompt.max, o->bench_reps);
+    if (o->bench_gen > 0) {
+        printf("generation: %4d tokens  %8.2f tok/s  (min %.2f, max %.2f, %d runs)", o->bench_gen,
+               r->gen.median, r->gen.min, r->gen.max, o->bench_reps);
+        if (o->bench_depth > 0)
+            printf(" after %d tokens of context (%s KV cache)", o->bench_depth,
+                   model_cache_type_name(model_cache_type(m)));
+        printf("\n");
+    }
     printf("memory:     peak RSS %s, %.0f%% of the weights mapped in 2 MiB pages\n",
            lm_format_size(r->peak_rss, a), 100 * r->large_pages);
     if (r->bandwidth > 0) {
@@ -234,7 +252,8 @@ static void print_text(const cli_options *o, const model *m, const bench_result 
 }
 
 int cli_bench(cli_options *o) {
-    if (o->bench_gen <= 0) return cli_error("bench needs -n >= 1 generated tokens");
+    if (o->bench_gen < 0 || (o->bench_gen == 0 && o->bench_prompt == 0))
+        return cli_error("bench needs -p or -n above 0 (-p 0 or -n 0 leaves that test out)");
     cli_options lo = *o;
     if (lo.n_ctx == 0) { /* a cache for the longer test only, as llama-bench sizes it */
         int gen = o->bench_depth + o->bench_gen;

@@ -1,5 +1,6 @@
 /* cli: `lmterm info`, what a model file holds and what it needs. */
 #include "cli.h"
+#include "model.h"
 #include "synth.h"
 
 #include <stdlib.h>

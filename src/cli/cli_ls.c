@@ -8,7 +8,7 @@
 #include <string.h>
 
 static void ls_row(model_catalog *cat, const char *name, const char *path) {
-    const model_meta *m = catalog_model(cat, path);
+    const backend_model_meta *m = catalog_model(cat, path);
     char sz[16], params[16];
     if (!m->ok) {
         printf("%-40s  %s  (cannot read: %s)\n", name, path, m->error);
@@ -16,7 +16,7 @@ static void ls_row(model_catalog *cat, const char *name, const char *path) {
     }
     bool supported = strcmp(m->arch, "phi3") == 0 || strcmp(m->arch, "llama") == 0;
     printf("%-40s  %9s  %-6s %-7s %9s  %s%s\n", name, lm_format_size(m->file_bytes, sz), m->arch,
-           quant_info(m->type)->name, catalog_count_text(m->params, params), path,
+           quant_info(m->type)->name, lm_format_count(m->params, params), path,
            supported ? "" : "  (unsupported architecture)");
 }
 

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "json.h"
 #include "measure.h"
+#include "model.h"
 
 #include <langinfo.h>
 #include <locale.h>

@@ -3,6 +3,7 @@
  * type q4_k_m the tensors that matter most get more bits, following
  * llama-quantize's recipe for that name. */
 #include "cli.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -55,7 +55,7 @@ static void fill_models(dialog *d) {
     }
     set_header(m, "Model\tArch\tParams\tFile\tStored\tContext", "llrrlr");
     for (size_t i = 0; i < n; i++) {
-        const model_meta *mm = rows[i].meta;
+        const backend_model_meta *mm = rows[i].meta;
         char params[16], size[16];
         const quant_type_info *qi = quant_info(mm->type);
         /* a pulled file of another architecture stays listed, marked */
@@ -64,9 +64,8 @@ static void fill_models(dialog *d) {
             menu_add(m, rows[i].current, true, "%s\tunreadable", rows[i].name);
         else
             menu_add(m, rows[i].current, !runs, "%s\t%s%s\t%s\t%s\t%s\t%d", rows[i].name, mm->arch,
-                     runs ? "" : " (unsupported)",
-                     catalog_count_text(mm->params, params), lm_format_size(mm->file_bytes, size),
-                     qi ? qi->name : "?", mm->n_ctx_train);
+                     runs ? "" : " (unsupported)", lm_format_count(mm->params, params),
+                     lm_format_size(mm->file_bytes, size), qi ? qi->name : "?", mm->n_ctx_train);
     }
     char progress[160];
     if (download_progress_text(d->host.s, progress, sizeof progress)[0]) {

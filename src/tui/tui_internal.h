@@ -13,9 +13,10 @@
  *   tui_text.c    UTF-8 text by display width (no curses)
  *   tui_style.c   colours and attributes from the theme, glyphs, drawing text
  *
- * (The session, its commands and choices, the catalog and the input
- * history know no curses: they live in src/app/, and the plain chat uses
- * them too.) */
+ * (The session, its commands and choices, the saved conversations and the
+ * input history know no curses: they live in src/app/, and the plain chat
+ * uses them too. None of this folder sees an engine but through the
+ * session and app/backend.h: tests/cli/layers.sh checks.) */
 #ifndef LMTERM_TUI_INTERNAL_H
 #define LMTERM_TUI_INTERNAL_H
 

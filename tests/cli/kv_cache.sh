@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The KV cache's type (--cache-type, config cache_type; f16 by default) and
-# bench --depth (generation after D tokens of context).
+# bench --depth (generation after D tokens of context), and bench's -p 0 / -n 0
+# (one test left out, as llama-bench does); the peak memory of a 512-token
+# prompt (issue 15: at most file + KV cache + 64 MiB of scratch).
 source "$(dirname "$0")/../lib.sh"
-plan 11
+plan 14
 
 m=$TMP/small-llama.gguf # head size 32: every cache type fits
 "$LM" synth --arch llama --shape small --type q8_0 -o "$m" >/dev/null || { fail kv_synth; exit 0; }
@@ -56,3 +58,29 @@ out=$("$LM" bench -m "$m" -c 256 -p 16 -n 4 --reps 1 --depth 300 2>&1)
 rc=$?
 if [ $rc -eq 1 ] && grep -q "shorter than the test (304 tokens)" <<<"$out"; then ok bench_depth_beyond_context
 else fail bench_depth_beyond_context "exit $rc" "$out"; fi
+json=$("$LM" bench -m "$m" -p 16 -n 0 --reps 1 --json 2>&1)
+if grep -Eq '"prompt_tps": [0-9.]+,' <<<"$json" && grep -q '"gen_tps": null' <<<"$json" &&
+    ! "$LM" bench -m "$m" -p 16 -n 0 --reps 1 | grep -q '^generation:'; then
+    ok bench_prompt_only
+else fail bench_prompt_only "$json"; fi
+json=$("$LM" bench -m "$m" -p 0 -n 4 --reps 1 --json 2>&1)
+out=$("$LM" bench -m "$m" -p 0 -n 0 2>&1)
+rc=$?
+if grep -q '"prompt_tps": null' <<<"$json" && grep -Eq '"gen_tps": [0-9.]+,' <<<"$json" &&
+    [ $rc -eq 1 ] && grep -q "bench needs -p or -n above 0" <<<"$out"; then
+    ok bench_gen_only
+else fail bench_gen_only "$json" "exit $rc: $out"; fi
+if is_sanitized; then
+    skip prompt_512_peak_rss "ASan's shadow memory counts in the RSS"
+else
+    big=$TMP/large-q4_0.gguf # n_embd 2048, n_ff 8192: the batch scratch matters
+    "$LM" synth --arch phi3 --shape large --type q4_0 -o "$big" >/dev/null
+    json=$("$LM" bench -m "$big" -c 512 -p 512 -n 1 --reps 1 --json 2>&1)
+    peak=$(sed -n 's/.*"peak_rss_bytes": \([0-9]*\).*/\1/p' <<<"$json")
+    file=$(stat -c %s "$big")
+    kv=$((8 * 2 * 2048 * 512 * 2)) # layers x (keys, values) x n_embd x positions x f16
+    limit=$((file + kv + 64 * 1048576))
+    if [ -n "$peak" ] && [ "$peak" -le "$limit" ]; then ok prompt_512_peak_rss
+    else fail prompt_512_peak_rss "peak ${peak:-?} > file $file + KV $kv + 64 MiB" "$json"; fi
+    rm -f "$big"
+fi

@@ -2,7 +2,7 @@
  * conformance chat JSONs), the segments and blocks of engine requests, and the
  * token ids of a whole chat prompt against llama.cpp's (the `chat` logits
  * cases), tokenized by the engine itself. */
-#include "chat.h"
+#include "chat_request.h"
 #include "json.h"
 #include "test.h"
 

@@ -5,6 +5,7 @@
  *  - a conversation saved and loaded again gives the same prompt tokens;
  *  - a small context drops the oldest turns and keeps the system prompt;
  *  - engine_stop ends a reply within a token or two. */
+#include "chat_request.h"
 #include "synth.h"
 #include "test.h"
 #include "transcript.h"

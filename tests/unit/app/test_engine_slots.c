@@ -5,7 +5,7 @@
  *  - a generation for a busy slot waits for it, and both complete;
  *  - a slot keeps its own KV prefix: a second request there reads only its
  *    new tokens while the other slots are busy with other prompts. */
-#include "chat.h"
+#include "chat_request.h"
 #include "synth.h"
 #include "test.h"
 

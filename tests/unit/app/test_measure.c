@@ -5,6 +5,7 @@
  * arithmetic on a tiny synthetic model (the model against itself: KL 0,
  * the same top token everywhere; a file spool that is read back). */
 #include "measure.h"
+#include "model.h"
 #include "synth.h"
 #include "test.h"
 

@@ -1,6 +1,7 @@
 /* Transcript tests: JSON round trips bit for bit, hostile and truncated files
  * give one clear line and leave the chat alone, saves are atomic, Markdown
  * holds what a reader needs, and the default folder follows XDG. */
+#include "chat_request.h"
 #include "test.h"
 #include "transcript.h"
 
