@@ -25,7 +25,7 @@ SAN     ?=
 DEPS := openblas:libopenblas-dev ncursesw:libncurses-dev readline:libreadline-dev \
         yaml-0.1:libyaml-dev libcurl:libcurl4-openssl-dev libmicrohttpd:libmicrohttpd-dev
 DEB_PACKAGES := build-essential pkg-config $(foreach d,$(DEPS),$(word 2,$(subst :, ,$(d)))) \
-                tmux man-db groff-base python3 curl
+                tmux man-db groff-base python3 curl openssl
 ifeq ($(filter deps clean format uninstall,$(MAKECMDGOALS)),)
   ifeq ($(shell command -v pkg-config),)
     $(error pkg-config is not installed: apt-get install pkg-config, or `make deps` for everything)

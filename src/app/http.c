@@ -407,6 +407,11 @@ static int http_explain(CURL *e, CURLcode rc, const char *errbuf, const http_req
     default:
         if (http_is_tls_error(rc)) {
             res->kind = HTTP_ERR_TLS;
+            if (rc == CURLE_PEER_FAILED_VERIFICATION)
+                return lm_fail(err,
+                               "TLS error with %s: %s (to trust a private authority, name "
+                               "its certificate in SSL_CERT_FILE)",
+                               host, detail);
             return lm_fail(err, "TLS error with %s: %s", host, detail);
         }
         res->kind = HTTP_ERR_OTHER;
@@ -461,6 +466,18 @@ static CURLcode http_run(CURL *e, const atomic_bool *cancel, long idle_s, http_h
     return rc;
 }
 
+/* Certificates to trust instead of the system's, named as curl's own tool
+ * (CURL_CA_BUNDLE) or OpenSSL (SSL_CERT_FILE, SSL_CERT_DIR) takes them: a
+ * server behind a company's own authority, or a test's self-signed one.
+ * Verification itself stays on. */
+static void http_trust_from_env(CURL *e) {
+    const char *file = getenv("CURL_CA_BUNDLE");
+    if (!file || !*file) file = getenv("SSL_CERT_FILE");
+    const char *dir = getenv("SSL_CERT_DIR");
+    if (file && *file) curl_easy_setopt(e, CURLOPT_CAINFO, file);
+    if (dir && *dir) curl_easy_setopt(e, CURLOPT_CAPATH, dir);
+}
+
 static void http_setup(CURL *e, const http_request *req, const char *url, const char *method,
                        bool send_body, struct curl_slist *headers, http_hop *hop, char *errbuf) {
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -470,6 +487,7 @@ static void http_setup(CURL *e, const http_request *req, const char *url, const 
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    http_trust_from_env(e);
     curl_easy_setopt(e, CURLOPT_USERAGENT,
                      req->user_agent ? req->user_agent : "lmterm/" LMTERM_VERSION);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);

@@ -20,7 +20,8 @@ behaviour, to script every failure a client must survive:
   anything else   404 model not found
 
 --key KEY requires "Authorization: Bearer KEY" (401 otherwise); --log FILE
-appends each request body and whether an Authorization header came.
+appends each request body and whether an Authorization header came;
+--tls CERT KEY serves HTTPS.
 """
 import argparse
 import json
@@ -190,8 +191,14 @@ def main():
     ap.add_argument("--key")
     ap.add_argument("--log")
     ap.add_argument("--lifetime", type=float, default=120, help="seconds before it exits")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this pair")
     a = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if a.tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls[0], a.tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
     srv.handle_error = lambda request, address: None  # a client hanging up is a test case
     srv.key, srv.log = a.key, a.log
