@@ -195,9 +195,20 @@ static void embed(model *m, const int32_t *tokens, int n) {
     run_step(&(step){.m = m, .fn = embed_tokens, .units = n, .n = n, .tokens = tokens});
 }
 
-/* x += proj when add; then xn = norm(x) with these weights, unless NULL. */
-static void residual(model *m, int n, bool add, const float *norm) {
-    run_step(&(step){.m = m, .fn = residual_tokens, .units = n, .n = n, .add = add, .norm = norm});
+/* xn = norm(x) */
+static void normalise(model *m, int n, const float *weight) {
+    run_step(&(step){.m = m, .fn = residual_tokens, .units = n, .n = n, .norm = weight});
+}
+
+/* x += proj (a block's output joins the residual stream), then xn = norm(x) */
+static void add_and_normalise(model *m, int n, const float *weight) {
+    run_step(
+        &(step){.m = m, .fn = residual_tokens, .units = n, .n = n, .add = true, .norm = weight});
+}
+
+/* x += proj */
+static void add_residual(model *m, int n) {
+    run_step(&(step){.m = m, .fn = residual_tokens, .units = n, .n = n, .add = true});
 }
 
 static void rope_store(model *m, int il, int n, bool scale_q, float q_scale) {
@@ -232,7 +243,7 @@ static void attention_block(model *m, int il, int n, bool decode) {
     model_scratch *s = &m->s;
     const qkv_layout L = qkv_of(m, n);
 
-    residual(m, n, false, l->attn_norm); /* xn = norm(x) */
+    normalise(m, n, l->attn_norm);
     if (hp->arch == MODEL_ARCH_PHI3) {
         matmul(m, &l->wqkv, s->xn, n, s->qkv, decode);
     } else {
@@ -257,7 +268,7 @@ static void ffn_block(model *m, int il, int n, bool decode) {
     const model_layer *l = &m->layers[il];
     model_scratch *s = &m->s;
 
-    residual(m, n, true, l->ffn_norm); /* x += the attention's output; xn = norm(x) */
+    add_and_normalise(m, n, l->ffn_norm); /* the attention's output */
     if (hp->arch == MODEL_ARCH_PHI3) {
         matmul(m, &l->ffn_gate_up, s->xn, n, s->ffn, decode); /* [gate | up] per token */
     } else { /* every token's gate, then every token's up */
@@ -266,7 +277,7 @@ static void ffn_block(model *m, int il, int n, bool decode) {
     }
     swiglu(m, n); /* ffn = silu(gate) * up, [n][n_ff] */
     matmul(m, &l->ffn_down, s->ffn, n, s->proj, decode);
-    residual(m, n, true, NULL); /* x += proj */
+    add_residual(m, n);
 }
 
 /* What a batch returns: nothing, the last token's logits, or every token's
@@ -287,7 +298,7 @@ static int forward_batch(model *m, const int32_t *tokens, int n, bool decode,
     }
     for (int t = 0; t < n; t++) m->s.seq[t]->n_past = m->s.pos[t] + 1;
     if (want == LOGITS_ALL) {
-        residual(m, n, false, m->output_norm); /* xn = norm(x) */
+        normalise(m, n, m->output_norm);
         matmul(m, &m->output, m->s.xn, n, logits, decode);
     } else if (want == LOGITS_LAST) {
         rmsnorm(m->s.xn, m->s.x + (size_t)(n - 1) * E, m->output_norm, E, hp->norm_eps);
