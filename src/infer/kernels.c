@@ -376,6 +376,10 @@ static kernels_gemv_fn gemv_of(const kernels_type_fns *fns, const kernels_matrix
     return w->layout == KERNELS_SPLIT && fns->gemv_split ? fns->gemv_split : fns->gemv;
 }
 
+/* Up to this many rows of activations (sequences decoded together) are
+ * converted by the calling thread: a pass through the pool costs more. */
+#define CONVERT_INLINE_TOKENS 8
+
 /* Runs the product: activations converted once, then each thread claims
  * chunks of rows and runs the batch kernel (gemm) or the one-token kernel
  * (gemv) over them. */
@@ -391,8 +395,8 @@ static void run_product(threadpool *pool, const kernels_type_fns *fns, const ker
     t.batched = allow_gemm && n_tok >= GEMM_MIN_TOKENS && fns->gemm &&
                 panels_ready(pool, fns->panel_bytes(w->cols));
     plan_runs(&t, threadpool_size(pool));
-    if (n_tok == 1)
-        convert_activations(&t, 0, 1); /* one row: not worth waking the workers */
+    if (n_tok <= CONVERT_INLINE_TOKENS)
+        convert_activations(&t, 0, 1); /* a few rows: not worth waking the workers */
     else
         threadpool_run(pool, convert_activations, &t);
     threadpool_run(pool, compute_rows, &t);

@@ -4,9 +4,10 @@
  * AVX2 has no VNNI: vpmaddubsw multiplies unsigned weight codes by signed
  * activation codes into 16-bit pair sums (which cannot overflow for codes
  * below 32, nor for Q8_0 with the sign trick below), and vpmaddwd widens
- * them to 32-bit lanes. One 32-weight block fills a 256-bit vector. Batches
- * run these same kernels row by row: each row, read once, stays in the L1
- * cache while every token's activations pass over it. */
+ * them to 32-bit lanes. One 32-weight block fills a 256-bit vector.
+ * Sequences decoded together go through the generation kernels up to four
+ * tokens at a time, each block of weights unpacked once for all of them
+ * (KERNELS_GEMV_TOKENS); prompts go through packed panels (below). */
 #include "kernels_impl.h"
 
 #include <immintrin.h>
@@ -87,16 +88,12 @@ static inline const uint8_t *act_of(const kernels_job *j, int t) {
 
 enum q32_kind { Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 };
 
-/* One block's codes as [codes 0..15 | codes 16..31] (kernels_q8x4's halves)
- * times the activation block: 8 int32 lanes whose sum is the exact dot
- * (the zero point's correction in lane 0). */
-INLINE __m256i q32_block_isum(enum q32_kind kind, const uint8_t *blk, const kernels_q8x4 *a,
-                              int k) {
-    const __m256i act = _mm256_set_m128i(load128(a->qs + 64 + 16 * k), load128(a->qs + 16 * k));
-    if (kind == Q8_0) { /* |w| times a with w's sign: pairs stay below 2 * 128 * 127 */
-        const __m256i w = load256(blk + 2);
-        return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(act, w));
-    }
+static const int q32_block_bytes[] = {18, 20, 22, 24, 34};
+
+/* One block's codes as [codes 0..15 | codes 16..31] (kernels_q8x4's halves);
+ * Q8_0's signed codes as stored. */
+INLINE __m256i q32_gemv_codes(enum q32_kind kind, const uint8_t *blk) {
+    if (kind == Q8_0) return load256(blk + 2);
     const int qs_at = kind == Q4_0 ? 2 : kind == Q4_1 ? 4 : kind == Q5_0 ? 6 : 8;
     const __m128i qs = load128(blk + qs_at), m4 = _mm_set1_epi8(0x0F);
     __m256i codes =
@@ -105,161 +102,243 @@ INLINE __m256i q32_block_isum(enum q32_kind kind, const uint8_t *blk, const kern
         codes = _mm256_or_si256(codes,
                                 _mm256_and_si256(bits_to_bytes(kernels_load_u32(blk + qs_at - 4)),
                                                  _mm256_set1_epi8(16)));
+    return codes;
+}
+
+/* A block's codes (q32_gemv_codes) times activation block k: 8 int32 lanes
+ * whose sum is the exact dot (the zero point's correction in lane 0). */
+INLINE __m256i q32_block_isum(enum q32_kind kind, __m256i codes, const kernels_q8x4 *a, int k) {
+    const __m256i act = _mm256_set_m128i(load128(a->qs + 64 + 16 * k), load128(a->qs + 16 * k));
+    if (kind == Q8_0) /* |w| times a with w's sign: pairs stay below 2 * 128 * 127 */
+        return dot_u8s8(_mm256_sign_epi8(codes, codes), _mm256_sign_epi8(act, codes));
     const __m256i isum = dot_u8s8(codes, act);
     if (kind == Q4_1 || kind == Q5_1) return isum; /* no zero point */
     return _mm256_add_epi32(isum, _mm256_zextsi128_si256(_mm_cvtsi32_si128(a->bias[4 * k])));
 }
 
-static const int q32_block_bytes[] = {18, 20, 22, 24, 34};
-
 /* Blocks k and k + 1 (k even) of the 4- and 5-bit types together: their low
  * halves, and their high halves, are adjacent in kernels_q8x4, so each pair
- * of activation halves is one load. Lanes 0..3 sum block k, 4..7 block k + 1. */
-INLINE __m256i q32_pair_isum(enum q32_kind kind, const uint8_t *blk, int B, const kernels_q8x4 *a,
-                             int k) {
+ * of activation halves is one load. lo, hi: the two blocks' codes 0..15 and
+ * 16..31. */
+INLINE void q32_pair_codes(enum q32_kind kind, const uint8_t *blk, int B, __m256i *lo,
+                           __m256i *hi) {
     const int qs_at = kind == Q4_0 ? 2 : kind == Q4_1 ? 4 : kind == Q5_0 ? 6 : 8;
     const __m256i qs = _mm256_set_m128i(load128(blk + B + qs_at), load128(blk + qs_at));
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256i lo = _mm256_and_si256(qs, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), m4);
+    *lo = _mm256_and_si256(qs, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), m4);
     if (kind == Q5_0 || kind == Q5_1) {
         const __m256i b0 = bits_to_bytes(kernels_load_u32(blk + qs_at - 4));
         const __m256i b1 = bits_to_bytes(kernels_load_u32(blk + B + qs_at - 4));
         const __m256i c16 = _mm256_set1_epi8(16);
-        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_permute2x128_si256(b0, b1, 0x20), c16));
-        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_permute2x128_si256(b0, b1, 0x31), c16));
+        *lo = _mm256_or_si256(*lo, _mm256_and_si256(_mm256_permute2x128_si256(b0, b1, 0x20), c16));
+        *hi = _mm256_or_si256(*hi, _mm256_and_si256(_mm256_permute2x128_si256(b0, b1, 0x31), c16));
     }
+}
+
+/* The pair's codes times activation blocks k, k + 1: lanes 0..3 sum block
+ * k, 4..7 block k + 1. */
+INLINE __m256i q32_pair_isum(__m256i lo, __m256i hi, const kernels_q8x4 *a, int k) {
     const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, load256(a->qs + 16 * k)),
                                        _mm256_maddubs_epi16(hi, load256(a->qs + 64 + 16 * k)));
     return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), load256(a->bias + 4 * k));
 }
 
-/* Per block: sum += (dw * da) * isum (+ mw * s for the affine types). */
-INLINE float q32_dot(enum q32_kind kind, const uint8_t *row, const kernels_q8x4 *a, int64_t nb) {
+/* y[t] = dot(row, a[t]) for t < T (KERNELS_GEMV_TOKENS at most): per block,
+ * sum += (dw * da) * isum (+ mw * s for the affine types). Each block's
+ * codes are unpacked once for the T tokens, and each token's sums go
+ * through the operations of a token alone (T = 1). */
+INLINE void q32_dot_tile(enum q32_kind kind, int T, const uint8_t *row,
+                         const kernels_q8x4 *const a[], int64_t nb, float y[]) {
     const int B = q32_block_bytes[kind];
+    const bool affine = kind == Q4_1 || kind == Q5_1;
     const int pf = kernels_gemv_prefetch;
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0;
+    __m256 acc[KERNELS_GEMV_TOKENS];
+    float mins[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps(), mins[t] = 0;
     int64_t b = 0;
     if (kind != Q8_0)
         for (; b + 2 <= nb; b += 2) {
             const uint8_t *blk = row + b * B;
             if (pf) prefetch_span(blk + pf, 2 * B);
-            const kernels_q8x4 *q = a + b / 4;
             const int k = (int)(b % 4);
-            const __m256 scale = _mm256_set_m128(_mm_set1_ps(half(blk + B) * q->d[k + 1]),
-                                                 _mm_set1_ps(half(blk) * q->d[k]));
-            acc =
-                _mm256_fmadd_ps(_mm256_cvtepi32_ps(q32_pair_isum(kind, blk, B, q, k)), scale, acc);
-            if (kind == Q4_1 || kind == Q5_1)
-                mins += half(blk + 2) * q->s[k] + half(blk + B + 2) * q->s[k + 1];
+            __m256i lo, hi;
+            q32_pair_codes(kind, blk, B, &lo, &hi);
+            const float d0 = half(blk), d1 = half(blk + B);
+            const float m0 = affine ? half(blk + 2) : 0, m1 = affine ? half(blk + B + 2) : 0;
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const kernels_q8x4 *q = a[t] + b / 4;
+                const __m256 scale =
+                    _mm256_set_m128(_mm_set1_ps(d1 * q->d[k + 1]), _mm_set1_ps(d0 * q->d[k]));
+                acc[t] =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(q32_pair_isum(lo, hi, q, k)), scale, acc[t]);
+                if (affine) mins[t] += m0 * q->s[k] + m1 * q->s[k + 1];
+            }
         }
     for (; b < nb; b++) {
         const uint8_t *blk = row + b * B;
         if (pf) prefetch_span(blk + pf, B);
-        const kernels_q8x4 *q = a + b / 4;
         const int k = (int)(b % 4);
-        const __m256 isum = _mm256_cvtepi32_ps(q32_block_isum(kind, blk, q, k));
-        acc = _mm256_fmadd_ps(isum, _mm256_set1_ps(half(blk) * q->d[k]), acc);
-        if (kind == Q4_1 || kind == Q5_1) mins += half(blk + 2) * q->s[k];
+        const __m256i codes = q32_gemv_codes(kind, blk);
+        const float d0 = half(blk), m0 = affine ? half(blk + 2) : 0;
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8x4 *q = a[t] + b / 4;
+            const __m256 isum = _mm256_cvtepi32_ps(q32_block_isum(kind, codes, q, k));
+            acc[t] = _mm256_fmadd_ps(isum, _mm256_set1_ps(d0 * q->d[k]), acc[t]);
+            if (affine) mins[t] += m0 * q->s[k];
+        }
     }
-    return hsum256(acc) + mins;
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = hsum256(acc[t]) + mins[t];
 }
 
-static float q4_0_dot(const uint8_t *w, const void *a, int64_t n) {
-    return q32_dot(Q4_0, w, a, n / 32);
+/* One row (R = 1) by tokens [t0, t0 + T). */
+INLINE void q32_gemv_tile(enum q32_kind kind, int R, int T, const kernels_job *j, int64_t r,
+                          int64_t end, int t0, const void *ctx) {
+    (void)R, (void)end, (void)ctx;
+    const kernels_matrix *w = j->w;
+    const kernels_q8x4 *a[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
+    float y[KERNELS_GEMV_TOKENS];
+    q32_dot_tile(kind, T, row_of(w, r), a, w->cols / 32, y);
+    for (int t = 0; t < T; t++) j->y[(size_t)(t0 + t) * w->rows + r] = y[t];
 }
-static float q4_1_dot(const uint8_t *w, const void *a, int64_t n) {
-    return q32_dot(Q4_1, w, a, n / 32);
-}
-static float q5_0_dot(const uint8_t *w, const void *a, int64_t n) {
-    return q32_dot(Q5_0, w, a, n / 32);
-}
-static float q5_1_dot(const uint8_t *w, const void *a, int64_t n) {
-    return q32_dot(Q5_1, w, a, n / 32);
-}
-static float q8_0_dot(const uint8_t *w, const void *a, int64_t n) {
-    return q32_dot(Q8_0, w, a, n / 32);
-}
+
+#define Q32_GEMV(name, kind)                                                                       \
+    KERNELS_GEMV_TILES(name##_tiles, q32_gemv_tile, 1, 1, kind, )                                  \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL, NULL);                              \
+    }
+
+Q32_GEMV(gemv_q4_0, Q4_0)
+Q32_GEMV(gemv_q4_1, Q4_1)
+Q32_GEMV(gemv_q5_0, Q5_0)
+Q32_GEMV(gemv_q5_1, Q5_1)
+Q32_GEMV(gemv_q8_0, Q8_0)
 
 /* ---- split rows (KERNELS_SPLIT): Q4_0 Q8_0 ----
  * Blocks k and k + 1 of a group of four: Q4_0's codes are 32 bytes at c, in
  * kernels_q8x4's order; Q8_0's low halves are 32 bytes at c and the high
- * ones 64 bytes on, plus 128, so they are flipped back to signed ones for
- * the sign trick. Lanes 0..3 sum block k, 4..7 block k + 1. */
-INLINE __m256i split_pair_isum(bool q8, const uint8_t *c, int n, const kernels_q8x4 *a, int k) {
-    const __m256i alo = load256(a->qs + 16 * k), ahi = load256(a->qs + 64 + 16 * k);
+ * ones 16 n bytes on, plus 128, so they are flipped back to signed ones for
+ * the sign trick. */
+typedef struct split_pair {
+    __m256i lo, hi;   /* Q4_0: the codes; Q8_0: the signed codes */
+    __m256i alo, ahi; /* Q8_0: their magnitudes */
+} split_pair;
+
+INLINE split_pair split_pair_codes(bool q8, const uint8_t *c, int n) {
+    split_pair p;
     if (q8) {
         const __m256i flip = _mm256_set1_epi8((char)0x80);
-        const __m256i wl = _mm256_xor_si256(load256(c), flip);
-        const __m256i wh = _mm256_xor_si256(load256(c + 16 * n), flip);
-        return _mm256_add_epi32(dot_u8s8(_mm256_sign_epi8(wl, wl), _mm256_sign_epi8(alo, wl)),
-                                dot_u8s8(_mm256_sign_epi8(wh, wh), _mm256_sign_epi8(ahi, wh)));
+        p.lo = _mm256_xor_si256(load256(c), flip);
+        p.hi = _mm256_xor_si256(load256(c + 16 * n), flip);
+        p.alo = _mm256_sign_epi8(p.lo, p.lo);
+        p.ahi = _mm256_sign_epi8(p.hi, p.hi);
+        return p;
     }
     const __m256i q = load256(c), m4 = _mm256_set1_epi8(0x0F);
-    const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-    const __m256i p =
-        _mm256_add_epi16(_mm256_maddubs_epi16(lo, alo), _mm256_maddubs_epi16(hi, ahi));
-    return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), load256(a->bias + 4 * k));
+    p.lo = _mm256_and_si256(q, m4);
+    p.hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    p.alo = p.ahi = _mm256_setzero_si256();
+    return p;
+}
+
+/* The pair's codes times a token's blocks k, k + 1: lanes 0..3 sum block k,
+ * 4..7 block k + 1. */
+INLINE __m256i split_pair_isum(bool q8, const split_pair *p, const kernels_q8x4 *a, int k) {
+    const __m256i alo = load256(a->qs + 16 * k), ahi = load256(a->qs + 64 + 16 * k);
+    if (q8)
+        return _mm256_add_epi32(dot_u8s8(p->alo, _mm256_sign_epi8(alo, p->lo)),
+                                dot_u8s8(p->ahi, _mm256_sign_epi8(ahi, p->hi)));
+    const __m256i s =
+        _mm256_add_epi16(_mm256_maddubs_epi16(p->lo, alo), _mm256_maddubs_epi16(p->hi, ahi));
+    return _mm256_add_epi32(_mm256_madd_epi16(s, _mm256_set1_epi16(1)), load256(a->bias + 4 * k));
 }
 
 /* One block k of a group of n blocks: for a row's last, short group. */
-INLINE __m256i split_one_isum(bool q8, const uint8_t *c, int n, const kernels_q8x4 *a, int k) {
-    const __m256i act = _mm256_set_m128i(load128(a->qs + 64 + 16 * k), load128(a->qs + 16 * k));
-    if (q8) {
-        const __m256i w = _mm256_xor_si256(_mm256_set_m128i(load128(c + 16 * n), load128(c)),
-                                           _mm256_set1_epi8((char)0x80));
-        return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(act, w));
-    }
+INLINE __m256i split_one_codes(bool q8, const uint8_t *c, int n) {
+    if (q8)
+        return _mm256_xor_si256(_mm256_set_m128i(load128(c + 16 * n), load128(c)),
+                                _mm256_set1_epi8((char)0x80));
     const __m128i q = load128(c), m4 = _mm_set1_epi8(0x0F);
-    const __m256i codes =
-        _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
-    return _mm256_add_epi32(dot_u8s8(codes, act),
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+}
+
+INLINE __m256i split_one_isum(bool q8, __m256i w, const kernels_q8x4 *a, int k) {
+    const __m256i act = _mm256_set_m128i(load128(a->qs + 64 + 16 * k), load128(a->qs + 16 * k));
+    if (q8) return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(act, w));
+    return _mm256_add_epi32(dot_u8s8(w, act),
                             _mm256_zextsi128_si256(_mm_cvtsi32_si128(a->bias[4 * k])));
 }
 
-/* A split row of nb blocks times one token. Two sums, as in the AVX-512 kernel. */
-INLINE float split_dot(bool q8, const uint8_t *row, const kernels_q8x4 *a, int64_t nb) {
+/* A split row of nb blocks times T tokens, two sums each, as in the AVX-512
+ * kernel; each group's codes serve the T tokens. */
+INLINE void split_dot_tile(bool q8, int T, const uint8_t *row, const kernels_q8x4 *const a[],
+                           int64_t nb, float y[]) {
     const int G = q8 ? 128 : 64;
     const uint8_t *d = row + (size_t)nb * (q8 ? 32 : 16);
     const int pf = kernels_gemv_prefetch;
     const __m256i lanes01 = _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0);
     const __m256i lanes23 = _mm256_set_epi32(3, 3, 3, 3, 2, 2, 2, 2);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc0[KERNELS_GEMV_TOKENS], acc1[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc0[t] = acc1[t] = _mm256_setzero_ps();
     int64_t q = 0;
-    for (; q < nb / 4; q++, a++) {
+    for (; q < nb / 4; q++) {
         const uint8_t *c = row + q * G;
         if (pf) prefetch_span(c + pf, G);
-        const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(
-            _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(d + 8 * q))), _mm_load_ps(a->d)));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_pair_isum(q8, c, 4, a, 0)),
-                               _mm256_permutevar8x32_ps(s, lanes01), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_pair_isum(q8, c + 32, 4, a, 2)),
-                               _mm256_permutevar8x32_ps(s, lanes23), acc1);
+        const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(d + 8 * q)));
+        const split_pair p0 = split_pair_codes(q8, c, 4), p1 = split_pair_codes(q8, c + 32, 4);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8x4 *at = a[t] + q;
+            const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(dw, _mm_load_ps(at->d)));
+            acc0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_pair_isum(q8, &p0, at, 0)),
+                                      _mm256_permutevar8x32_ps(s, lanes01), acc0[t]);
+            acc1[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_pair_isum(q8, &p1, at, 2)),
+                                      _mm256_permutevar8x32_ps(s, lanes23), acc1[t]);
+        }
     }
     const int n = (int)(nb - 4 * q); /* a last, short group */
     for (int k = 0; k < n; k++) {
-        const __m256i isum = split_one_isum(q8, row + q * G + 16 * k, n, a, k);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
-                               _mm256_set1_ps(half(d + 8 * q + 2 * k) * a->d[k]), acc0);
+        const __m256i w = split_one_codes(q8, row + q * G + 16 * k, n);
+        const float dk = half(d + 8 * q + 2 * k);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8x4 *at = a[t] + q;
+            acc0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(split_one_isum(q8, w, at, k)),
+                                      _mm256_set1_ps(dk * at->d[k]), acc0[t]);
+        }
     }
-    return hsum256(_mm256_add_ps(acc0, acc1));
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = hsum256(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
-static float q4_0_split_dot(const uint8_t *w, const void *a, int64_t n) {
-    return split_dot(false, w, a, n / 32);
-}
-static float q8_0_split_dot(const uint8_t *w, const void *a, int64_t n) {
-    return split_dot(true, w, a, n / 32);
+/* One split row (R = 1) by tokens [t0, t0 + T). */
+INLINE void split_gemv_tile(bool q8, int R, int T, const kernels_job *j, int64_t r, int64_t end,
+                            int t0, const void *ctx) {
+    (void)R, (void)end, (void)ctx;
+    const kernels_matrix *w = j->w;
+    const kernels_q8x4 *a[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
+    float y[KERNELS_GEMV_TOKENS];
+    split_dot_tile(q8, T, row_of(w, r), a, w->cols / 32, y);
+    for (int t = 0; t < T; t++) j->y[(size_t)(t0 + t) * w->rows + r] = y[t];
 }
 
-GEMV_ROWS(gemv_q4_0_split, q4_0_split_dot)
-GEMV_ROWS(gemv_q8_0_split, q8_0_split_dot)
+#define SPLIT_GEMV(name, q8)                                                                       \
+    KERNELS_GEMV_TILES(name##_tiles, split_gemv_tile, 1, 1, q8, )                                  \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL, NULL);                              \
+    }
 
-GEMV_ROWS(gemv_q4_0, q4_0_dot)
-GEMV_ROWS(gemv_q4_1, q4_1_dot)
-GEMV_ROWS(gemv_q5_0, q5_0_dot)
-GEMV_ROWS(gemv_q5_1, q5_1_dot)
-GEMV_ROWS(gemv_q8_0, q8_0_dot)
+SPLIT_GEMV(gemv_q4_0_split, false)
+SPLIT_GEMV(gemv_q8_0_split, true)
 
 /* ==== 256-weight super-blocks ==== */
 
@@ -298,38 +377,49 @@ INLINE void k4_codes(bool five, const uint8_t *qs, __m256i qh, int c, __m256i *l
     }
 }
 
-INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
+/* y[t] = dot(row, a[t]) for t < T: each sub-block's codes unpacked once for
+ * the T tokens, each token's sums as it would have them alone. */
+INLINE void k4_dot_tile(bool five, int T, const uint8_t *row, const kernels_q8k *const a[],
+                        int64_t nsb, float y[]) {
     const size_t B = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
-    __m256 acc = _mm256_setzero_ps();
-    float mins_sum = 0;
+    __m256 acc[KERNELS_GEMV_TOKENS];
+    float mins_sum[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps(), mins_sum[t] = 0;
     const int pf = kernels_gemv_prefetch;
-    for (int64_t i = 0; i < nsb; i++, row += B, a++) {
+    for (int64_t i = 0; i < nsb; i++, row += B) {
         if (pf) prefetch_span(row + pf, (int)B);
         uint8_t sc[8], m[8];
         k4_scales(row + 4, sc, m);
         const uint8_t *qs = row + (five ? 48 : 16);
         const __m256i qh = five ? load256(row + 16) : _mm256_setzero_si256();
-        __m256i isum = _mm256_setzero_si256();
+        __m256i isum[KERNELS_GEMV_TOKENS];
+        UNROLL
+        for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i lo, hi;
             k4_codes(five, qs, qh, c, &lo, &hi);
             const int j = 2 * c;
-            isum = k4_sub(lo, a->qs + kernels_q8k_k4_pos(32 * j), sc[j], isum);
-            isum = k4_sub(hi, a->qs + kernels_q8k_k4_pos(32 * (j + 1)), sc[j + 1], isum);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                isum[t] = k4_sub(lo, a[t][i].qs + kernels_q8k_k4_pos(32 * j), sc[j], isum[t]);
+                isum[t] =
+                    k4_sub(hi, a[t][i].qs + kernels_q8k_k4_pos(32 * (j + 1)), sc[j + 1], isum[t]);
+            }
         }
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(half(row) * a->d), acc);
-        int msum = 0;
-        for (int j = 0; j < 8; j++) msum += m[j] * a->bsum32[j];
-        mins_sum += half(row + 2) * a->d * (float)msum;
+        const float d = half(row), dmin = half(row + 2);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8k *at = &a[t][i];
+            acc[t] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * at->d), acc[t]);
+            int msum = 0;
+            for (int j = 0; j < 8; j++) msum += m[j] * at->bsum32[j];
+            mins_sum[t] += dmin * at->d * (float)msum;
+        }
     }
-    return hsum256(acc) - mins_sum;
-}
-
-static float q4k_dot(const uint8_t *w, const void *a, int64_t n) {
-    return k4_dot(false, w, a, n / QK_K);
-}
-static float q5k_dot(const uint8_t *w, const void *a, int64_t n) {
-    return k4_dot(true, w, a, n / QK_K);
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = hsum256(acc[t]) - mins_sum[t];
 }
 
 /* Q6_K's codes 0..63 (value + 32) of half h: c[k] = the 32 codes of quarter
@@ -348,37 +438,74 @@ INLINE void q6k_codes(const block_q6_K *b, int h, __m256i c[4]) {
                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
 }
 
-/* Q6_K: the 32 added to each code comes back out as -32 * sum(scale * bsum). */
-static float q6k_dot(const uint8_t *row, const void *act, int64_t n) {
-    const kernels_q8k *a = act;
-    __m256 acc = _mm256_setzero_ps();
+/* Q6_K: the 32 added to each code comes back out as -32 * sum(scale * bsum).
+ * As k4_dot_tile, T tokens at a time. */
+INLINE void q6k_dot_tile(int T, const uint8_t *row, const kernels_q8k *const a[], int64_t nsb,
+                         float y[]) {
+    __m256 acc[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const int pf = kernels_gemv_prefetch;
-    for (int64_t i = 0; i < n / QK_K; i++, row += sizeof(block_q6_K), a++) {
+    for (int64_t i = 0; i < nsb; i++, row += sizeof(block_q6_K)) {
         if (pf) prefetch_span(row + pf, sizeof(block_q6_K));
         const block_q6_K *b = (const block_q6_K *)row;
-        __m256i isum = _mm256_setzero_si256();
+        __m256i isum[KERNELS_GEMV_TOKENS];
+        UNROLL
+        for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i codes[4];
             q6k_codes(b, h, codes);
             for (int c = 0; c < 4; c++) { /* 32 codes: sub-blocks g and g + 1 */
                 const int g = 8 * h + 2 * c;
-                const __m256i p = _mm256_maddubs_epi16(codes[c], load256(a->qs + 16 * g));
                 const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(b->scales[g + 1]),
                                                     _mm_set1_epi16(b->scales[g]));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc));
+                UNROLL
+                for (int t = 0; t < T; t++) {
+                    const __m256i p = _mm256_maddubs_epi16(codes[c], load256(a[t][i].qs + 16 * g));
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, sc));
+                }
             }
         }
-        int bias = 0;
-        for (int g = 0; g < 16; g++) bias += b->scales[g] * a->bsums[g];
-        isum = _mm256_sub_epi32(isum, _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, 32 * bias));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(half(&b->d) * a->d), acc);
+        const float d = half(&b->d);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8k *at = &a[t][i];
+            int bias = 0;
+            for (int g = 0; g < 16; g++) bias += b->scales[g] * at->bsums[g];
+            isum[t] = _mm256_sub_epi32(isum[t], _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, 32 * bias));
+            acc[t] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * at->d), acc[t]);
+        }
     }
-    return hsum256(acc);
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = hsum256(acc[t]);
 }
 
-GEMV_ROWS(gemv_q4_k, q4k_dot)
-GEMV_ROWS(gemv_q5_k, q5k_dot)
-GEMV_ROWS(gemv_q6_k, q6k_dot)
+/* One row (R = 1) by tokens [t0, t0 + T) of a super-block type. */
+INLINE void k_gemv_tile(enum quant_type type, int R, int T, const kernels_job *j, int64_t r,
+                        int64_t end, int t0, const void *ctx) {
+    (void)R, (void)end, (void)ctx;
+    const kernels_matrix *w = j->w;
+    const kernels_q8k *a[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8k *)act_of(j, t0 + t);
+    float y[KERNELS_GEMV_TOKENS];
+    if (type == QT_Q6_K)
+        q6k_dot_tile(T, row_of(w, r), a, w->cols / QK_K, y);
+    else
+        k4_dot_tile(type == QT_Q5_K, T, row_of(w, r), a, w->cols / QK_K, y);
+    for (int t = 0; t < T; t++) j->y[(size_t)(t0 + t) * w->rows + r] = y[t];
+}
+
+#define K_GEMV(name, type)                                                                         \
+    KERNELS_GEMV_TILES(name##_tiles, k_gemv_tile, 1, 1, type, )                                    \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL, NULL);                              \
+    }
+
+K_GEMV(gemv_q4_k, QT_Q4_K)
+K_GEMV(gemv_q5_k, QT_Q5_K)
+K_GEMV(gemv_q6_k, QT_Q6_K)
 
 /* ---- 32-weight blocks: packed panels for batches ----
  * As in kernels_avx512.c, with 8 rows to a panel: codes[b][g][i][4] = codes

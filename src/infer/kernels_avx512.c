@@ -4,7 +4,9 @@
  * Generation (one token): each weight row is streamed once and unpacked in
  * registers, four 32-weight blocks or one 256-weight super-block at a time;
  * VNNI's vpdpbusd multiplies unsigned weight codes by signed activation codes
- * and sums each four products into a 32-bit lane.
+ * and sums each four products into a 32-bit lane. Several sequences decoded
+ * together share each unpacked block, up to four tokens at a time (see
+ * KERNELS_GEMV_TOKENS), each with the arithmetic it would have alone.
  *
  * Prompts (a batch): a chunk of rows is packed into panels of 16 rows in
  * which each 64-byte vector holds four consecutive codes of every row. One
@@ -92,16 +94,6 @@ static inline const uint8_t *act_of(const kernels_job *j, int t) {
     return (const uint8_t *)j->act + (size_t)t * j->act_stride;
 }
 
-/* y[t][r] = dot(row r, token t) for rows [r0, r1) and every token. */
-#define GEMV_ROWS(name, dot, ...)                                                                  \
-    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
-        const kernels_matrix *w = j->w;                                                            \
-        __VA_ARGS__;                                                                               \
-        for (int64_t r = r0; r < r1; r++)                                                          \
-            for (int t = 0; t < j->n_tok; t++)                                                     \
-                j->y[(size_t)t * w->rows + r] = dot(row_of(w, r), act_of(j, t), w->cols);          \
-    }
-
 /* ==== 32-weight blocks: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 ==== */
 
 enum q32_kind { Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 };
@@ -176,27 +168,41 @@ INLINE void q32_codes(enum q32_kind kind, const __m512i z[4], const quad_index *
     }
 }
 
-/* Four blocks times four activation blocks: the exact integer sums, scaled
- * per block and added to acc's lanes (block k owns lanes 4k..4k+3); the
- * offset term m * s of the affine types goes to accm. */
-INLINE void q32_quad(enum q32_kind kind, const __m512i z[4], const quad_index *ix,
-                     const kernels_q8x4 *a, __m512 *acc, __m128 *accm) {
+/* The weight side of four blocks, unpacked once for every token: the codes
+ * (kernels_q8x4's halves, plus the zero point) and the fp16 scales (then the
+ * mins) as floats. */
+typedef struct q32_quad_w {
+    __m512i lo, hi;
+    __m256 dm;
+} q32_quad_w;
+
+INLINE q32_quad_w q32_unpack(enum q32_kind kind, const __m512i z[4], const quad_index *ix) {
     /* Q4's scales all lie in z0: a one-source permute is cheaper */
     const __m512i dmh = kind == Q4_0 || kind == Q4_1
                             ? _mm512_permutexvar_epi16(ix->dm, z[0])
                             : _mm512_permutex2var_epi16(z[0], ix->dm, z[1]);
-    const __m256 dm = _mm256_cvtph_ps(_mm512_castsi512_si128(dmh));
-    const __m128 scale = _mm_mul_ps(_mm256_castps256_ps128(dm), _mm_load_ps(a->d));
-    __m512i lo, hi;
-    q32_codes(kind, z, ix, &lo, &hi);
+    q32_quad_w w;
+    w.dm = _mm256_cvtph_ps(_mm512_castsi512_si128(dmh));
+    q32_codes(kind, z, ix, &w.lo, &w.hi);
+    return w;
+}
+
+/* Four unpacked blocks times four activation blocks: the exact integer sums,
+ * scaled per block and added to acc's lanes (block k owns lanes 4k..4k+3);
+ * the offset term m * s of the affine types goes to accm. Every token of a
+ * group goes through exactly these operations, in this order, as it would
+ * alone. */
+INLINE void q32_apply(enum q32_kind kind, const q32_quad_w *w, const kernels_q8x4 *a, __m512 *acc,
+                      __m128 *accm) {
+    const __m128 scale = _mm_mul_ps(_mm256_castps256_ps128(w->dm), _mm_load_ps(a->d));
     __m512i isum = _mm512_load_si512(a->bias);
-    isum = _mm512_dpbusd_epi32(isum, lo, _mm512_load_si512(a->qs));
-    isum = _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(a->qs + 64));
+    isum = _mm512_dpbusd_epi32(isum, w->lo, _mm512_load_si512(a->qs));
+    isum = _mm512_dpbusd_epi32(isum, w->hi, _mm512_load_si512(a->qs + 64));
     const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
                            _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)), *acc);
     if (q32_has_min(kind))
-        *accm = _mm_fmadd_ps(_mm256_extractf128_ps(dm, 1), _mm_load_ps(a->s), *accm);
+        *accm = _mm_fmadd_ps(_mm256_extractf128_ps(w->dm, 1), _mm_load_ps(a->s), *accm);
 }
 
 /* Loads the bytes of four blocks (or of the n_bytes < 4B that remain). */
@@ -223,17 +229,27 @@ INLINE void q32_load(enum q32_kind kind, const uint8_t *p, int n_bytes, __m512i 
 /* The activations of a row take two bytes a weight (kernels_q8x4): past
  * 8192 columns they no longer share the 32 KiB L1 cache with the stream of
  * weights, and each row would fetch them again from L2. So long rows are
- * read four at a time, each activation load serving four rows. */
+ * read several at a time, each activation load serving them all: Q32_ROWS
+ * rows for one token, 4 for a group of tokens (Q32_GEMV), so that the rows
+ * x tokens accumulators stay in registers. */
 #define Q32_ROWS 8
 
-/* y[r] = dot(rows[r], a) for r < R (1 or Q32_ROWS). */
-INLINE void q32_dot_rows(enum q32_kind kind, int R, const uint8_t *const rows[],
-                         const kernels_q8x4 *a, int64_t nb, const quad_index *ix, float y[]) {
+/* y[t * R + r] = dot(rows[r], a[t]) for r < R, t < T (R <= Q32_ROWS,
+ * T <= KERNELS_GEMV_TOKENS, R * T <= 16 accumulators). The accumulator of
+ * each (row, token) goes through the same operations in the same order
+ * whatever R and T are, so every token's result is bit for bit the one it
+ * gets alone (T = 1). */
+INLINE void q32_dot_tile(enum q32_kind kind, int R, int T, const uint8_t *const rows[],
+                         const kernels_q8x4 *const a[], int64_t nb, const quad_index *ix,
+                         float y[]) {
     const int B = q32_block_bytes[kind];
-    __m512 acc[Q32_ROWS];
-    __m128 accm[Q32_ROWS];
+    __m512 acc[Q32_ROWS][KERNELS_GEMV_TOKENS];
+    __m128 accm[Q32_ROWS][KERNELS_GEMV_TOKENS];
     UNROLL
-    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps(), accm[r] = _mm_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        UNROLL
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps(), accm[r][t] = _mm_setzero_ps();
+    }
     __m512i z[4];
     int64_t q = 0;
     const int pf = kernels_gemv_prefetch;
@@ -242,42 +258,52 @@ INLINE void q32_dot_rows(enum q32_kind kind, int R, const uint8_t *const rows[],
         for (int r = 0; r < R; r++) {
             if (pf) prefetch_span(rows[r] + q * 4 * B + pf, 4 * B);
             q32_load(kind, rows[r] + q * 4 * B, 4 * B, z);
-            q32_quad(kind, z, ix, a + q, &acc[r], &accm[r]);
+            const q32_quad_w w = q32_unpack(kind, z, ix);
+            UNROLL
+            for (int t = 0; t < T; t++) q32_apply(kind, &w, a[t] + q, &acc[r][t], &accm[r][t]);
         }
     }
     if (nb % 4) {
         UNROLL
         for (int r = 0; r < R; r++) {
             q32_load(kind, rows[r] + q * 4 * B, (int)(nb % 4) * B, z);
-            q32_quad(kind, z, ix, a + q, &acc[r], &accm[r]);
+            const q32_quad_w w = q32_unpack(kind, z, ix);
+            UNROLL
+            for (int t = 0; t < T; t++) q32_apply(kind, &w, a[t] + q, &acc[r][t], &accm[r][t]);
         }
     }
     UNROLL
-    for (int r = 0; r < R; r++) y[r] = _mm512_reduce_add_ps(acc[r]) + hsum128(accm[r]);
-}
-
-INLINE void q32_gemv(enum q32_kind kind, const kernels_job *j, int64_t r0, int64_t r1) {
-    const kernels_matrix *w = j->w;
-    const quad_index ix = make_quad_index(kind);
-    const int64_t nb = w->cols / 32;
-    const int R = w->cols > kernels_gemv_multi_cols ? Q32_ROWS : 1;
-    for (int64_t r = r0; r < r1; r += R) {
-        const uint8_t *rows[Q32_ROWS];
-        const int n = row_group(w, r, r1, R, rows);
-        for (int t = 0; t < j->n_tok; t++) {
-            float y[Q32_ROWS];
-            if (R == 1)
-                q32_dot_rows(kind, 1, rows, (const kernels_q8x4 *)act_of(j, t), nb, &ix, y);
-            else
-                q32_dot_rows(kind, Q32_ROWS, rows, (const kernels_q8x4 *)act_of(j, t), nb, &ix, y);
-            for (int k = 0; k < n; k++) j->y[(size_t)t * w->rows + r + k] = y[k];
-        }
+    for (int r = 0; r < R; r++) {
+        UNROLL
+        for (int t = 0; t < T; t++)
+            y[t * R + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum128(accm[r][t]);
     }
 }
 
+/* Rows [r, min(r + R, end)) by tokens [t0, t0 + T); ix: the quad_index. */
+INLINE void q32_gemv_tile(enum q32_kind kind, int R, int T, const kernels_job *j, int64_t r,
+                          int64_t end, int t0, const void *ix) {
+    const kernels_matrix *w = j->w;
+    const uint8_t *rows[Q32_ROWS];
+    const int n = row_group(w, r, end, R, rows);
+    const kernels_q8x4 *a[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
+    float y[Q32_ROWS * KERNELS_GEMV_TOKENS];
+    q32_dot_tile(kind, R, T, rows, a, w->cols / 32, ix, y);
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < n; k++) j->y[(size_t)(t0 + t) * w->rows + r + k] = y[t * R + k];
+}
+
+/* Per type, the tiles of short rows (one at a time) and of long ones. */
 #define Q32_GEMV(name, kind)                                                                       \
+    KERNELS_GEMV_TILES(name##_short, q32_gemv_tile, 1, 1, kind, )                                  \
+    KERNELS_GEMV_TILES(name##_long, q32_gemv_tile, Q32_ROWS, 4, kind, )                            \
     static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
-        q32_gemv(kind, j, r0, r1);                                                                 \
+        const quad_index ix = make_quad_index(kind);                                               \
+        const bool long_rows = j->w->cols > kernels_gemv_multi_cols;                               \
+        kernels_run_gemv_tiles(j, r0, r1, long_rows ? &name##_long : &name##_short, (void *)&ix,   \
+                               NULL);                                                              \
     }
 
 Q32_GEMV(gemv_q4_0, Q4_0)
@@ -292,125 +318,156 @@ Q32_GEMV(gemv_q8_0, Q8_0)
  * byte is shuffled, and the one permute left (the scales to their lanes)
  * is a cheap one. */
 
-/* n (1..4) blocks of a split row: codes at c, fp16 scales at d. */
-INLINE void split_quad(bool q8, const uint8_t *c, const uint8_t *d, int n, const kernels_q8x4 *a,
-                       __m512 *acc) {
+/* The codes of n (1..4) blocks of a split group at c: kernels_q8x4's halves. */
+INLINE void split_codes(bool q8, const uint8_t *c, int n, __m512i *lo, __m512i *hi) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512i lo, hi;
-    __m128 dw;
     if (n == 4) {
         const __m512i q = _mm512_loadu_si512(c);
-        lo = q8 ? q : _mm512_and_si512(q, m4);
-        hi = q8 ? _mm512_loadu_si512(c + 64) : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-        dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d));
+        *lo = q8 ? q : _mm512_and_si512(q, m4);
+        *hi = q8 ? _mm512_loadu_si512(c + 64) : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
     } else { /* a row's last, short group: 16 n bytes of each half */
         const __mmask64 m = first_bytes(16 * n);
         const __m512i q = _mm512_maskz_loadu_epi8(m, c);
-        lo = q8 ? q : _mm512_and_si512(q, m4);
-        hi = q8 ? _mm512_maskz_loadu_epi8(m, c + 16 * n)
-                : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-        dw = _mm_cvtph_ps(_mm_maskz_loadu_epi16((__mmask8)((1u << n) - 1), d));
+        *lo = q8 ? q : _mm512_and_si512(q, m4);
+        *hi = q8 ? _mm512_maskz_loadu_epi8(m, c + 16 * n)
+                 : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
     }
-    __m512i isum = _mm512_load_si512(a->bias);
-    isum = _mm512_dpbusd_epi32(isum, lo, _mm512_load_si512(a->qs));
-    isum = _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(a->qs + 64));
-    const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    const __m128 scale = _mm_mul_ps(dw, _mm_load_ps(a->d));
-    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
-                           _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)), *acc);
 }
 
-/* The integer sums of four blocks of a split group (codes at c). */
-INLINE __m512i split_isum4(bool q8, const uint8_t *c, const kernels_q8x4 *a) {
-    const __m512i q = _mm512_loadu_si512(c), m4 = _mm512_set1_epi8(0x0F);
-    const __m512i lo = q8 ? q : _mm512_and_si512(q, m4);
-    const __m512i hi =
-        q8 ? _mm512_loadu_si512(c + 64) : _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+/* The integer sums of four blocks (codes lo, hi) with a token's. */
+INLINE __m512i split_isum4(__m512i lo, __m512i hi, const kernels_q8x4 *a) {
     __m512i isum = _mm512_load_si512(a->bias);
     isum = _mm512_dpbusd_epi32(isum, lo, _mm512_load_si512(a->qs));
     return _mm512_dpbusd_epi32(isum, hi, _mm512_load_si512(a->qs + 64));
 }
 
+/* A short group's blocks (codes lo, hi; scales dw) times a token, into acc. */
+INLINE void split_quad(__m512i lo, __m512i hi, __m128 dw, const kernels_q8x4 *a, __m512 *acc) {
+    const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m128 scale = _mm_mul_ps(dw, _mm_load_ps(a->d));
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(split_isum4(lo, hi, a)),
+                           _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scale)), *acc);
+}
+
 /* Blocks per row up to which the scales are taken 16 at a time (below). */
 #define SPLIT_MAX_BLOCKS 2048
 
-/* y[r] = dot(rows[r], a) for r < R (1 or Q32_ROWS) split rows of nb blocks;
- * ad: the nb activation scales in a row. Sixteen blocks at a time, their
+/* What the split tiles of a group of tokens read: each token's activation
+ * scales, contiguous (by16 only). */
+typedef struct split_ctx {
+    bool by16;
+    float ad[KERNELS_GEMV_TOKENS][SPLIT_MAX_BLOCKS + 4];
+} split_ctx;
+
+/* y[t * R + r] = dot(rows[r], a[t]) for split rows of nb blocks; ad[t]: the
+ * nb activation scales of token t in a row. Sixteen blocks at a time, their
  * sixteen weight scales are one load and one conversion, times ad's
  * sixteen: per group of four blocks only the permute that spreads its four
  * scales to the lanes is left (three vector operations fewer a group, a
  * fifth of the work on Intel cores, whose one shuffle port the old
- * per-group conversion kept busy). Two sums a row, so that one chain of
- * additions does not set the pace. */
-INLINE void split_dot_rows(bool q8, int R, const uint8_t *const rows[], const kernels_q8x4 *a,
-                           const float *ad, bool by16, int64_t nb, float y[]) {
+ * per-group conversion kept busy). Two sums a row and token, so that one
+ * chain of additions does not set the pace. Each block's codes serve the T
+ * tokens; each (row, token) sum has the operations of a token alone. */
+INLINE void split_dot_tile(bool q8, int R, int T, const uint8_t *const rows[],
+                           const kernels_q8x4 *const a[], const split_ctx *ctx, int64_t nb,
+                           float y[]) {
     const int G = q8 ? 128 : 64; /* code bytes of four blocks */
     const size_t at_d = (size_t)nb * (q8 ? 32 : 16);
     const int pf = kernels_gemv_prefetch;
-    const __m512i four = _mm512_set1_epi32(4);
     const __m512i idx0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    __m512 acc[Q32_ROWS][2];
+    __m512 acc[Q32_ROWS][KERNELS_GEMV_TOKENS][2];
     UNROLL
-    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        UNROLL
+        for (int t = 0; t < T; t++) acc[r][t][0] = acc[r][t][1] = _mm512_setzero_ps();
+    }
     int64_t q = 0;
-    for (; by16 && q + 4 <= nb / 4; q += 4) {
-        const __m512 sa = _mm512_loadu_ps(ad + 4 * q);
+    for (; ctx->by16 && q + 4 <= nb / 4; q += 4) {
         UNROLL
         for (int r = 0; r < R; r++) {
             if (pf) prefetch_span(rows[r] + q * G + pf, 4 * G);
-            const __m512 s = _mm512_mul_ps(
-                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rows[r] + at_d + 8 * q))), sa);
-            __m512i idx = idx0;
+            const __m512 dw =
+                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rows[r] + at_d + 8 * q)));
+            __m512 s[KERNELS_GEMV_TOKENS];
             UNROLL
-            for (int k = 0; k < 4; k++, idx = _mm512_add_epi32(idx, four))
-                acc[r][k & 1] = _mm512_fmadd_ps(
-                    _mm512_cvtepi32_ps(split_isum4(q8, rows[r] + (q + k) * G, a + q + k)),
-                    _mm512_permutexvar_ps(idx, s), acc[r][k & 1]);
+            for (int t = 0; t < T; t++)
+                s[t] = _mm512_mul_ps(dw, _mm512_loadu_ps(ctx->ad[t] + 4 * q));
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                const __m512i idx = _mm512_add_epi32(idx0, _mm512_set1_epi32(4 * k));
+                __m512i lo, hi;
+                split_codes(q8, rows[r] + (q + k) * G, 4, &lo, &hi);
+                UNROLL
+                for (int t = 0; t < T; t++)
+                    acc[r][t][k & 1] =
+                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(split_isum4(lo, hi, a[t] + q + k)),
+                                        _mm512_permutexvar_ps(idx, s[t]), acc[r][t][k & 1]);
+            }
         }
     }
     for (; q < (nb + 3) / 4; q++) {
         const int n = nb - 4 * q < 4 ? (int)(nb - 4 * q) : 4;
         UNROLL
-        for (int r = 0; r < R; r++)
-            split_quad(q8, rows[r] + q * G, rows[r] + at_d + 8 * q, n, a + q, &acc[r][0]);
-    }
-    UNROLL
-    for (int r = 0; r < R; r++) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
-}
-
-/* The activation scales of a row, contiguous. */
-static void act_scales(const kernels_q8x4 *a, int64_t nb, float *ad) {
-    for (int64_t q = 0; q < (nb + 3) / 4; q++) _mm_storeu_ps(ad + 4 * q, _mm_load_ps(a[q].d));
-}
-
-INLINE void split_gemv(bool q8, const kernels_job *j, int64_t r0, int64_t r1) {
-    const kernels_matrix *w = j->w;
-    const int64_t nb = w->cols / 32;
-    const int R = w->cols > kernels_gemv_multi_cols ? Q32_ROWS : 1;
-    float ad[SPLIT_MAX_BLOCKS + 4];
-    const bool by16 = nb <= SPLIT_MAX_BLOCKS; /* beyond: one group at a time */
-    for (int t = 0; t < j->n_tok; t++) {
-        const kernels_q8x4 *a = (const kernels_q8x4 *)act_of(j, t);
-        if (by16) act_scales(a, nb, ad);
-        for (int64_t r = r0; r < r1; r += R) {
-            const uint8_t *rows[Q32_ROWS];
-            const int n = row_group(w, r, r1, R, rows);
-            float y[Q32_ROWS];
-            if (R == 1)
-                split_dot_rows(q8, 1, rows, a, ad, by16, nb, y);
-            else
-                split_dot_rows(q8, Q32_ROWS, rows, a, ad, by16, nb, y);
-            for (int k = 0; k < n; k++) j->y[(size_t)t * w->rows + r + k] = y[k];
+        for (int r = 0; r < R; r++) {
+            __m512i lo, hi;
+            split_codes(q8, rows[r] + q * G, n, &lo, &hi);
+            const uint8_t *d = rows[r] + at_d + 8 * q;
+            const __m128 dw =
+                n == 4 ? _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)d))
+                       : _mm_cvtph_ps(_mm_maskz_loadu_epi16((__mmask8)((1u << n) - 1), d));
+            UNROLL
+            for (int t = 0; t < T; t++) split_quad(lo, hi, dw, a[t] + q, &acc[r][t][0]);
         }
     }
+    UNROLL
+    for (int r = 0; r < R; r++) {
+        UNROLL
+        for (int t = 0; t < T; t++)
+            y[t * R + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]));
+    }
 }
 
-static void gemv_q4_0_split(const kernels_job *j, int64_t r0, int64_t r1) {
-    split_gemv(false, j, r0, r1);
+/* Before each group of tokens: their activation scales, contiguous. */
+static void split_group(const kernels_job *j, int t0, int T, void *arg) {
+    split_ctx *ctx = arg;
+    const int64_t nb = j->w->cols / 32;
+    if (!ctx->by16) return;
+    for (int t = 0; t < T; t++) {
+        const kernels_q8x4 *a = (const kernels_q8x4 *)act_of(j, t0 + t);
+        for (int64_t q = 0; q < (nb + 3) / 4; q++)
+            _mm_storeu_ps(ctx->ad[t] + 4 * q, _mm_load_ps(a[q].d));
+    }
 }
-static void gemv_q8_0_split(const kernels_job *j, int64_t r0, int64_t r1) {
-    split_gemv(true, j, r0, r1);
+
+/* Rows [r, min(r + R, end)) by tokens [t0, t0 + T) of split rows. */
+INLINE void split_gemv_tile(bool q8, int R, int T, const kernels_job *j, int64_t r, int64_t end,
+                            int t0, const void *ctx) {
+    const kernels_matrix *w = j->w;
+    const uint8_t *rows[Q32_ROWS];
+    const int n = row_group(w, r, end, R, rows);
+    const kernels_q8x4 *a[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
+    float y[Q32_ROWS * KERNELS_GEMV_TOKENS];
+    split_dot_tile(q8, R, T, rows, a, ctx, w->cols / 32, y);
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < n; k++) j->y[(size_t)(t0 + t) * w->rows + r + k] = y[t * R + k];
 }
+
+/* Long rows: Q32_ROWS rows for one token, 2 for a group (two sums each). */
+#define SPLIT_GEMV(name, q8)                                                                       \
+    KERNELS_GEMV_TILES(name##_short, split_gemv_tile, 1, 1, q8, )                                  \
+    KERNELS_GEMV_TILES(name##_long, split_gemv_tile, Q32_ROWS, 2, q8, )                            \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        split_ctx ctx;                                                                             \
+        ctx.by16 = j->w->cols / 32 <= SPLIT_MAX_BLOCKS; /* beyond: one group at a time */          \
+        const bool long_rows = j->w->cols > kernels_gemv_multi_cols;                               \
+        kernels_run_gemv_tiles(j, r0, r1, long_rows ? &name##_long : &name##_short, &ctx,          \
+                               split_group);                                                       \
+    }
+
+SPLIT_GEMV(gemv_q4_0_split, false)
+SPLIT_GEMV(gemv_q8_0_split, true)
 
 /* ---- 32-weight blocks: packed panels for batches ----
  * A panel holds 16 rows: codes[b][g][i][4] = codes 4g..4g+3 of row i's block
@@ -674,23 +731,30 @@ static inline __m512i pick_words(__m512i idx, __m512i v) {
  * 2c + 2 of the 128 weights, the high nibbles 2c + 1 and 2c + 3; kernels_q8k
  * orders the activations to match. maddubs makes 16-bit pair sums (at most
  * 2 * 31 * 127), which vpdpwssd multiplies by the sub-block scale. */
-INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
+INLINE void k4_dot_tile(bool five, int T, const uint8_t *row, const kernels_q8k *const a[],
+                        int64_t nsb, float y[]) {
     const size_t B = five ? sizeof(block_q5_K) : sizeof(block_q4_K);
     const __m512i m4 = _mm512_set1_epi8(0x0F), c16 = _mm512_set1_epi8(16);
-    __m512 acc = _mm512_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
+    __m512 acc[KERNELS_GEMV_TOKENS];
+    __m128 accm[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps(), accm[t] = _mm_setzero_ps();
     const int pf = kernels_gemv_prefetch;
-    for (int64_t i = 0; i < nsb; i++, row += B, a++) {
+    for (int64_t i = 0; i < nsb; i++, row += B) {
         if (pf) prefetch_span(row + pf, B);
         uint64_t sc, mins;
         k4_scales(row + 4, &sc, &mins);
         const __m512i scw =
             _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mins));
         const uint8_t *qs = row + (five ? 48 : 16);
         const __m512i qh =
             five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(row + 16)))
                  : _mm512_setzero_si512();
-        __m512i isum = _mm512_setzero_si512();
+        __m512i isum[KERNELS_GEMV_TOKENS];
+        UNROLL
+        for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+        UNROLL
         for (int c = 0; c < 2; c++) {
             const __m512i q = _mm512_loadu_si512(qs + 64 * c);
             __m512i lo = _mm512_and_si512(q, m4),
@@ -701,33 +765,51 @@ INLINE float k4_dot(bool five, const uint8_t *row, const kernels_q8k *a, int64_t
                 hi = _mm512_mask_add_epi8(
                     hi, _mm512_test_epi8_mask(qh, halves_epi8(2 << 4 * c, 8 << 4 * c)), hi, c16);
             }
-            const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(a->qs + 128 * c));
-            const __m512i phi = _mm512_maddubs_epi16(hi, _mm512_load_si512(a->qs + 128 * c + 64));
-            isum = _mm512_dpwssd_epi32(isum, plo, pick_words(halves_epi16(4 * c, 4 * c + 2), scw));
-            isum =
-                _mm512_dpwssd_epi32(isum, phi, pick_words(halves_epi16(4 * c + 1, 4 * c + 3), scw));
+            const __m512i slo = pick_words(halves_epi16(4 * c, 4 * c + 2), scw);
+            const __m512i shi = pick_words(halves_epi16(4 * c + 1, 4 * c + 3), scw);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const int8_t *qa = a[t][i].qs + 128 * c;
+                const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(qa));
+                const __m512i phi = _mm512_maddubs_epi16(hi, _mm512_load_si512(qa + 64));
+                isum[t] = _mm512_dpwssd_epi32(isum[t], plo, slo);
+                isum[t] = _mm512_dpwssd_epi32(isum[t], phi, shi);
+            }
         }
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(half(row) * a->d), acc);
-        const __m128i msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mins)),
-                                            _mm_loadu_si128((const __m128i *)a->bsum32));
-        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_set1_ps(half(row + 2) * a->d), accm);
+        const float d = half(row), dmin = half(row + 2);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8k *at = &a[t][i];
+            acc[t] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_set1_ps(d * at->d), acc[t]);
+            const __m128i msum =
+                _mm_madd_epi16(mins16, _mm_loadu_si128((const __m128i *)at->bsum32));
+            accm[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_set1_ps(dmin * at->d), accm[t]);
+        }
     }
-    return _mm512_reduce_add_ps(acc) - hsum128(accm);
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = _mm512_reduce_add_ps(acc[t]) - hsum128(accm[t]);
 }
 
 /* Q6_K: codes 0..63 (the stored value plus 32) from 4 low bits in ql and 2
  * high bits in qh; the 32 comes back out as -32 * sum(scale * bsum). */
-static float q6k_dot(const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
+INLINE void q6k_dot_tile(int T, const uint8_t *row, const kernels_q8k *const a[], int64_t nsb,
+                         float y[]) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i shl = halves_epi16(4, 2), shr = halves_epi16(0, 2);
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     const int pf = kernels_gemv_prefetch;
-    for (int64_t i = 0; i < nsb; i++, row += sizeof(block_q6_K), a++) {
+    for (int64_t i = 0; i < nsb; i++, row += sizeof(block_q6_K)) {
         if (pf) prefetch_span(row + pf, sizeof(block_q6_K));
         const block_q6_K *b = (const block_q6_K *)row;
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
         const __m512i scw = _mm512_castsi256_si512(sc16);
-        __m512i isum = _mm512_setzero_si512();
+        __m512i isum[KERNELS_GEMV_TOKENS];
+        UNROLL
+        for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+        UNROLL
         for (int h = 0; h < 2; h++) {
             const __m512i ql = _mm512_loadu_si512(b->ql + 64 * h);
             const __m512i qh =
@@ -736,31 +818,57 @@ static float q6k_dot(const uint8_t *row, const kernels_q8k *a, int64_t nsb) {
                                                _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m30));
             const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
                                                _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m30));
-            const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(a->qs + 128 * h));
-            const __m512i phi = _mm512_maddubs_epi16(hi, _mm512_load_si512(a->qs + 128 * h + 64));
-            isum = _mm512_dpwssd_epi32(isum, plo, pick_words(quarters_epi16(8 * h), scw));
-            isum = _mm512_dpwssd_epi32(isum, phi, pick_words(quarters_epi16(8 * h + 4), scw));
+            const __m512i slo = pick_words(quarters_epi16(8 * h), scw);
+            const __m512i shi = pick_words(quarters_epi16(8 * h + 4), scw);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const int8_t *qa = a[t][i].qs + 128 * h;
+                const __m512i plo = _mm512_maddubs_epi16(lo, _mm512_load_si512(qa));
+                const __m512i phi = _mm512_maddubs_epi16(hi, _mm512_load_si512(qa + 64));
+                isum[t] = _mm512_dpwssd_epi32(isum[t], plo, slo);
+                isum[t] = _mm512_dpwssd_epi32(isum[t], phi, shi);
+            }
         }
-        const __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a->bsums));
-        isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(_mm256_slli_epi32(bias, 5)));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(half(&b->d) * a->d), acc);
+        const float d = half(&b->d);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const kernels_q8k *at = &a[t][i];
+            const __m256i bias =
+                _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)at->bsums));
+            isum[t] = _mm512_sub_epi32(isum[t], _mm512_zextsi256_si512(_mm256_slli_epi32(bias, 5)));
+            acc[t] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_set1_ps(d * at->d), acc[t]);
+        }
     }
-    return _mm512_reduce_add_ps(acc);
+    UNROLL
+    for (int t = 0; t < T; t++) y[t] = _mm512_reduce_add_ps(acc[t]);
 }
 
-static float q4k_dot(const uint8_t *row, const void *act, int64_t cols) {
-    return k4_dot(false, row, act, cols / QK_K);
-}
-static float q5k_dot(const uint8_t *row, const void *act, int64_t cols) {
-    return k4_dot(true, row, act, cols / QK_K);
-}
-static float q6k_row_dot(const uint8_t *row, const void *act, int64_t cols) {
-    return q6k_dot(row, act, cols / QK_K);
+/* One row (R = 1) by tokens [t0, t0 + T) of a super-block type. */
+INLINE void k_gemv_tile(enum quant_type type, int R, int T, const kernels_job *j, int64_t r,
+                        int64_t end, int t0, const void *ctx) {
+    (void)R, (void)end, (void)ctx;
+    const kernels_matrix *w = j->w;
+    const kernels_q8k *a[KERNELS_GEMV_TOKENS];
+    UNROLL
+    for (int t = 0; t < T; t++) a[t] = (const kernels_q8k *)act_of(j, t0 + t);
+    float y[KERNELS_GEMV_TOKENS];
+    if (type == QT_Q6_K)
+        q6k_dot_tile(T, row_of(w, r), a, w->cols / QK_K, y);
+    else
+        k4_dot_tile(type == QT_Q5_K, T, row_of(w, r), a, w->cols / QK_K, y);
+    for (int t = 0; t < T; t++) j->y[(size_t)(t0 + t) * w->rows + r] = y[t];
 }
 
-GEMV_ROWS(gemv_q4_k, q4k_dot)
-GEMV_ROWS(gemv_q5_k, q5k_dot)
-GEMV_ROWS(gemv_q6_k, q6k_row_dot)
+#define K_GEMV(name, type)                                                                         \
+    KERNELS_GEMV_TILES(name##_tiles, k_gemv_tile, 1, 1, type, )                                    \
+    static void name(const kernels_job *j, int64_t r0, int64_t r1) {                               \
+        kernels_run_gemv_tiles(j, r0, r1, &name##_tiles, NULL, NULL);                              \
+    }
+
+K_GEMV(gemv_q4_k, QT_Q4_K)
+K_GEMV(gemv_q5_k, QT_Q5_K)
+K_GEMV(gemv_q6_k, QT_Q6_K)
 
 /* ---- super-blocks: packed panels ----
  * Per super-block of 16 rows: codes[64 groups][16 rows][4] (4096 bytes),

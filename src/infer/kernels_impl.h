@@ -79,6 +79,66 @@ typedef struct kernels_job {
  * generation path, bound by memory bandwidth. */
 typedef void (*kernels_gemv_fn)(const kernels_job *j, int64_t r0, int64_t r1);
 
+/* Several sequences decoded together (kernels_matvec_batch) are computed
+ * KERNELS_GEMV_TOKENS tokens at a time: each block of weights is loaded and
+ * unpacked once and applied to every token of the group, with one
+ * accumulator per row and token. The work a token adds is then its integer
+ * dot products and its scaling, not the loads and the unpacking. Each
+ * accumulator goes through exactly the operations, in the order, of a token
+ * alone (a group of one is the one-token kernel), so every token's row of y
+ * is bit for bit what it gets alone. */
+#define KERNELS_GEMV_TOKENS 4
+
+/* A tile: rows [r, min(r + R, end)) by tokens [t0, t0 + T), R and T fixed
+ * by the function; ctx is the kernel's own. */
+typedef void (*kernels_gemv_tile_fn)(const kernels_job *j, int64_t r, int64_t end, int t0,
+                                     const void *ctx);
+typedef struct kernels_gemv_tiles {
+    int rows[KERNELS_GEMV_TOKENS + 1];                /* R of the tile for T tokens */
+    kernels_gemv_tile_fn fn[KERNELS_GEMV_TOKENS + 1]; /* by T */
+} kernels_gemv_tiles;
+
+/* KERNELS_GEMV_TILES(name, tile, R1, RT, extra...) makes the tile functions
+ * tile(extra..., R, T, j, r, end, t0, ctx) for T = 1 (R1 rows) and T = 2..4
+ * (RT rows each), and their table `name`. */
+#define KERNELS_GEMV_TILES(name, tile, R1, RT, ...)                                                \
+    static void name##_1(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
+        tile(__VA_ARGS__ R1, 1, j, r, e, t0, c);                                                   \
+    }                                                                                              \
+    static void name##_2(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
+        tile(__VA_ARGS__ RT, 2, j, r, e, t0, c);                                                   \
+    }                                                                                              \
+    static void name##_3(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
+        tile(__VA_ARGS__ RT, 3, j, r, e, t0, c);                                                   \
+    }                                                                                              \
+    static void name##_4(const kernels_job *j, int64_t r, int64_t e, int t0, const void *c) {      \
+        tile(__VA_ARGS__ RT, 4, j, r, e, t0, c);                                                   \
+    }                                                                                              \
+    static const kernels_gemv_tiles name = {{0, R1, RT, RT, RT},                                   \
+                                            {NULL, name##_1, name##_2, name##_3, name##_4}};
+
+/* Rows [r0, r1) by every token: the tokens KERNELS_GEMV_TOKENS at a time
+ * (the rest in one smaller group), each group over the rows in tiles of its
+ * size (within groups of the one-token tile's rows). Groups of tokens
+ * outside: a group's activations stay in the L1 cache, and the chunk of
+ * rows, read again for the next group, in L2. group (may be NULL) is called
+ * before each group of tokens, with ctx, to prepare what its tiles read. */
+static inline void kernels_run_gemv_tiles(const kernels_job *j, int64_t r0, int64_t r1,
+                                          const kernels_gemv_tiles *tiles, void *ctx,
+                                          void (*group)(const kernels_job *j, int t0, int T,
+                                                        void *ctx)) {
+    const int R = tiles->rows[1];
+    for (int t0 = 0; t0 < j->n_tok;) {
+        const int T = j->n_tok - t0 < KERNELS_GEMV_TOKENS ? j->n_tok - t0 : KERNELS_GEMV_TOKENS;
+        if (group) group(j, t0, T, ctx);
+        for (int64_t r = r0; r < r1; r += R) {
+            const int64_t end = r + R < r1 ? r + R : r1;
+            for (int64_t rr = r; rr < end; rr += tiles->rows[T]) tiles->fn[T](j, rr, end, t0, ctx);
+        }
+        t0 += T;
+    }
+}
+
 /* Computes y for rows [r0, r1) (at most KERNELS_CHUNK_ROWS) and all tokens,
  * through `panel`, panel_bytes(cols) bytes of this thread's scratch: the
  * prompt path, bound by arithmetic. */

@@ -274,6 +274,84 @@ TEST(kernels_avx512_matches_reference) {
     check_backend("avx512");
 }
 
+/* kernels_matvec_batch: each token's row of y is bit for bit the row that
+ * token gets alone, for 1..8 tokens (the generation kernels take tokens in
+ * groups: every group size and every remainder), every weight type, both
+ * row layouts, short and long rows (long ones are read several rows at a
+ * time, fewer per group of tokens) and a row count that is a multiple of
+ * none of the group sizes. Random data, so that a different order of the
+ * float operations shows. */
+#define BATCH_TOK 8
+static void check_batch_bits(const char *name) {
+    if (kernels_set_backend(name) != 0) {
+        test_skip("this CPU lacks the instruction set");
+        return;
+    }
+    threadpool *pool = threadpool_create(2);
+    rng r = {1234};
+    const int64_t rows = 77;
+    for (size_t ti = 0; ti < sizeof all_types / sizeof *all_types; ti++) {
+        const enum quant_type type = all_types[ti];
+        int64_t shapes[4];
+        int n_shapes = test_shapes(type, shapes);
+        /* split rows past 2048 blocks (AVX-512's other path; the portable
+         * kernel has one path only, and is slow) */
+        if (quant_info(type)->block_size == 32 && strcmp(name, "scalar") != 0)
+            shapes[n_shapes++] = 2050 * 32;
+        for (int sh = 0; sh < n_shapes; sh++) {
+            const int64_t cols = shapes[sh];
+            const size_t row_bytes = quant_row_size(type, cols);
+            uint8_t *data = lm_alloc_aligned(row_bytes * (size_t)rows);
+            random_weights(type, data, rows, cols, &r);
+            float *x = malloc((size_t)BATCH_TOK * cols * sizeof *x);
+            for (int64_t i = 0; i < BATCH_TOK * cols; i++) x[i] = next_float(&r);
+            float *alone = malloc((size_t)BATCH_TOK * rows * sizeof *alone);
+            float *y = malloc((size_t)BATCH_TOK * rows * sizeof *y);
+            for (int layout = 0; layout < 2; layout++) {
+                kernels_matrix w = {
+                    .data = data, .type = type, .cols = cols, .rows = rows, .row_bytes = row_bytes};
+                if (layout == 1 && !kernels_repack(&w, NULL, 0)) continue;
+                void *scratch = lm_alloc_aligned(kernels_scratch_bytes(&w, BATCH_TOK));
+                for (int t = 0; t < BATCH_TOK; t++)
+                    kernels_matvec_batch(pool, &w, x + t * cols, 1, alone + t * rows, scratch);
+                for (int n = 1; n <= BATCH_TOK; n++) {
+                    memset(y, 0xff, (size_t)BATCH_TOK * rows * sizeof *y);
+                    kernels_matvec_batch(pool, &w, x, n, y, scratch);
+                    for (int t = 0; t < n; t++) {
+                        const float *a = alone + t * rows, *b = y + t * rows;
+                        int64_t k = 0;
+                        while (k < rows && !memcmp(&a[k], &b[k], sizeof *a)) k++;
+                        CHECK_MSG(k == rows,
+                                  "%s %s %s %lld cols, %d tokens: token %d row %lld = %.9g, "
+                                  "alone %.9g",
+                                  name, quant_info(type)->name, layout ? "split" : "rows",
+                                  (long long)cols, n, t, (long long)k, b[k < rows ? k : 0],
+                                  a[k < rows ? k : 0]);
+                    }
+                }
+                lm_free_aligned(scratch);
+                kernels_release(&w);
+            }
+            free(x);
+            free(alone);
+            free(y);
+            lm_free_aligned(data);
+        }
+    }
+    threadpool_free(pool);
+    kernels_set_backend(NULL);
+}
+
+TEST(kernels_scalar_batch_bits) {
+    check_batch_bits("scalar");
+}
+TEST(kernels_avx2_batch_bits) {
+    check_batch_bits("avx2");
+}
+TEST(kernels_avx512_batch_bits) {
+    check_batch_bits("avx512");
+}
+
 TEST(kernels_backend_names) {
     CHECK(kernels_set_backend("scalar") == 0);
     CHECK_EQ_STR(kernels_backend(), "scalar");
@@ -428,7 +506,8 @@ TEST(kernels_weight_memory) {
  * same buffer beside it (their ratio is what generation can gain). Also: the
  * same kernels over a set that stays in the L2 cache (what the instruction
  * mix alone allows), small 4 KiB pages (TLB), prefetch distances
- * (LMTERM_KBENCH_PF, "0,1024"), and prompt batches (LMTERM_KBENCH_PP tokens). */
+ * (LMTERM_KBENCH_PF, "0,1024"), prompt batches (LMTERM_KBENCH_PP tokens) and
+ * sequences decoded together (LMTERM_KBENCH_BATCH, "1,2,4,8"). */
 
 typedef struct bench_set {
     kernels_matrix m[4 * 64];
@@ -489,7 +568,11 @@ static double bench_pass(threadpool *pool, const bench_set *s, int n, int n_tok,
     double best = 1e30;
     for (int rep = 0; rep < reps; rep++) {
         double t0 = lm_now();
-        for (int i = 0; i < n; i++) kernels_matmul(pool, &s->m[i], x, n_tok, y, scratch);
+        for (int i = 0; i < n; i++)
+            if (n_tok < 0) /* -n: n sequences decoded together */
+                kernels_matvec_batch(pool, &s->m[i], x, -n_tok, y, scratch);
+            else
+                kernels_matmul(pool, &s->m[i], x, n_tok, y, scratch);
         double dt = lm_now() - t0;
         if (dt < best) best = dt;
     }
@@ -514,7 +597,11 @@ static void bench_type(enum quant_type t, const int *threads, int n_threads, con
     int n_layers = (int)(mb * 1048576 / (double)layer_bytes(t));
     if (n_layers < 1) n_layers = 1;
     if (n_layers > 64) n_layers = 64;
-    const int tok = pp > 1 ? pp : 1;
+    int batch[8];
+    const int n_batch = parse_list(getenv("LMTERM_KBENCH_BATCH"), batch, 8);
+    int tok = pp > 1 ? pp : 1;
+    for (int i = 0; i < n_batch; i++)
+        if (batch[i] > tok) tok = batch[i];
     float *x = lm_alloc_aligned((size_t)tok * 8192 * sizeof *x);
     float *y = lm_alloc_aligned((size_t)tok * 16384 * sizeof *y);
     rng r = {3};
@@ -572,6 +659,13 @@ static void bench_type(enum quant_type t, const int *threads, int n_threads, con
                 double g = (double)one.bytes / bench_pass(pool, &one, 1, 1, x, y, scratch, 50);
                 printf("kbench %-5s %s %s in cache (%zu KiB), 1 thr: gemv %6.2f GB/s\n", name,
                        kernels_backend(), split ? "split" : "rows ", one.bytes >> 10, g / 1e9);
+            }
+            for (int b = 0; !small && b < n_batch; b++) { /* sequences decoded together */
+                bench_pass(pool, &s, s.n, -batch[b], x, y, scratch, 1);
+                const double dt = bench_pass(pool, &s, s.n, -batch[b], x, y, scratch, 3);
+                printf("kbench %-5s %s %s batch %d seq, %2d thr: %7.2f ms a pass, %6.2f GB/s\n",
+                       name, kernels_backend(), split ? "split" : "rows ", batch[b], threads[ti],
+                       dt * 1e3, (double)s.bytes / dt / 1e9);
             }
             if (!small && pp > 1) {
                 const int nm = s.n < 4 ? s.n : 4;
