@@ -374,7 +374,7 @@ void attention_layer(model *m, int il, int n, float scale, bool decode) {
                    .n_tok = n,
                    .hdp = round16(hp->head_dim),
                    .group = hp->n_head / hp->n_head_kv,
-                   .q_stride = m->q_dim + 2 * m->kv_dim,
+                   .q_stride = m->s.q_stride,
                    .scale = scale,
                    .decode = decode || n == 1};
     t.rows_per_kvh = n * t.group;

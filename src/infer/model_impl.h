@@ -20,7 +20,8 @@ typedef struct model_scratch {
     int max_batch;
     float *x;        /* [batch][n_embd] residual stream */
     float *xn;       /* [batch][n_embd] normalised input of a block */
-    float *qkv;      /* [batch][q_dim + 2 kv_dim] */
+    float *qkv;      /* q, k and v of [batch] tokens (model.c's qkv_of) */
+    int q_stride;    /* floats from one token's queries in qkv to the next's */
     float *att;      /* [batch][q_dim] attention output */
     float *proj;     /* [batch][n_embd] */
     float *ffn;      /* [batch][2 n_ff] gate | up, then silu(gate) * up [batch][n_ff] */
@@ -122,7 +123,7 @@ const attn_ops *attention_ops(void);
 size_t attention_slot_bytes(const model_hparams *hp);
 
 /* Attention of the batch in m->s for layer il: token t's query heads at
- * m->s.qkv (already rotated and scaled), its keys those of m->s.seq[t] up to
+ * m->s.qkv + t * m->s.q_stride (already rotated and scaled), its keys those of m->s.seq[t] up to
  * m->s.pos[t] (already stored), its output to m->s.att. decode: every token
  * is the next one of its own sequence (the generation kernel); otherwise the
  * tokens are consecutive positions of one sequence (a prompt). */

@@ -217,6 +217,70 @@ TEST(model_eval_all_rows_match_prefixes) {
     model_free(m);
 }
 
+/* The steps between the products are shared out over the pool's slots
+ * (tokens, heads, columns: model.c): every logit must be the same bits with
+ * 1 to 4 threads, for a prompt of two batches (every position's logits) and
+ * the tokens after it, one at a time and as a decode batch. */
+static float *thread_run(const char *arch, enum quant_type type, int threads, int n,
+                         int *n_vocab_out) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/seq-%s-small-%s.gguf", test_tmpdir(), arch,
+             quant_info(type)->name);
+    synth_options so = {
+        .arch = arch, .shape = "small", .type = type, .output_type = QT_COUNT, .seed = 7};
+    lm_error err;
+    if (access(path, R_OK) != 0 && synth_write(&so, path, &err)) {
+        test_fail(__FILE__, __LINE__, "synth: %s", err.msg);
+        return NULL;
+    }
+    model_options mo = {.n_ctx = 512, .n_threads = threads};
+    model *m = model_load(path, &mo, &err);
+    CHECK_MSG(m != NULL, "load: %s", err.msg);
+    if (!m) return NULL;
+    const int n_vocab = *n_vocab_out = model_get_hparams(m)->n_vocab;
+    /* n prompt logits, one token alone, then two sequences decoded together */
+    float *out = lm_xcalloc((size_t)(n + 3) * n_vocab, sizeof(float));
+    int32_t ids[400];
+    fill_tokens(ids, n + 3, n_vocab, 21);
+    model_seq *other = model_seq_create(m, 64, MODEL_CACHE_F16, &err);
+    CHECK(other != NULL);
+    CHECK(model_eval_all(m, ids, n, out, NULL, &err) == 0);
+    CHECK(model_eval(m, ids + n, 1, out + (size_t)n * n_vocab, NULL, &err) == 0);
+    CHECK(model_seq_eval(m, other, ids, 5, NULL, false, NULL, &err) == 0);
+    model_seq *both[2] = {model_default_seq(m), other};
+    CHECK(model_decode(m, both, ids + n + 1, 2, out + (size_t)(n + 1) * n_vocab, &err) == 0);
+    model_seq_free(other);
+    model_free(m);
+    return out;
+}
+
+TEST(model_logits_do_not_depend_on_thread_count) {
+    const struct {
+        const char *arch;
+        enum quant_type type;
+    } cases[] = {{"phi3", QT_Q4_0}, {"llama", QT_Q4_K}, {"llama", QT_F32}};
+    const int n = 300; /* two batches of at most 256 */
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        float *ref = NULL;
+        int vocab = 0;
+        for (int threads = 1; threads <= 4; threads++) {
+            float *got = thread_run(cases[c].arch, cases[c].type, threads, n, &vocab);
+            if (!got) break;
+            if (!ref) {
+                ref = got;
+                continue;
+            }
+            size_t differ = 0;
+            for (size_t i = 0; i < (size_t)(n + 3) * vocab; i++)
+                differ += memcmp(&got[i], &ref[i], sizeof(float)) != 0;
+            CHECK_MSG(differ == 0, "%s %s, %d threads: %zu logits differ from 1 thread's",
+                      cases[c].arch, quant_info(cases[c].type)->name, threads, differ);
+            free(got);
+        }
+        free(ref);
+    }
+}
+
 /* The f16 and q8_0 caches against f32, on a prompt long enough for several
  * key tiles: f16 within the conformance tolerance of the weights' type, q8_0
  * (8-bit codes, as Q8_0 weights) within Q8_0's. */
@@ -290,6 +354,7 @@ static void fake_init(fake *f, threadpool *pool, int n_head, int n_kv, int hd, i
     m->pool = pool;
     m->s.max_batch = n_tok;
     m->s.qkv = lm_xcalloc((size_t)n_tok * (m->q_dim + 2 * m->kv_dim), sizeof(float));
+    m->s.q_stride = m->q_dim + 2 * m->kv_dim; /* phi3's q | k | v rows */
     m->s.att = lm_xcalloc((size_t)n_tok * m->q_dim, sizeof(float));
     m->s.pos = lm_xcalloc((size_t)n_tok, sizeof(int));
     m->s.seq = lm_xcalloc((size_t)n_tok, sizeof(model_seq *));
