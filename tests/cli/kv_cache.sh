@@ -75,7 +75,7 @@ if is_sanitized; then
 else
     big=$TMP/large-q4_0.gguf # n_embd 2048, n_ff 8192: the batch scratch matters
     "$LM" synth --arch phi3 --shape large --type q4_0 -o "$big" >/dev/null
-    json=$("$LM" bench -m "$big" -c 512 -p 512 -n 1 --reps 1 --json 2>&1)
+    json=$("$LM" bench -m "$big" -t 2 -c 512 -p 512 -n 1 --reps 1 --json 2>&1)
     peak=$(sed -n 's/.*"peak_rss_bytes": \([0-9]*\).*/\1/p' <<<"$json")
     file=$(stat -c %s "$big")
     kv=$((8 * 2 * 2048 * 512 * 2)) # layers x (keys, values) x n_embd x positions x f16
