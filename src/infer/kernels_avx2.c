@@ -205,7 +205,7 @@ INLINE void q32_gemv_tile(enum q32_kind kind, int R, int T, const kernels_job *j
     for (int t = 0; t < T; t++) a[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
     float y[KERNELS_GEMV_TOKENS];
     q32_dot_tile(kind, T, row_of(w, r), a, w->cols / 32, y);
-    for (int t = 0; t < T; t++) j->y[(size_t)(t0 + t) * w->rows + r] = y[t];
+    kernels_tile_store(j, r, 1, 1, t0, T, y);
 }
 
 #define Q32_GEMV(name, kind)                                                                       \
@@ -328,7 +328,7 @@ INLINE void split_gemv_tile(bool q8, int R, int T, const kernels_job *j, int64_t
     for (int t = 0; t < T; t++) a[t] = (const kernels_q8x4 *)act_of(j, t0 + t);
     float y[KERNELS_GEMV_TOKENS];
     split_dot_tile(q8, T, row_of(w, r), a, w->cols / 32, y);
-    for (int t = 0; t < T; t++) j->y[(size_t)(t0 + t) * w->rows + r] = y[t];
+    kernels_tile_store(j, r, 1, 1, t0, T, y);
 }
 
 #define SPLIT_GEMV(name, q8)                                                                       \
@@ -494,7 +494,7 @@ INLINE void k_gemv_tile(enum quant_type type, int R, int T, const kernels_job *j
         q6k_dot_tile(T, row_of(w, r), a, w->cols / QK_K, y);
     else
         k4_dot_tile(type == QT_Q5_K, T, row_of(w, r), a, w->cols / QK_K, y);
-    for (int t = 0; t < T; t++) j->y[(size_t)(t0 + t) * w->rows + r] = y[t];
+    kernels_tile_store(j, r, 1, 1, t0, T, y);
 }
 
 #define K_GEMV(name, type)                                                                         \

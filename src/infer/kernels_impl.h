@@ -98,6 +98,14 @@ typedef struct kernels_gemv_tiles {
     kernels_gemv_tile_fn fn[KERNELS_GEMV_TOKENS + 1]; /* by T */
 } kernels_gemv_tiles;
 
+/* Stores a tile's results: y[t * R + k] is row r + k's value for token
+ * t0 + t; the first n of the R rows are real (see row groups). */
+static inline void kernels_tile_store(const kernels_job *j, int64_t r, int n, int R, int t0, int T,
+                                      const float *y) {
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < n; k++) j->y[(size_t)(t0 + t) * j->w->rows + r + k] = y[t * R + k];
+}
+
 /* KERNELS_GEMV_TILES(name, tile, R1, RT, extra...) makes the tile functions
  * tile(extra..., R, T, j, r, end, t0, ctx) for T = 1 (R1 rows) and T = 2..4
  * (RT rows each), and their table `name`. */
