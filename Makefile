@@ -53,7 +53,8 @@ endif
 
 # SIMD kernels are compiled for their instruction sets and chosen at run time.
 AVX2_FLAGS   := -mavx2 -mfma -mf16c
-AVX512_FLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16 -mfma -mf16c
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16 -mfma -mf16c \
+                -mamx-tile -mamx-int8
 
 # ---- layers ----
 # Each folder of src/ is an archive that sees only its own headers and those

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ---- choosing the instruction set ---- */
@@ -25,9 +26,27 @@ static bool cpu_has_f16c(void) {
 #endif
 }
 
+/* AMX: the CPU has tiles and int8 products (cpuid leaf 7, EDX bits 24 and
+ * 25), and Linux lets this process use them: the tile data is saved on
+ * context switches only for processes that ask (arch_prctl, Linux 5.16). */
+static bool cpu_has_amx(void) {
+#if defined(__x86_64__) && defined(__linux__)
+    unsigned a, b, c, d;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+    if (a < 7) return false;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    if (!((d >> 24) & 1) || !((d >> 25) & 1)) return false;
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+    return false;
+#endif
+}
+
 static bool cpu_supports(const char *name) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
+    if (strcmp(name, "amx") == 0) return cpu_supports("avx512") && cpu_has_amx();
     if (strcmp(name, "avx2") == 0)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     if (strcmp(name, "avx512") == 0)
@@ -40,10 +59,12 @@ static bool cpu_supports(const char *name) {
 
 static const kernels_ops scalar_ops; /* defined at the end */
 
-/* The best table this CPU runs, no better than `limit` ("avx512" = any). */
+/* The best table this CPU runs, no better than `limit` ("amx" = any). */
 static const kernels_ops *best_ops(const char *limit) {
-    bool allow512 = strcmp(limit, "avx512") == 0;
+    bool allow_amx = strcmp(limit, "amx") == 0;
+    bool allow512 = allow_amx || strcmp(limit, "avx512") == 0;
     bool allow2 = allow512 || strcmp(limit, "avx2") == 0;
+    if (allow_amx && kernels_amx_ops() && cpu_supports("amx")) return kernels_amx_ops();
     if (allow512 && kernels_avx512_ops() && cpu_supports("avx512")) return kernels_avx512_ops();
     if (allow2 && kernels_avx2_ops() && cpu_supports("avx2")) return kernels_avx2_ops();
     return &scalar_ops;
@@ -95,7 +116,10 @@ static const kernels_ops *ops(void) {
     const kernels_ops *o = atomic_load_explicit(&active_ops, memory_order_acquire);
     if (o) return o;
     const char *env = getenv("LMTERM_KERNELS");
-    bool known = env && (!strcmp(env, "scalar") || !strcmp(env, "avx2") || !strcmp(env, "avx512"));
+    bool known = env && (!strcmp(env, "scalar") || !strcmp(env, "avx2") || !strcmp(env, "avx512") ||
+                         !strcmp(env, "amx"));
+    /* AMX only when asked for: its tiles are checked against the VNNI panels
+     * bit for bit, but not yet timed on an AMX machine. */
     return activate(best_ops(known ? env : "avx512"));
 }
 

@@ -691,6 +691,120 @@ static void gemm_q8_0(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
     q32_gemm(Q8_0, j, r0, r1, p);
 }
 
+/* ---- 32-weight blocks through AMX tiles (Intel Sapphire Rapids on) ----
+ * A panel block is already the layout of an AMX B tile: row g holds codes
+ * 4g..4g+3 of each of 16 weight rows. TDPBSUD multiplies 16 tokens' signed
+ * activation codes (the A tile, one token a row) by it, 16 x 16 integer
+ * sums in one instruction; each block's sums then take the bias and the
+ * scales exactly as q32_tile does, so the results are bit for bit its own.
+ * A block's codes sit in two halves of 16 in kernels_q8x4, so each block is
+ * two products of 16 codes. */
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+#define AMX_TOKENS 16
+/* Tile registers (numbers, not an enum: the intrinsics paste them into the
+ * instruction's text). */
+#define AMX_SUMS 0
+#define AMX_ACT_LO 1
+#define AMX_ACT_HI 2
+#define AMX_W_LO 3
+#define AMX_W_HI 4
+
+typedef struct amx_config {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_config;
+
+static void amx_configure(void) {
+    amx_config c = {.palette = 1};
+    c.rows[AMX_SUMS] = AMX_TOKENS, c.colsb[AMX_SUMS] = 64; /* 16 tokens x 16 rows' int32 */
+    for (int a = AMX_ACT_LO; a <= AMX_ACT_HI; a++) c.rows[a] = AMX_TOKENS, c.colsb[a] = 16;
+    for (int w = AMX_W_LO; w <= AMX_W_HI; w++) c.rows[w] = 4, c.colsb[w] = 64;
+    _tile_loadconfig(&c);
+}
+
+/* 16 rows by 16 tokens over every block of one panel. */
+INLINE void q32_amx_tile(bool has_min, const uint8_t *panel, int64_t nb, const kernels_job *j,
+                         int t0, float *y, __mmask16 rows) {
+    const float *pd = (const float *)(panel + nb * 512), *pm = pd + nb * 16;
+    const uint8_t *act = act_of(j, t0);
+    const size_t stride = j->act_stride;
+    _Alignas(64) int32_t sums[AMX_TOKENS][16];
+    __m512 acc[AMX_TOKENS];
+    UNROLL
+    for (int t = 0; t < AMX_TOKENS; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t q = b / 4;
+        const int k = (int)(b % 4);
+        const int8_t *lo = ((const kernels_q8x4 *)act + q)->qs + 16 * k;
+        _tile_zero(AMX_SUMS);
+        _tile_loadd(AMX_ACT_LO, lo, stride);
+        _tile_loadd(AMX_ACT_HI, lo + 64, stride);
+        _tile_loadd(AMX_W_LO, panel + b * 512, 64);
+        _tile_loadd(AMX_W_HI, panel + b * 512 + 256, 64);
+        _tile_dpbsud(AMX_SUMS, AMX_ACT_LO, AMX_W_LO);
+        _tile_dpbsud(AMX_SUMS, AMX_ACT_HI, AMX_W_HI);
+        _tile_stored(AMX_SUMS, sums, 64);
+        const __m512 dw = _mm512_load_ps(pd + b * 16);
+        UNROLL
+        for (int t = 0; t < AMX_TOKENS; t++) {
+            const kernels_q8x4 *a = (const kernels_q8x4 *)(act + t * stride) + q;
+            const __m512i isum =
+                _mm512_add_epi32(_mm512_load_si512(sums[t]), _mm512_set1_epi32(a->bias[4 * k]));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(a->d[k])), acc[t]);
+            if (has_min)
+                acc[t] =
+                    _mm512_fmadd_ps(_mm512_load_ps(pm + b * 16), _mm512_set1_ps(a->s[k]), acc[t]);
+        }
+    }
+    UNROLL
+    for (int t = 0; t < AMX_TOKENS; t++)
+        _mm512_mask_storeu_ps(y + (size_t)t * j->w->rows, rows, acc[t]);
+}
+
+/* As q32_gemm, tokens in groups of 16 through the tiles, the rest as there. */
+INLINE void q32_amx_gemm(enum q32_kind kind, const kernels_job *j, int64_t r0, int64_t r1,
+                         void *mem) {
+    const int64_t nb = j->w->cols / 32;
+    const size_t pb = q32_panel_bytes(nb);
+    uint8_t *panels = mem, *rows = panels + pb * (KERNELS_CHUNK_ROWS / 16);
+    for (int64_t p = 0; r0 + 16 * p < r1; p++) {
+        int64_t n = r1 - r0 - 16 * p;
+        q32_pack(kind, j->w, r0 + 16 * p, n < 16 ? (int)n : 16, panels + p * pb, rows);
+    }
+    const int whole = j->n_tok / AMX_TOKENS * AMX_TOKENS;
+    if (whole) {
+        amx_configure();
+        for (int t0 = 0; t0 < whole; t0 += AMX_TOKENS)
+            for (int64_t p = 0; r0 + 16 * p < r1; p++) {
+                int64_t n = r1 - r0 - 16 * p;
+                q32_amx_tile(q32_has_min(kind), panels + p * pb, nb, j, t0,
+                             j->y + (size_t)t0 * j->w->rows + r0 + 16 * p,
+                             n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1));
+            }
+        _tile_release(); /* no tile state for the kernel to save while we wait */
+    }
+    if (whole < j->n_tok) {
+        kernels_job rest = *j;
+        rest.act = act_of(j, whole);
+        rest.n_tok = j->n_tok - whole;
+        rest.y = j->y + (size_t)whole * j->w->rows;
+        run_tiles(&rest, r0, r1, panels, pb, nb, q32_has_min(kind) ? q32_min_tiles : q32_sym_tiles);
+    }
+}
+
+#define AMX_GEMM(name, kind)                                                                       \
+    static void amx_gemm_##name(const kernels_job *j, int64_t r0, int64_t r1, void *p) {           \
+        q32_amx_gemm(kind, j, r0, r1, p);                                                          \
+    }
+AMX_GEMM(q4_0, Q4_0)
+AMX_GEMM(q4_1, Q4_1)
+AMX_GEMM(q5_0, Q5_0)
+AMX_GEMM(q5_1, Q5_1)
+AMX_GEMM(q8_0, Q8_0)
+#endif
+
 /* ==== 256-weight super-blocks: Q4_K Q5_K Q6_K ==== */
 
 /* The eight 6-bit scales and eight 6-bit mins of a Q4_K / Q5_K block, one
@@ -1475,29 +1589,49 @@ static void convert_rounded(enum kernels_act act, enum quant_type wtype, const f
 
 /* ==== the table ==== */
 
-static const kernels_ops avx512_ops = {
-    .name = "avx512",
-    .types =
-        {
-            [QT_Q4_0] = {ACT_Q8X4, gemv_q4_0, gemm_q4_0, q32_chunk_bytes, gemv_q4_0_split},
-            [QT_Q4_1] = {ACT_Q8X4, gemv_q4_1, gemm_q4_1, q32_chunk_bytes},
-            [QT_Q5_0] = {ACT_Q8X4, gemv_q5_0, gemm_q5_0, q32_chunk_bytes},
-            [QT_Q5_1] = {ACT_Q8X4, gemv_q5_1, gemm_q5_1, q32_chunk_bytes},
-            [QT_Q8_0] = {ACT_Q8X4, gemv_q8_0, gemm_q8_0, q32_chunk_bytes, gemv_q8_0_split},
-            [QT_Q4_K] = {ACT_Q8K, gemv_q4_k, gemm_q4_k, k_chunk_bytes},
-            [QT_Q5_K] = {ACT_Q8K, gemv_q5_k, gemm_q5_k, k_chunk_bytes},
-            [QT_Q6_K] = {ACT_Q8K, gemv_q6_k, gemm_q6_k, k_chunk_bytes},
-            [QT_F32] = {ACT_F32, gemv_f32, gemm_f32, float_panel_bytes},
-            [QT_F16] = {ACT_F16R, gemv_f16, gemm_f16, float_panel_bytes},
-            [QT_BF16] = {ACT_BF16R, gemv_bf16, gemm_bf16, float_panel_bytes},
-        },
-    .attend = attend,
-    .convert = {[ACT_Q8X4] = convert_q8x4,
-                [ACT_Q8K] = convert_q8k,
-                [ACT_F16R] = convert_rounded,
-                [ACT_BF16R] = convert_rounded},
-};
+/* The AMX table is the AVX-512 one with the 32-weight blocks' batches on
+ * tiles; Q32_GEMM names the batch kernels of those types. */
+#define AVX512_OPS(NAME, Q32_GEMM)                                                                 \
+    {                                                                                              \
+        .name = NAME,                                                                              \
+        .types =                                                                                   \
+            {                                                                                      \
+                [QT_Q4_0] = {ACT_Q8X4, gemv_q4_0, Q32_GEMM(q4_0), q32_chunk_bytes,                 \
+                             gemv_q4_0_split},                                                     \
+                [QT_Q4_1] = {ACT_Q8X4, gemv_q4_1, Q32_GEMM(q4_1), q32_chunk_bytes},                \
+                [QT_Q5_0] = {ACT_Q8X4, gemv_q5_0, Q32_GEMM(q5_0), q32_chunk_bytes},                \
+                [QT_Q5_1] = {ACT_Q8X4, gemv_q5_1, Q32_GEMM(q5_1), q32_chunk_bytes},                \
+                [QT_Q8_0] = {ACT_Q8X4, gemv_q8_0, Q32_GEMM(q8_0), q32_chunk_bytes,                 \
+                             gemv_q8_0_split},                                                     \
+                [QT_Q4_K] = {ACT_Q8K, gemv_q4_k, gemm_q4_k, k_chunk_bytes},                        \
+                [QT_Q5_K] = {ACT_Q8K, gemv_q5_k, gemm_q5_k, k_chunk_bytes},                        \
+                [QT_Q6_K] = {ACT_Q8K, gemv_q6_k, gemm_q6_k, k_chunk_bytes},                        \
+                [QT_F32] = {ACT_F32, gemv_f32, gemm_f32, float_panel_bytes},                       \
+                [QT_F16] = {ACT_F16R, gemv_f16, gemm_f16, float_panel_bytes},                      \
+                [QT_BF16] = {ACT_BF16R, gemv_bf16, gemm_bf16, float_panel_bytes},                  \
+            },                                                                                     \
+        .attend = attend,                                                                          \
+        .convert = {[ACT_Q8X4] = convert_q8x4,                                                     \
+                    [ACT_Q8K] = convert_q8k,                                                       \
+                    [ACT_F16R] = convert_rounded,                                                  \
+                    [ACT_BF16R] = convert_rounded},                                                \
+    }
+#define VNNI_GEMM(t) gemm_##t
+static const kernels_ops avx512_ops = AVX512_OPS("avx512", VNNI_GEMM);
 
 const kernels_ops *kernels_avx512_ops(void) {
     return &avx512_ops;
 }
+
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+#define TILE_GEMM(t) amx_gemm_##t
+static const kernels_ops amx_ops = AVX512_OPS("amx", TILE_GEMM);
+
+const kernels_ops *kernels_amx_ops(void) {
+    return &amx_ops;
+}
+#else
+const kernels_ops *kernels_amx_ops(void) {
+    return NULL;
+}
+#endif

@@ -197,6 +197,9 @@ extern int kernels_gemv_multi_cols;
 /* The instruction sets' tables (NULL when not compiled in). */
 const kernels_ops *kernels_avx2_ops(void);
 const kernels_ops *kernels_avx512_ops(void);
+/* AVX-512 with AMX tiles for the batches of 32-weight blocks; NULL where
+ * the compiler had no AMX. */
+const kernels_ops *kernels_amx_ops(void);
 
 /* kernels.c: the portable activation converters (exact by construction: they
  * call quant_quantize_row), which the SIMD files may replace. */

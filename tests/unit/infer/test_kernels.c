@@ -352,13 +352,76 @@ TEST(kernels_avx512_batch_bits) {
     check_batch_bits("avx512");
 }
 
+/* The AMX tiles compute the same integer sums as AVX-512's VNNI panels and
+ * finish each block with the same float operations, so a batch's y is bit
+ * for bit the same: 16-token groups through the tiles, the rest through
+ * the panels' own tiles, partial panels and chunks, both row layouts. */
+static void amx_product(const char *name, threadpool *pool, const kernels_matrix *w, const float *x,
+                        int n, float *y) {
+    CHECK(kernels_set_backend(name) == 0);
+    void *scratch = lm_alloc_aligned(kernels_scratch_bytes(w, n));
+    memset(y, 0xff, (size_t)n * w->rows * sizeof *y);
+    kernels_matmul(pool, w, x, n, y, scratch);
+    lm_free_aligned(scratch);
+}
+
+TEST(kernels_amx_matches_avx512_bits) {
+    if (kernels_set_backend("amx") != 0) {
+        test_skip("this CPU (or its kernel) lacks AMX");
+        return;
+    }
+    threadpool *pool = threadpool_create(3);
+    rng r = {99};
+    const enum quant_type types[] = {QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q8_0};
+    const int64_t rows = 85, shapes[] = {35 * 32, 2 * 32, 263 * 32};
+    const int n_toks[] = {16, 21, 47};
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
+        for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+            const int64_t cols = shapes[sh];
+            const size_t row_bytes = quant_row_size(types[ti], cols);
+            uint8_t *data = lm_alloc_aligned(row_bytes * (size_t)rows);
+            random_weights(types[ti], data, rows, cols, &r);
+            float *x = malloc((size_t)47 * cols * sizeof *x);
+            for (int64_t i = 0; i < 47 * cols; i++) x[i] = next_float(&r);
+            float *want = malloc((size_t)47 * rows * sizeof *want);
+            float *got = malloc((size_t)47 * rows * sizeof *got);
+            for (int layout = 0; layout < 2; layout++) {
+                kernels_matrix w = {.data = data,
+                                    .type = types[ti],
+                                    .cols = cols,
+                                    .rows = rows,
+                                    .row_bytes = row_bytes};
+                if (layout == 1 && !kernels_repack(&w, NULL, 0)) continue;
+                for (size_t k = 0; k < sizeof n_toks / sizeof *n_toks; k++) {
+                    const int n = n_toks[k];
+                    amx_product("avx512", pool, &w, x, n, want);
+                    amx_product("amx", pool, &w, x, n, got);
+                    int64_t i = 0;
+                    while (i < n * rows && !memcmp(&want[i], &got[i], sizeof *got)) i++;
+                    CHECK_MSG(i == n * rows,
+                              "amx %s %s %lld cols, %d tokens: y[%lld][%lld] = %.9g, avx512 %.9g",
+                              quant_info(types[ti])->name, layout ? "split" : "rows",
+                              (long long)cols, n, (long long)(i / rows), (long long)(i % rows),
+                              got[i < n * rows ? i : 0], want[i < n * rows ? i : 0]);
+                }
+                kernels_release(&w);
+            }
+            free(x);
+            free(want);
+            free(got);
+            lm_free_aligned(data);
+        }
+    threadpool_free(pool);
+    kernels_set_backend(NULL);
+}
+
 TEST(kernels_backend_names) {
     CHECK(kernels_set_backend("scalar") == 0);
     CHECK_EQ_STR(kernels_backend(), "scalar");
     CHECK(kernels_set_backend("no-such-isa") != 0);
     kernels_set_backend(NULL);
     const char *b = kernels_backend();
-    CHECK(!strcmp(b, "scalar") || !strcmp(b, "avx2") || !strcmp(b, "avx512"));
+    CHECK(!strcmp(b, "scalar") || !strcmp(b, "avx2") || !strcmp(b, "avx512") || !strcmp(b, "amx"));
 }
 
 /* kernels_attend against the portable version, at head sizes below, at and
