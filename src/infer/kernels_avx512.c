@@ -605,6 +605,17 @@ INLINE void q32_pack(enum q32_kind kind, const kernels_matrix *w, int64_t r0, in
     }
 }
 
+/* acc + block k's value for 16 rows, from their exact integer sums isum
+ * (the activation's bias included): the one float path of both batch tiles
+ * (VNNI and AMX), so that their results are the same bits. */
+INLINE __m512 q32_finish_block(bool has_min, __m512i isum, __m512 dw, const float *pm,
+                               const kernels_q8x4 *a, int k, __m512 acc) {
+    acc =
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_set1_ps(a->d[k])), acc);
+    if (has_min) acc = _mm512_fmadd_ps(_mm512_load_ps(pm), _mm512_set1_ps(a->s[k]), acc);
+    return acc;
+}
+
 /* 16 rows by NT tokens over every block of one panel. */
 INLINE void q32_tile(bool has_min, int NT, const uint8_t *panel, int64_t nb, const kernels_job *j,
                      int t0, float *y, __mmask16 rows) {
@@ -635,11 +646,7 @@ INLINE void q32_tile(bool has_min, int NT, const uint8_t *panel, int64_t nb, con
                 isum = _mm512_dpbusd_epi32(isum, wv[g + 4],
                                            _mm512_set1_epi32((int)kernels_load_u32(hi + 4 * g)));
             }
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
-                                     _mm512_mul_ps(dw, _mm512_set1_ps(a->d[k])), acc[t]);
-            if (has_min)
-                acc[t] =
-                    _mm512_fmadd_ps(_mm512_load_ps(pm + b * 16), _mm512_set1_ps(a->s[k]), acc[t]);
+            acc[t] = q32_finish_block(has_min, isum, dw, pm + b * 16, a, k, acc[t]);
         }
     }
     UNROLL
@@ -649,6 +656,11 @@ INLINE void q32_tile(bool has_min, int NT, const uint8_t *panel, int64_t nb, con
 TILES(q32_sym_tiles, q32_tile, false, )
 TILES(q32_min_tiles, q32_tile, true, )
 
+/* The mask of a panel's real rows, n of them left in the chunk. */
+static inline __mmask16 panel_rows(int64_t n) {
+    return n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
 /* Runs the tiles of one packed chunk: tokens in groups of 8, then 4, 2, 1. */
 static void run_tiles(const kernels_job *j, int64_t r0, int64_t r1, const uint8_t *panels,
                       size_t panel_bytes, int64_t nb, const tile_fn tiles[4]) {
@@ -656,23 +668,27 @@ static void run_tiles(const kernels_job *j, int64_t r0, int64_t r1, const uint8_
     for (int t0 = 0, s = 0; t0 < j->n_tok; t0 += sizes[s]) {
         while (j->n_tok - t0 < sizes[s]) s++;
         for (int64_t p = 0; r0 + 16 * p < r1; p++) {
-            int64_t n = r1 - r0 - 16 * p;
-            __mmask16 rows = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
             tiles[s](panels + p * panel_bytes, nb, j, t0,
-                     j->y + (size_t)t0 * j->w->rows + r0 + 16 * p, rows);
+                     j->y + (size_t)t0 * j->w->rows + r0 + 16 * p, panel_rows(r1 - r0 - 16 * p));
         }
+    }
+}
+
+/* Packs rows r0..r1 of the chunk into panels of pb bytes at mem. */
+INLINE void q32_pack_chunk(enum q32_kind kind, const kernels_job *j, int64_t r0, int64_t r1,
+                           uint8_t *mem, size_t pb) {
+    uint8_t *rows = mem + pb * (KERNELS_CHUNK_ROWS / 16);
+    for (int64_t p = 0; r0 + 16 * p < r1; p++) {
+        int64_t n = r1 - r0 - 16 * p;
+        q32_pack(kind, j->w, r0 + 16 * p, n < 16 ? (int)n : 16, mem + p * pb, rows);
     }
 }
 
 INLINE void q32_gemm(enum q32_kind kind, const kernels_job *j, int64_t r0, int64_t r1, void *mem) {
     const int64_t nb = j->w->cols / 32;
     const size_t pb = q32_panel_bytes(nb);
-    uint8_t *panels = mem, *rows = panels + pb * (KERNELS_CHUNK_ROWS / 16);
-    for (int64_t p = 0; r0 + 16 * p < r1; p++) {
-        int64_t n = r1 - r0 - 16 * p;
-        q32_pack(kind, j->w, r0 + 16 * p, n < 16 ? (int)n : 16, panels + p * pb, rows);
-    }
-    run_tiles(j, r0, r1, panels, pb, nb, q32_has_min(kind) ? q32_min_tiles : q32_sym_tiles);
+    q32_pack_chunk(kind, j, r0, r1, mem, pb);
+    run_tiles(j, r0, r1, mem, pb, nb, q32_has_min(kind) ? q32_min_tiles : q32_sym_tiles);
 }
 
 static void gemm_q4_0(const kernels_job *j, int64_t r0, int64_t r1, void *p) {
@@ -751,11 +767,7 @@ INLINE void q32_amx_tile(bool has_min, const uint8_t *panel, int64_t nb, const k
             const kernels_q8x4 *a = (const kernels_q8x4 *)(act + t * stride) + q;
             const __m512i isum =
                 _mm512_add_epi32(_mm512_load_si512(sums[t]), _mm512_set1_epi32(a->bias[4 * k]));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
-                                     _mm512_mul_ps(dw, _mm512_set1_ps(a->d[k])), acc[t]);
-            if (has_min)
-                acc[t] =
-                    _mm512_fmadd_ps(_mm512_load_ps(pm + b * 16), _mm512_set1_ps(a->s[k]), acc[t]);
+            acc[t] = q32_finish_block(has_min, isum, dw, pm + b * 16, a, k, acc[t]);
         }
     }
     UNROLL
@@ -768,21 +780,16 @@ INLINE void q32_amx_gemm(enum q32_kind kind, const kernels_job *j, int64_t r0, i
                          void *mem) {
     const int64_t nb = j->w->cols / 32;
     const size_t pb = q32_panel_bytes(nb);
-    uint8_t *panels = mem, *rows = panels + pb * (KERNELS_CHUNK_ROWS / 16);
-    for (int64_t p = 0; r0 + 16 * p < r1; p++) {
-        int64_t n = r1 - r0 - 16 * p;
-        q32_pack(kind, j->w, r0 + 16 * p, n < 16 ? (int)n : 16, panels + p * pb, rows);
-    }
+    const uint8_t *panels = mem;
+    q32_pack_chunk(kind, j, r0, r1, mem, pb);
     const int whole = j->n_tok / AMX_TOKENS * AMX_TOKENS;
     if (whole) {
         amx_configure();
         for (int t0 = 0; t0 < whole; t0 += AMX_TOKENS)
-            for (int64_t p = 0; r0 + 16 * p < r1; p++) {
-                int64_t n = r1 - r0 - 16 * p;
+            for (int64_t p = 0; r0 + 16 * p < r1; p++)
                 q32_amx_tile(q32_has_min(kind), panels + p * pb, nb, j, t0,
                              j->y + (size_t)t0 * j->w->rows + r0 + 16 * p,
-                             n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1));
-            }
+                             panel_rows(r1 - r0 - 16 * p));
         _tile_release(); /* no tile state for the kernel to save while we wait */
     }
     if (whole < j->n_tok) {
